@@ -1,0 +1,129 @@
+"""Benchmark: the batch pipeline against a DuckDB SQL baseline of the same job.
+
+    make bench                                   # 1,000,000 events, as the README reports
+    .venv/bin/python bench/benchmark.py --events 200000 --repeat 3
+
+Generates the feed with the project's generator (cached in bench/work/), then in
+the same run times, each in its own process:
+
+* the pipeline: ``retry-lineage run`` with default options;
+* the baseline: DuckDB reads the JSON lines, keeps retries and completed
+  migrations, joins each retry to the latest migration into its new course at
+  or before the retry, and writes Parquet.
+
+Prints events/s, wall time and peak RSS of each and the ratio pipeline/DuckDB.
+Targets (issue "Batch pipeline end to end"): ratio <= 3.0, pipeline peak RSS <= 1,536 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+TARGET_RATIO = 3.0
+TARGET_RSS_MB = 1536
+
+DUCKDB_BASELINE = """
+import sys, duckdb
+feed, out = sys.argv[1], sys.argv[2]
+duckdb.sql(f'''
+COPY (
+  WITH events AS (
+    SELECT json, json->>'$.metadata.event_name' AS event_name
+    FROM read_ndjson_objects('{feed}', ignore_errors = true, maximum_object_size = 2000000)
+  ),
+  retries AS (
+    SELECT json->>'$.body.original_course_uuid' AS original_course_uuid,
+           json->>'$.body.new_course_uuid' AS new_course_uuid,
+           json->>'$.body.new_assignment_resource_link_id' AS new_assignment_resource_link_id,
+           try_cast(json->>'$.metadata.event_time' AS TIMESTAMPTZ) AS event_time
+    FROM events
+    WHERE event_name = 'outcomes.retry_outcome_alignment_clone'
+       OR (event_name = 'quizzes_next_quiz_duplicated' AND json->>'$.body.status' = 'outcome_alignment_cloning')
+  ),
+  migrations AS (
+    SELECT json->>'$.body.context_uuid' AS child_course_uuid,
+           json->>'$.body.content_migration_id' AS migration_id,
+           json->>'$.body.source_course_uuid' AS parent_course_uuid,
+           json->>'$.body.migration_type' AS migration_type,
+           try_cast(json->>'$.metadata.event_time' AS TIMESTAMPTZ) AS completed_at
+    FROM events
+    WHERE event_name = 'content_migration_completed'
+  )
+  SELECT r.*, m.migration_id, m.parent_course_uuid, m.migration_type, m.completed_at AS migration_completed_at
+  FROM retries r ASOF LEFT JOIN migrations m
+    ON r.new_course_uuid = m.child_course_uuid AND r.event_time >= m.completed_at
+) TO '{out}' (FORMAT parquet)
+''')
+"""
+
+
+def timed_process(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one child process, which must succeed."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(command)}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def feed_path(events: int, seed: int) -> Path:
+    path = WORK / f"feed-{events}-seed{seed}.jsonl"
+    if not path.exists():
+        from pipelines.synthetic_feed import write_feed
+
+        WORK.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        write_feed(str(path) + ".tmp", events, seed)
+        os.replace(str(path) + ".tmp", path)
+        print(f"generated {events:,} events in {time.perf_counter() - started:.1f} s -> {path}")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the median is reported")
+    args = parser.parse_args()
+
+    feed = feed_path(args.events, args.seed)
+    size_mb = feed.stat().st_size / 1e6
+    out = WORK / "out"
+    pipeline_cmd = [str(Path(sys.executable).parent / "retry-lineage"), "run", "--input", str(feed), "--output", str(out / "pipeline")]
+    duckdb_cmd = [sys.executable, "-c", DUCKDB_BASELINE, str(feed), str(out / "duckdb.parquet")]
+
+    results = {"pipeline": [], "duckdb": []}
+    for _ in range(args.repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        results["pipeline"].append(timed_process(pipeline_cmd))
+        results["duckdb"].append(timed_process(duckdb_cmd))
+
+    print(f"feed: {args.events:,} events, {size_mb:,.0f} MB, {os.cpu_count()} cores, median of {args.repeat} run(s)")
+    medians = {}
+    for name, runs in results.items():
+        wall = statistics.median(run[0] for run in runs)
+        rss = max(run[1] for run in runs)
+        medians[name] = (wall, rss)
+        print(f"{name:9s} wall {wall:6.2f} s   {args.events / wall:12,.0f} events/s   peak RSS {rss:7,.0f} MB")
+    ratio = medians["pipeline"][0] / medians["duckdb"][0]
+    rss = medians["pipeline"][1]
+    print(f"ratio pipeline/duckdb {ratio:.2f} (target <= {TARGET_RATIO})   "
+          f"pipeline peak RSS {rss:,.0f} MB (target <= {TARGET_RSS_MB:,})")
+    met = ratio <= TARGET_RATIO and rss <= TARGET_RSS_MB
+    print("targets met" if met else "targets NOT met")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Batch pipeline: Canvas Live Events files -> retry lineage Parquet tables.
+
+Reads one Canvas-format event per line, classifies every line (skipped noise,
+dead letter with a reason code, or an accepted retry / content migration),
+deduplicates accepted events, builds ``course_lineage`` and joins every distinct
+retry to it. Writes ``retries``, ``course_lineage`` and ``dead_letter`` Parquet
+tables and ``_SUMMARY.json`` under ``--output``.
+
+Run locally::
+
+    retry-lineage run --input 'samples/*.jsonl.gz' --output out/
+
+or, equivalently, ``python -m pipelines.retry_lineage --input ... --output ...``.
+Any Beam option passes through (``--runner DataflowRunner --project ...``).
+
+Exit codes: 0 success, 1 pipeline failure, 2 bad usage, 3 the summary is not
+balanced or the dead-letter ratio exceeded ``--max-dead-letter-ratio``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import uuid
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from transforms.classify import COUNTS, DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents
+from transforms.output import (
+    DEFAULT_PARQUET_CODEC, PARQUET_CODECS, WriteSummary, WriteTable, publish_run, read_summary,
+    remove_staging, staging_dir,
+)
+from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
+from transforms.resolve import (
+    BuildCourseLineage, BuildIdentityMap, BuildLineageGraph, DeduplicateEvents, JoinRetriesToLineage,
+    NumberAttempts,
+)
+from transforms.summary import SummarizeRun
+from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES as RETRIES_TABLE
+
+EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, EXIT_CHECK_FAILED = 0, 1, 2, 3
+# Without --runner, run in-process: Beam's plain DirectRunner first tries to
+# download the Prism binary, which fails on machines without internet access.
+DEFAULT_LOCAL_RUNNER = "FnApiRunner"
+
+_LOG = logging.getLogger("retry_lineage")
+
+
+class UsageError(ValueError):
+    """A bad option: reported as one line, exit code 2."""
+
+
+class RetryLineageOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input", dest="input", action="extend", nargs="+", default=None,
+                            help="File pattern(s) of event lines (local or any Beam filesystem; .gz is read transparently). Repeatable.")
+        parser.add_argument("--output", dest="output", default=None, help="Output directory.")
+        parser.add_argument("--hmac-key-file", dest="hmac_key_file", default=None,
+                            help="File whose bytes key the actor HMAC (else env RETRY_LINEAGE_HMAC_KEY).")
+        parser.add_argument("--max-dead-letter-ratio", dest="max_dead_letter_ratio", type=float, default=1.0,
+                            help="Exit 3 (after writing everything) when dead-lettered/read lines exceeds this.")
+        parser.add_argument("--parquet-codec", dest="parquet_codec", default=DEFAULT_PARQUET_CODEC,
+                            help=f"Parquet compression, one of {', '.join(PARQUET_CODECS)} (default {DEFAULT_PARQUET_CODEC}).")
+        parser.add_argument("--run-id", dest="run_id", default=None,
+                            help="Names this run's staging folder (default: generated).")
+
+
+def validate_options(options: RetryLineageOptions) -> None:
+    """Raise UsageError for options that cannot work, before anything runs."""
+    if not options.input:
+        raise UsageError("--input is required (one or more file patterns)")
+    if not options.output:
+        raise UsageError("--output is required (a directory)")
+    if not 0.0 <= options.max_dead_letter_ratio <= 1.0:
+        raise UsageError(f"--max-dead-letter-ratio must be between 0 and 1, got {options.max_dead_letter_ratio}")
+    if options.parquet_codec not in PARQUET_CODECS:
+        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {options.parquet_codec!r}")
+
+
+def hmac_key_of(options: RetryLineageOptions) -> bytes | None:
+    try:
+        return load_hmac_key(options.hmac_key_file)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--hmac-key-file: {error}") from error
+
+
+def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollection]:
+    """Add the whole batch job to ``p``; returns its outputs by name (rows and the summary)."""
+    opts = options.view_as(RetryLineageOptions)
+    validate_options(opts)
+    hmac_key = hmac_key_of(opts)
+    staging = staging_dir(opts.output, opts.run_id or "adhoc")
+
+    events = p | "ReadCanvasEvents" >> ReadCanvasEvents(opts.input, hmac_key)
+    retries = events[RETRIES] | "DeduplicateRetries" >> DeduplicateEvents()
+    migrations = events[MIGRATIONS] | "DeduplicateMigrations" >> DeduplicateEvents()
+    distinct_events = (retries.distinct, migrations.distinct) | "AllDistinctEvents" >> beam.Flatten()
+    identity = distinct_events | "BuildIdentityMap" >> BuildIdentityMap()
+    lineage_rows = migrations.distinct | "BuildCourseLineage" >> BuildCourseLineage(identity.identity)
+    graph = lineage_rows | "BuildLineageGraph" >> BuildLineageGraph()
+    joined = (
+        retries.distinct
+        | "NumberAttempts" >> NumberAttempts()
+        | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
+    )
+
+    written = [
+        joined.rows | "WriteRetries" >> WriteTable(RETRIES_TABLE, staging, opts.parquet_codec),
+        lineage_rows | "WriteCourseLineage" >> WriteTable(COURSE_LINEAGE, staging, opts.parquet_codec),
+        events[DEAD_LETTERS] | "WriteDeadLetters" >> WriteTable(DEAD_LETTER, staging, opts.parquet_codec),
+    ]
+    counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS], *written]
+    pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
+    summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(pseudonymization)
+    summary | "WriteSummary" >> WriteSummary(staging)
+    return {
+        "retries": joined.rows,
+        "course_lineage": lineage_rows,
+        "dead_letter": events[DEAD_LETTERS],
+        "summary": summary,
+    }
+
+
+def print_help() -> None:
+    parser = argparse.ArgumentParser(
+        prog="retry-lineage run", description=__doc__.split("\n\n")[0],
+        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through.")
+    RetryLineageOptions._add_argparse_args(parser)
+    parser.print_help()
+
+
+def check_summary(summary: dict, max_dead_letter_ratio: float) -> list[str]:
+    """What is wrong with a finished run, as sentences; empty when it may exit 0."""
+    problems = []
+    if not summary["balanced"]:
+        problems.append("run summary is not balanced: some input lines are unaccounted for")
+    if not summary["outputs_complete"]:
+        problems.append("written rows do not match accepted events: output is incomplete")
+    ratio = summary["dead_lettered"] / summary["lines_read"] if summary["lines_read"] else 0.0
+    if ratio > max_dead_letter_ratio:
+        problems.append(f"dead-letter ratio {ratio:.4f} exceeds --max-dead-letter-ratio {max_dead_letter_ratio}")
+    return problems
+
+
+def parse_options(argv: list[str]) -> PipelineOptions:
+    options = PipelineOptions(argv)
+    standard = options.view_as(StandardOptions)
+    if standard.runner is None:
+        standard.runner = DEFAULT_LOCAL_RUNNER
+    opts = options.view_as(RetryLineageOptions)
+    if not opts.run_id:
+        opts.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    return options
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the batch job to completion, publish its output, print the summary; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help") for arg in argv):
+        print_help()
+        return EXIT_OK
+    try:
+        check_argv(argv)
+        options = parse_options(argv)
+        opts = options.view_as(RetryLineageOptions)
+        validate_options(opts)
+        hmac_key_of(opts)
+    except UsageError as error:
+        print(f"retry-lineage: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    started = time.monotonic()
+    try:
+        pipeline = beam.Pipeline(options=options)
+        build(pipeline, options)
+        result = pipeline.run()
+        state = result.wait_until_finish()
+        if state != beam.runners.runner.PipelineState.DONE:
+            raise RuntimeError(f"pipeline finished in state {state}")
+        publish_run(opts.output, opts.run_id, opts.parquet_codec)
+    except UsageError as error:
+        print(f"retry-lineage: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception:
+        _LOG.exception("pipeline failed; %s left as it was", opts.output)
+        remove_staging(opts.output, opts.run_id)
+        return EXIT_PIPELINE_FAILED
+    summary = read_summary(opts.output)
+    print(json.dumps(summary, indent=2))
+    _LOG.info("wrote %s in %.1f s", opts.output, time.monotonic() - started)
+    problems = check_summary(summary, opts.max_dead_letter_ratio)
+    for problem in problems:
+        print(f"retry-lineage: {problem}", file=sys.stderr)
+    return EXIT_CHECK_FAILED if problems else EXIT_OK
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def check_argv(argv: list[str]) -> None:
+    """Type-check every option Beam knows and reject unknown ones, as one-line UsageErrors.
+
+    Beam's own parsing prints a usage screen for a bad value and silently
+    ignores an unknown option, so a typo would change a run without a word.
+    """
+    parser = _OneLineErrorParser(add_help=False, allow_abbrev=False)
+    for options_class in _all_options_classes(PipelineOptions):
+        try:
+            options_class._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            pass  # an option defined by two option classes: the first definition is enough
+    _, unknown = parser.parse_known_args(argv)
+    unknown = [arg for arg in unknown if arg.startswith("--")]
+    if unknown:
+        raise UsageError(f"unrecognized option {unknown[0].split('=')[0]}")
+
+
+def _all_options_classes(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_options_classes(sub)

@@ -1,0 +1,73 @@
+"""Reading files as line blocks: ranges, BOM, CRLF, gzip."""
+import gzip
+import io
+
+import pytest
+
+from transforms.read import FileRange, iter_line_blocks, open_range, split_file
+
+SAMPLES = [
+    b"\xef\xbb\xbfaa\nbbb\r\n\ncccc\ndd",
+    b"x\n\n\nyy\n",
+    b"\xef\xbb",
+    b"",
+    b"\n",
+    b"abc",
+    b"\xef\xbb\xbf\n",
+    b"\xef\xbb\xbfa",
+    b"long line " * 50 + b"\nshort\n" + b"z" * 300,
+]
+
+
+def lines_with_offsets(data: bytes, start=0, end=None, block_bytes=4):
+    out = []
+    for block in iter_line_blocks(io.BytesIO(data), start, end, block_bytes):
+        offset = block.first_offset
+        for line in block.lines:
+            out.append((offset, line))
+            offset += len(line) + 1
+    return out
+
+
+def test_lines_offsets_bom_and_crlf():
+    assert lines_with_offsets(SAMPLES[0]) == [
+        (3, b"aa"), (6, b"bbb\r"), (11, b""), (12, b"cccc"), (17, b"dd"),
+    ]
+
+
+def test_trailing_newline_makes_no_extra_line_and_bom_only_at_file_start():
+    assert lines_with_offsets(b"x\n\n\nyy\n") == [(0, b"x"), (2, b""), (3, b""), (4, b"yy")]
+    assert lines_with_offsets(b"a\n\xef\xbb\xbfb\n") == [(0, b"a"), (2, b"\xef\xbb\xbfb")]
+
+
+@pytest.mark.parametrize("data", SAMPLES, ids=range(len(SAMPLES)))
+@pytest.mark.parametrize("block_bytes", [1, 2, 3, 7, 1 << 20])
+def test_any_split_into_three_ranges_reads_every_line_once(data, block_bytes):
+    whole = lines_with_offsets(data, block_bytes=block_bytes)
+    assert whole == lines_with_offsets(data, block_bytes=1 << 20)
+    step = max(1, len(data) // 23)
+    for cut in range(1, len(data), step):
+        for cut2 in range(cut, len(data), step):
+            parts = (
+                lines_with_offsets(data, 0, cut, block_bytes)
+                + lines_with_offsets(data, cut, cut2, block_bytes)
+                + lines_with_offsets(data, cut2, len(data), block_bytes)
+            )
+            assert parts == whole, (cut, cut2)
+
+
+def test_split_file_covers_uncompressed_file_and_keeps_gzip_whole():
+    ranges = split_file("/x/a.jsonl", 250, range_bytes=100)
+    assert ranges == [FileRange("/x/a.jsonl", 0, 100), FileRange("/x/a.jsonl", 100, 200), FileRange("/x/a.jsonl", 200, 250)]
+    assert split_file("/x/a.jsonl.gz", 10_000, range_bytes=100) == [FileRange("/x/a.jsonl.gz", 0, None)]
+
+
+def test_gzip_is_read_decompressed_with_offsets_in_decompressed_bytes(tmp_path):
+    data = b"\xef\xbb\xbf{\"a\":1}\r\n\n{\"b\":2}\n"
+    path = tmp_path / "events.jsonl.gz"
+    path.write_bytes(gzip.compress(data))
+    with open_range(FileRange(str(path), 0, None)) as handle:
+        blocks = list(iter_line_blocks(handle, 0, None, block_bytes=5))
+    lines = [(block.first_offset, line) for block in blocks for line in block.lines]
+    assert [line for _, line in lines] == [b'{"a":1}\r', b"", b'{"b":2}']
+    assert lines[0][0] == 3

@@ -1,0 +1,394 @@
+"""Classify one Canvas Live Event line: skipped noise, a dead letter, or an accepted event.
+
+The firehose is ~99% events we do not join, so :class:`LineClassifier` has a fast
+path: simdjson validates the whole line (full JSON grammar and UTF-8) and reads
+``metadata.event_name`` without building Python objects. Only lines it cannot
+settle (routed events, anything invalid, blank or odd) take the slow path,
+:func:`classify_event`, which is the authoritative implementation of the contract
+and also decides every dead-letter code.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import re
+import sys
+from typing import Annotated, Any, NamedTuple
+
+import simdjson
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from transforms.canvas_url import parse_retry_url
+from transforms.privacy import actor_user_hmac
+from transforms.timestamps import TimestampError, parse_event_time
+
+MAX_LINE_BYTES = 1_000_000
+# Deeper JSON is invalid_json. 1024 is simdjson's limit, so the fast path and the
+# strict path agree on every line; Python's json gets the recursion room it needs.
+MAX_JSON_DEPTH = 1024
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_JSON_DEPTH))
+UTF8_BOM = b"\xef\xbb\xbf"
+
+RETRY_EVENT = "outcomes.retry_outcome_alignment_clone"
+LEGACY_RETRY_EVENT = "quizzes_next_quiz_duplicated"
+LEGACY_RETRY_STATUS = "outcome_alignment_cloning"
+MIGRATION_COMPLETED = "content_migration_completed"
+MIGRATION_STARTED = "content_migration_started"
+ROUTED_EVENT_NAMES = frozenset({RETRY_EVENT, LEGACY_RETRY_EVENT, MIGRATION_COMPLETED, MIGRATION_STARTED})
+
+ROLE_RETRY = "retry"
+ACCEPTED_ROLES = (ROLE_RETRY, MIGRATION_COMPLETED, MIGRATION_STARTED)
+
+# Dead-letter codes in the order they are tried: a line gets the first that applies.
+OVERSIZE = "oversize"
+INVALID_ENCODING = "invalid_encoding"
+INVALID_JSON = "invalid_json"
+INVALID_ENVELOPE = "invalid_envelope"
+MISSING_EVENT_NAME = "missing_event_name"
+INVALID_EVENT_TIME = "invalid_event_time"
+INVALID_BODY = "invalid_body"
+DEAD_LETTER_CODES = (
+    OVERSIZE, INVALID_ENCODING, INVALID_JSON, INVALID_ENVELOPE,
+    MISSING_EVENT_NAME, INVALID_EVENT_TIME, INVALID_BODY,
+)
+
+
+class RetryEvent(NamedTuple):
+    """An accepted retry, with everything the ``retries`` table needs but lineage."""
+
+    event_fingerprint: str
+    source_event_name: str
+    event_time: int  # UTC epoch microseconds
+    root_account_uuid: str | None
+    domain: str | None
+    status: str | None
+    original_course_uuid: str
+    new_course_uuid: str
+    new_course_resource_link_id: str | None
+    original_assignment_resource_link_id: str | None
+    new_assignment_resource_link_id: str | None
+    request_id: str | None
+    context_role: str | None
+    actor_user_hmac: str | None
+    original_course_id: str | None
+    original_assignment_id: str | None
+    new_course_id: str | None
+    new_assignment_id: str | None
+
+
+class MigrationEvent(NamedTuple):
+    """An accepted ``content_migration_completed`` or ``content_migration_started``."""
+
+    event_fingerprint: str
+    event_name: str
+    event_time: int  # UTC epoch microseconds
+    content_migration_id: str
+    context_uuid: str
+    lti_context_id: str | None
+    destination_course_lti_id: str | None
+    source_course_uuid: str | None
+    source_course_lti_id: str | None
+    migration_type: str | None
+    root_account_uuid: str | None
+    domain: str | None
+
+
+class Skipped(NamedTuple):
+    event_name: str
+
+
+class DeadLetter(NamedTuple):
+    error_code: str
+    error_detail: str
+    event_name: str | None
+
+
+class Accepted(NamedTuple):
+    role: str
+    event: RetryEvent | MigrationEvent
+
+
+# --- field models: every field we read is a string; producers that send ids as
+# JSON integers are accepted, everything else is the wrong type.
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+OptionalText = Annotated[str | None, BeforeValidator(_as_text), AfterValidator(lambda value: value or None)]
+RequiredText = Annotated[str, BeforeValidator(_as_text), Field(min_length=1)]
+
+
+class _Fields(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+class RetryMetadata(_Fields):
+    root_account_uuid: OptionalText = None
+    user_id: OptionalText = None
+    request_id: OptionalText = None
+    context_role: OptionalText = None
+    url: OptionalText = None
+
+
+class MigrationMetadata(_Fields):
+    root_account_uuid: OptionalText = None
+
+
+class RetryBody(_Fields):
+    original_course_uuid: RequiredText
+    new_course_uuid: RequiredText
+    new_course_resource_link_id: OptionalText = None
+    domain: OptionalText = None
+    original_assignment_resource_link_id: OptionalText = None
+    new_assignment_resource_link_id: OptionalText = None
+    status: OptionalText = None
+
+
+class MigrationBody(_Fields):
+    content_migration_id: RequiredText
+    context_uuid: RequiredText
+    lti_context_id: OptionalText = None
+    destination_course_lti_id: OptionalText = None
+    source_course_uuid: OptionalText = None
+    source_course_lti_id: OptionalText = None
+    migration_type: OptionalText = None
+    domain: OptionalText = None
+
+
+def _first_error(prefix: str, error: ValidationError) -> str:
+    detail = error.errors(include_url=False)[0]
+    path = ".".join(str(part) for part in (prefix, *detail["loc"]))
+    message = "missing or null" if detail["type"] == "missing" else detail["msg"]
+    return f"{path}: {message}"
+
+
+def _validate(model: type[_Fields], data: dict, prefix: str) -> _Fields | str:
+    # Null and absent mean the same: drop nulls so that required fields report "missing".
+    try:
+        return model.model_validate({key: value for key, value in data.items() if value is not None})
+    except ValidationError as error:
+        return _first_error(prefix, error)
+
+
+def event_fingerprint(event: Any) -> str:
+    """Lowercase hex SHA-256 of the canonical JSON of a parsed event."""
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _first_key_wins(pairs: list[tuple[str, Any]]) -> dict:
+    # RFC 8259 leaves duplicate names undefined; simdjson (the fast path) reads
+    # the first, so the strict path does too and both classify a line alike.
+    return dict(reversed(pairs))
+
+
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of arrays and objects in JSON text (strings ignored)."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING_LITERAL.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _strings_have_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _has_lone_surrogate(value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _strings_have_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_strings_have_lone_surrogate(v) for v in value)
+    return False
+
+
+def parse_strict_json(line: bytes) -> Any | DeadLetter:
+    """RFC 8259 parse of one line: bad UTF-8, NaN/Infinity and lone surrogates are errors."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return DeadLetter(INVALID_ENCODING, f"invalid UTF-8 at byte {error.start}", None)
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+        return DeadLetter(INVALID_JSON, f"nested deeper than {MAX_JSON_DEPTH} levels", None)
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
+    except (ValueError, RecursionError) as error:
+        return DeadLetter(INVALID_JSON, str(error)[:200], None)
+    if _SURROGATE_ESCAPE.search(text) and _strings_have_lone_surrogate(value):
+        return DeadLetter(INVALID_JSON, "escaped lone surrogate in a string", None)
+    return value
+
+
+def event_role(event_name: str, body: Any) -> str | None:
+    """The role of a routed event, or None when it is noise to skip."""
+    if event_name == RETRY_EVENT:
+        return ROLE_RETRY
+    if event_name == LEGACY_RETRY_EVENT:
+        is_retry = isinstance(body, dict) and body.get("status") == LEGACY_RETRY_STATUS
+        return ROLE_RETRY if is_retry else None
+    if event_name in (MIGRATION_COMPLETED, MIGRATION_STARTED):
+        # Only course copies make lineage; account or group imports are noise.
+        context_type = body.get("context_type") if isinstance(body, dict) else None
+        return event_name if context_type is None or context_type == "Course" else None
+    return None
+
+
+def classify_event(line: bytes, hmac_key: bytes | None = None) -> Skipped | DeadLetter | Accepted | None:
+    """Authoritative classification of one line (without terminator); None for a blank line."""
+    if len(line) > MAX_LINE_BYTES:
+        return DeadLetter(OVERSIZE, f"{len(line)} bytes > {MAX_LINE_BYTES}", None)
+    if not line.strip(b" \t\r"):
+        return None
+    value = parse_strict_json(line)
+    if isinstance(value, DeadLetter):
+        return value
+    if not isinstance(value, dict):
+        return DeadLetter(INVALID_ENVELOPE, f"event is a JSON {type(value).__name__}, not an object", None)
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        reason = "missing or null" if metadata is None else f"a JSON {type(metadata).__name__}, not an object"
+        return DeadLetter(INVALID_ENVELOPE, f"metadata: {reason}", None)
+    event_name = metadata.get("event_name")
+    if not isinstance(event_name, str) or not event_name:
+        return DeadLetter(MISSING_EVENT_NAME, f"metadata.event_name: {event_name!r:.80}", None)
+    body = value.get("body")
+    role = event_role(event_name, body)
+    if role is None:
+        return Skipped(event_name)
+    return _accept_routed(value, metadata, body, event_name, role, hmac_key)
+
+
+def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role: str,
+                   hmac_key: bytes | None) -> DeadLetter | Accepted:
+    is_retry = role == ROLE_RETRY
+    meta = _validate(RetryMetadata if is_retry else MigrationMetadata, metadata, "metadata")
+    if isinstance(meta, str):
+        return DeadLetter(INVALID_ENVELOPE, meta, event_name)
+    raw_time = metadata.get("event_time")
+    if not isinstance(raw_time, str):
+        return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {raw_time!r:.80}", event_name)
+    try:
+        event_time = parse_event_time(raw_time)
+    except TimestampError as error:
+        return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {error}", event_name)
+    if not isinstance(body, dict):
+        reason = "missing or null" if body is None else f"a JSON {type(body).__name__}, not an object"
+        return DeadLetter(INVALID_BODY, f"body: {reason}", event_name)
+    fields = _validate(RetryBody if is_retry else MigrationBody, body, "body")
+    if isinstance(fields, str):
+        return DeadLetter(INVALID_BODY, fields, event_name)
+    fingerprint = event_fingerprint(value)
+    if is_retry:
+        url_ids = parse_retry_url(meta.url)
+        event = RetryEvent(
+            fingerprint, event_name, event_time, meta.root_account_uuid, fields.domain, fields.status,
+            fields.original_course_uuid, fields.new_course_uuid, fields.new_course_resource_link_id,
+            fields.original_assignment_resource_link_id, fields.new_assignment_resource_link_id,
+            meta.request_id, meta.context_role,
+            actor_user_hmac(hmac_key, meta.root_account_uuid, meta.user_id), *url_ids,
+        )
+    else:
+        event = MigrationEvent(
+            fingerprint, event_name, event_time, fields.content_migration_id, fields.context_uuid,
+            fields.lti_context_id, fields.destination_course_lti_id, fields.source_course_uuid,
+            fields.source_course_lti_id, fields.migration_type, meta.root_account_uuid, fields.domain,
+        )
+    return Accepted(role, event)
+
+
+class DeadLetterRow(NamedTuple):
+    """A row of the ``dead_letter`` table, in its column order."""
+
+    error_code: str
+    error_detail: str
+    event_name: str | None
+    source_file: str | None
+    source_offset: int | None
+    raw: bytes
+
+
+class BlockResult(NamedTuple):
+    """What one block of lines produced. Counts are keyed by summary counter name."""
+
+    counts: collections.Counter
+    accepted: list[Accepted]
+    dead_letters: list[DeadLetterRow]
+
+
+class LineClassifier:
+    """Classifies blocks of lines; keeps one simdjson parser (its buffer is reused)."""
+
+    def __init__(self, hmac_key: bytes | None = None):
+        self._hmac_key = hmac_key
+        self._parser = simdjson.Parser()
+
+    def classify_lines(self, lines: list[bytes], first_offset: int | None,
+                       source_file: str | None = None) -> BlockResult:
+        """Classify ``lines`` (terminators removed, ``\\r`` of CRLF included or not).
+
+        ``first_offset`` is the byte offset of the first line in its decompressed
+        file; each later line is assumed to follow after one ``\\n``.
+        """
+        skipped: collections.defaultdict[str, int] = collections.defaultdict(int)
+        counts: collections.Counter = collections.Counter()
+        accepted: list[Accepted] = []
+        dead_letters: list[DeadLetterRow] = []
+        parse = self._parser.parse
+        routed = ROUTED_EVENT_NAMES
+        offset = first_offset
+        for line in lines:
+            line_offset = offset
+            if offset is not None:
+                offset += len(line) + 1
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if len(line) <= MAX_LINE_BYTES and not line.startswith(UTF8_BOM):
+                try:
+                    event_name = parse(line)["metadata"]["event_name"]
+                except Exception:  # anything simdjson cannot settle goes to the slow path
+                    event_name = None
+                if event_name.__class__ is str and event_name and event_name not in routed:
+                    skipped[event_name] += 1
+                    continue
+            outcome = classify_event(line, self._hmac_key)
+            if outcome is None:
+                counts["blank_lines"] += 1
+            elif outcome.__class__ is Skipped:
+                skipped[outcome.event_name] += 1
+            elif outcome.__class__ is Accepted:
+                counts["accepted_before_dedup." + outcome.role] += 1
+                accepted.append(outcome)
+            else:
+                counts["dead_letter_by_code." + outcome.error_code] += 1
+                dead_letters.append(DeadLetterRow(*outcome, source_file, line_offset, line))
+        counts["lines_read"] += len(lines)
+        for event_name, count in skipped.items():
+            counts["skipped_by_event_name." + event_name] += count
+        return BlockResult(counts, accepted, dead_letters)

@@ -1,0 +1,135 @@
+"""Read event files as blocks of raw lines, in byte ranges that workers can share.
+
+Lines are read as bytes in large blocks (``bytes.split`` on megabytes at a
+time) because a Beam element per line costs more than classifying the line.
+An uncompressed file is cut into byte ranges; a line belongs to the range in
+which it starts, so ranges can be read by different workers without overlap.
+A compressed file cannot be entered mid-stream and is one range.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO, NamedTuple
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.events import UTF8_BOM
+
+DEFAULT_RANGE_BYTES = 64 << 20
+DEFAULT_BLOCK_BYTES = 8 << 20
+_TAIL_READ_BYTES = 64 << 10
+
+
+class FileRange(NamedTuple):
+    path: str
+    start: int
+    end: int | None  # None: to the end of the (decompressed) file
+
+
+class LineBlock(NamedTuple):
+    first_offset: int  # byte offset of lines[0] in the decompressed file
+    lines: list[bytes]  # terminators removed, except the '\r' of a CRLF
+
+
+def is_compressed(path: str) -> bool:
+    return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+
+
+def split_file(path: str, size: int, range_bytes: int = DEFAULT_RANGE_BYTES) -> list[FileRange]:
+    """Byte ranges covering one file; a single range for compressed or small files."""
+    if is_compressed(path) or size <= range_bytes:
+        return [FileRange(path, 0, None)]
+    return [FileRange(path, start, min(start + range_bytes, size)) for start in range(0, size, range_bytes)]
+
+
+def _skip_to_line_start(handle: BinaryIO, start: int) -> int | None:
+    """Position just after the first '\\n' at or after ``start - 1``; None at end of file."""
+    handle.seek(start - 1)
+    position = start - 1
+    while chunk := handle.read(_TAIL_READ_BYTES):
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            handle.seek(position + newline + 1)
+            return position + newline + 1
+        position += len(chunk)
+    return None
+
+
+def iter_line_blocks(handle: BinaryIO, start: int = 0, end: int | None = None,
+                     block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
+    """Blocks of the lines that start in ``[start, end)`` of an open file.
+
+    A UTF-8 byte order mark at the very start of the file is not part of the first line.
+    """
+    peeked = b""
+    if start > 0:
+        position = _skip_to_line_start(handle, start)
+        if position is None or (end is not None and position >= end):
+            return
+    else:
+        peeked = handle.read(len(UTF8_BOM))
+        position = 0
+        if peeked == UTF8_BOM:
+            peeked, position = b"", len(UTF8_BOM)
+
+    def read(size: int) -> bytes:
+        nonlocal peeked
+        data, peeked = peeked[:size], peeked[size:]
+        return data + handle.read(size - len(data)) if len(data) < size else data
+
+    carry, carry_offset = b"", position
+    # The first line is owned by the range starting at 0 even when a BOM precedes it.
+    first_line_pending = start == 0
+    while end is None or position < end:
+        chunk = read(block_bytes if end is None else min(block_bytes, end - position))
+        if not chunk:
+            if carry:
+                yield LineBlock(carry_offset, [carry])
+            return
+        position += len(chunk)
+        lines = chunk.split(b"\n")
+        lines[0] = carry + lines[0]
+        first_offset = carry_offset
+        carry = lines.pop()
+        carry_offset = position - len(carry)
+        if lines:
+            first_line_pending = False
+            yield LineBlock(first_offset, lines)
+    # Past the range: finish only the line that crosses its end.
+    while carry or first_line_pending:
+        chunk = read(_TAIL_READ_BYTES)
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            yield LineBlock(carry_offset, [carry + chunk[:newline]])
+            return
+        if not chunk:
+            if carry:
+                yield LineBlock(carry_offset, [carry])
+            return
+        carry += chunk
+
+
+def open_range(file_range: FileRange) -> BinaryIO:
+    return FileSystems.open(file_range.path, compression_type=CompressionTypes.AUTO)
+
+
+class ListFileRanges(beam.PTransform):
+    """File patterns -> :class:`FileRange` elements, rebalanced across workers."""
+
+    def __init__(self, patterns: list[str], range_bytes: int = DEFAULT_RANGE_BYTES):
+        super().__init__()
+        self._patterns = list(patterns)
+        self._range_bytes = range_bytes
+
+    def expand(self, pbegin):
+        range_bytes = self._range_bytes
+        return (
+            pbegin
+            | "Patterns" >> beam.Create(self._patterns)
+            | "MatchAll" >> fileio.MatchAll()
+            | "SplitFiles" >> beam.FlatMap(lambda meta: split_file(meta.path, meta.size_in_bytes, range_bytes))
+            | "Rebalance" >> beam.Reshuffle()
+        )

@@ -1,0 +1,67 @@
+"""SummarizeRun: counter pairs from every step -> the run summary dict."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import apache_beam as beam
+
+from transforms.counters import merge_counts
+from transforms.events import ACCEPTED_ROLES, DEAD_LETTER_CODES
+from transforms.lineage import LINEAGE_STATUSES
+
+
+def _prefixed(totals: Mapping[str, int], prefix: str) -> dict[str, int]:
+    return {name[len(prefix):]: count for name, count in sorted(totals.items()) if name.startswith(prefix)}
+
+
+def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
+    """The run summary from merged counters; ``balanced`` accounts for every input line."""
+    dead_letter_by_code = {code: totals.get("dead_letter_by_code." + code, 0) for code in DEAD_LETTER_CODES}
+    skipped_by_event_name = _prefixed(totals, "skipped_by_event_name.")
+    accepted = {role: totals.get("accepted." + role, 0) for role in ACCEPTED_ROLES}
+    lineage_status = {status: totals.get("lineage_status." + status, 0) for status in LINEAGE_STATUSES}
+    summary = {
+        "lines_read": totals.get("lines_read", 0),
+        "blank_lines": totals.get("blank_lines", 0),
+        "dead_lettered": sum(dead_letter_by_code.values()),
+        "dead_letter_by_code": dead_letter_by_code,
+        "skipped": sum(skipped_by_event_name.values()),
+        "skipped_by_event_name": skipped_by_event_name,
+        "duplicates": totals.get("duplicates", 0),
+        "accepted": accepted,
+        "retries_written": totals.get("retries_written", 0),
+        "lineage_edges_written": totals.get("course_lineage_written", 0),
+        "dead_letters_written": totals.get("dead_letter_written", 0),
+        "lineage_status": lineage_status,
+        "identity_conflicts": totals.get("identity_conflicts", 0),
+        "pseudonymization": pseudonymization,
+    }
+    summary["balanced"] = summary["lines_read"] == (
+        summary["blank_lines"] + summary["dead_lettered"] + summary["skipped"]
+        + summary["duplicates"] + sum(accepted.values())
+    )
+    # Every stage's output accounted for downstream: catches rows lost between steps.
+    summary["outputs_complete"] = (
+        summary["retries_written"] == accepted["retry"] == sum(lineage_status.values())
+        and summary["dead_letters_written"] == summary["dead_lettered"]
+        and sum(accepted.values()) + summary["duplicates"]
+        == sum(totals.get("accepted_before_dedup." + role, 0) for role in ACCEPTED_ROLES)
+    )
+    return summary
+
+
+class SummarizeRun(beam.PTransform):
+    """Flattened (name, count) pairs -> a single summary dict."""
+
+    def __init__(self, pseudonymization: str):
+        super().__init__()
+        self._pseudonymization = pseudonymization
+
+    def expand(self, count_pairs):
+        pseudonymization = self._pseudonymization
+        return (
+            count_pairs
+            | "SumCounters" >> beam.CombinePerKey(sum)
+            | "CollectCounters" >> beam.combiners.ToList()
+            | "BuildSummary" >> beam.Map(lambda pairs: build_summary(merge_counts(pairs), pseudonymization))
+        )
