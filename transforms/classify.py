@@ -1,18 +1,41 @@
 """ReadCanvasEvents: event files -> accepted events, dead letters and line counts."""
 from __future__ import annotations
 
-import collections
+import concurrent.futures
+import multiprocessing
+import os
 
 import apache_beam as beam
+from apache_beam.io import fileio
 
-from transforms.counters import count_pairs
-from transforms.events import ROLE_RETRY, LineClassifier
-from transforms.read import DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, ListFileRanges, iter_line_blocks, open_range
+from transforms.counters import COUNTS, count_pairs
+from transforms.events import ROLE_RETRY
+from transforms.read import (
+    DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, classify_file_range, split_file, split_range,
+)
 
 RETRIES = "retries"
 MIGRATIONS = "migrations"
 DEAD_LETTERS = "dead_letters"
-COUNTS = "counts"
+
+
+class ListFileRanges(beam.PTransform):
+    """File patterns -> :class:`FileRange` elements, rebalanced across workers."""
+
+    def __init__(self, patterns: list[str], range_bytes: int = DEFAULT_RANGE_BYTES):
+        super().__init__()
+        self._patterns = list(patterns)
+        self._range_bytes = range_bytes
+
+    def expand(self, pbegin):
+        range_bytes = self._range_bytes
+        return (
+            pbegin
+            | "Patterns" >> beam.Create(self._patterns)
+            | "MatchAll" >> fileio.MatchAll()
+            | "SplitFiles" >> beam.FlatMap(lambda meta: split_file(meta.path, meta.size_in_bytes, range_bytes))
+            | "Rebalance" >> beam.Reshuffle()
+        )
 
 
 class ClassifyFileRange(beam.DoFn):
@@ -22,41 +45,65 @@ class ClassifyFileRange(beam.DoFn):
     not yet deduplicated events), ``dead_letters`` (one list of dead-letter rows
     per range, so that a range's dead letters are written together) and
     ``counts`` ((counter name, count) pairs).
+
+    With ``processes > 1`` a range is cut into that many sub-ranges, classified
+    in parallel by a pool of worker processes (classification is CPU-bound
+    Python, so threads would not help). A local run then uses every core; on
+    Dataflow, where the runner already runs one SDK process per core, keep 1.
     """
 
-    def __init__(self, hmac_key: bytes | None, block_bytes: int = DEFAULT_BLOCK_BYTES):
+    def __init__(self, hmac_key: bytes | None, block_bytes: int = DEFAULT_BLOCK_BYTES, processes: int = 1):
         self._hmac_key = hmac_key
         self._block_bytes = block_bytes
-        self._classifier = None
+        self._processes = processes
+        self._pool = None
 
     def setup(self):
-        self._classifier = LineClassifier(self._hmac_key)
+        if self._processes > 1:
+            # spawn, not fork: the runner process has threads, and a forked child
+            # could inherit a lock held by one of them.
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self._processes, mp_context=multiprocessing.get_context("spawn"))
+
+    def teardown(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def process(self, file_range: FileRange):
-        counts = collections.Counter()
+        parts = split_range(file_range, self._processes)
+        if self._pool is None or len(parts) == 1:
+            results = [classify_file_range(part, self._hmac_key, self._block_bytes) for part in parts]
+        else:
+            results = list(self._pool.map(classify_file_range, parts, [self._hmac_key] * len(parts),
+                                          [self._block_bytes] * len(parts)))
         dead_letters = []
-        with open_range(file_range) as handle:
-            for block in iter_line_blocks(handle, file_range.start, file_range.end, self._block_bytes):
-                result = self._classifier.classify_lines(block.lines, block.first_offset, file_range.path)
-                counts.update(result.counts)
-                dead_letters.extend(result.dead_letters)
-                for accepted in result.accepted:
-                    tag = RETRIES if accepted.role == ROLE_RETRY else MIGRATIONS
-                    yield beam.pvalue.TaggedOutput(tag, accepted.event)
+        for result in results:
+            dead_letters.extend(result.dead_letters)
+            for accepted in result.accepted:
+                yield beam.pvalue.TaggedOutput(RETRIES if accepted.role == ROLE_RETRY else MIGRATIONS, accepted.event)
         if dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letters)
+        counts = results[0].counts
+        for result in results[1:]:
+            counts.update(result.counts)
         for pair in count_pairs(counts):
             yield beam.pvalue.TaggedOutput(COUNTS, pair)
+
+
+def default_processes() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 class ReadCanvasEvents(beam.PTransform):
     """File patterns -> DoOutputsTuple with ``retries``, ``migrations``, ``dead_letters``, ``counts``."""
 
-    def __init__(self, patterns: list[str], hmac_key: bytes | None = None,
+    def __init__(self, patterns: list[str], hmac_key: bytes | None = None, processes: int = 1,
                  range_bytes: int = DEFAULT_RANGE_BYTES, block_bytes: int = DEFAULT_BLOCK_BYTES):
         super().__init__()
         self._patterns = patterns
         self._hmac_key = hmac_key
+        self._processes = processes
         self._range_bytes = range_bytes
         self._block_bytes = block_bytes
 
@@ -64,6 +111,7 @@ class ReadCanvasEvents(beam.PTransform):
         return (
             pbegin
             | "ListFileRanges" >> ListFileRanges(self._patterns, self._range_bytes)
-            | "ClassifyFileRange" >> beam.ParDo(ClassifyFileRange(self._hmac_key, self._block_bytes)).with_outputs(
+            | "ClassifyFileRange" >> beam.ParDo(
+                ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)).with_outputs(
                 RETRIES, MIGRATIONS, DEAD_LETTERS, COUNTS)
         )

@@ -265,3 +265,19 @@ def retry_row(retry: RetryEvent, graph: Mapping[str, Sequence[Edge]],
         attempt_number=attempt_number,
         attempt_count=attempt_count,
     )
+
+
+# --- duplicates -------------------------------------------------------------------
+
+def distinct_events(events: Iterable) -> tuple[list, int]:
+    """(one event per fingerprint, number of copies dropped) of events sharing a key.
+
+    Copies of one event always share every key derived from its content, so
+    deduplicating inside any such group is deduplicating globally.
+    """
+    seen: dict[str, object] = {}
+    total = 0
+    for event in events:
+        total += 1
+        seen.setdefault(event.event_fingerprint, event)
+    return list(seen.values()), total - len(seen)

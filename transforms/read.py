@@ -5,18 +5,20 @@ time) because a Beam element per line costs more than classifying the line.
 An uncompressed file is cut into byte ranges; a line belongs to the range in
 which it starts, so ranges can be read by different workers without overlap.
 A compressed file cannot be entered mid-stream and is one range.
+
+This module does not import Beam at load time: the classifier's worker
+processes import it, and should start in a fraction of a second.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
-import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
+import collections
+import gzip
+import os
 
-from transforms.events import UTF8_BOM
+from transforms.events import UTF8_BOM, LineClassifier
 
 DEFAULT_RANGE_BYTES = 64 << 20
 DEFAULT_BLOCK_BYTES = 8 << 20
@@ -35,7 +37,18 @@ class LineBlock(NamedTuple):
 
 
 def is_compressed(path: str) -> bool:
+    from apache_beam.io.filesystem import CompressionTypes
+
     return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+
+
+def split_range(file_range: FileRange, parts: int) -> list[FileRange]:
+    """Cut an uncompressed range into ``parts`` sub-ranges (line ownership keeps them exact)."""
+    if file_range.end is None or parts <= 1:
+        return [file_range]
+    step = max(1, -(-(file_range.end - file_range.start) // parts))
+    return [FileRange(file_range.path, start, min(start + step, file_range.end))
+            for start in range(file_range.start, file_range.end, step)]
 
 
 def split_file(path: str, size: int, range_bytes: int = DEFAULT_RANGE_BYTES) -> list[FileRange]:
@@ -113,23 +126,36 @@ def iter_line_blocks(handle: BinaryIO, start: int = 0, end: int | None = None,
 
 
 def open_range(file_range: FileRange) -> BinaryIO:
-    return FileSystems.open(file_range.path, compression_type=CompressionTypes.AUTO)
+    """The file, decompressed by its extension; local files without Beam's wrappers."""
+    path = file_range.path
+    if "://" not in path and os.path.exists(path):
+        return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path, compression_type=CompressionTypes.AUTO)
 
 
-class ListFileRanges(beam.PTransform):
-    """File patterns -> :class:`FileRange` elements, rebalanced across workers."""
+class RangeResult(NamedTuple):
+    counts: collections.Counter
+    accepted: list
+    dead_letters: list
 
-    def __init__(self, patterns: list[str], range_bytes: int = DEFAULT_RANGE_BYTES):
-        super().__init__()
-        self._patterns = list(patterns)
-        self._range_bytes = range_bytes
 
-    def expand(self, pbegin):
-        range_bytes = self._range_bytes
-        return (
-            pbegin
-            | "Patterns" >> beam.Create(self._patterns)
-            | "MatchAll" >> fileio.MatchAll()
-            | "SplitFiles" >> beam.FlatMap(lambda meta: split_file(meta.path, meta.size_in_bytes, range_bytes))
-            | "Rebalance" >> beam.Reshuffle()
-        )
+_CLASSIFIERS: dict[bytes | None, LineClassifier] = {}
+
+
+def classify_file_range(file_range: FileRange, hmac_key: bytes | None,
+                        block_bytes: int = DEFAULT_BLOCK_BYTES) -> RangeResult:
+    """Read and classify every line of one range (in this process or a pool worker)."""
+    classifier = _CLASSIFIERS.get(hmac_key)
+    if classifier is None:
+        classifier = _CLASSIFIERS[hmac_key] = LineClassifier(hmac_key)
+    result = RangeResult(collections.Counter(), [], [])
+    with open_range(file_range) as handle:
+        for block in iter_line_blocks(handle, file_range.start, file_range.end, block_bytes):
+            classified = classifier.classify_lines(block.lines, block.first_offset, file_range.path)
+            result.counts.update(classified.counts)
+            result.accepted.extend(classified.accepted)
+            result.dead_letters.extend(classified.dead_letters)
+    return result

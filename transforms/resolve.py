@@ -1,73 +1,95 @@
 """Composites that turn accepted events into ``course_lineage`` and ``retries`` rows.
 
-Each wraps the pure rules of :mod:`transforms.lineage`; only compact tuples of
-the rare routed events are shuffled.
+Each wraps the pure rules of :mod:`transforms.lineage`. Only compact tuples of
+the rare routed events are shuffled, and each event crosses as few shuffles as
+the rules allow: duplicates are dropped inside groupings the rules need anyway
+(copies of an event share every key derived from its content).
 """
 from __future__ import annotations
 
 import apache_beam as beam
 
 from transforms import lineage
-from transforms.counters import count_pairs
-from transforms.events import MIGRATION_COMPLETED, MigrationEvent, RetryEvent, ROLE_RETRY
+from transforms.counters import COUNTS, CountingDoFn
+from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY
 
-COUNTS = "counts"
-
-
-class _KeepOneCountCopies(beam.CombineFn):
-    """(one event, number of copies) of events that share a fingerprint."""
-
-    def create_accumulator(self):
-        return (None, 0)
-
-    def add_input(self, accumulator, event):
-        kept, copies = accumulator
-        return (kept if kept is not None else event, copies + 1)
-
-    def merge_accumulators(self, accumulators):
-        kept, copies = None, 0
-        for event, count in accumulators:
-            kept = kept if kept is not None else event
-            copies += count
-        return (kept, copies)
-
-    def extract_output(self, accumulator):
-        return accumulator
+DISTINCT = "distinct"
 
 
-def _role(event: RetryEvent | MigrationEvent) -> str:
-    return ROLE_RETRY if isinstance(event, RetryEvent) else event.event_name
+class _NumberDistinctAttempts(CountingDoFn):
+    def process(self, keyed):
+        (_, assignment_link), retries = keyed
+        distinct, copies = lineage.distinct_events(retries)
+        self.count("duplicates", copies)
+        self.count("accepted." + ROLE_RETRY, len(distinct))
+        if assignment_link is None:
+            yield from ((retry, None, None) for retry in distinct)
+        else:
+            yield from lineage.number_attempts(distinct)
 
 
-def _emit_distinct(keyed):
-    _, (event, copies) = keyed
-    yield from (beam.pvalue.TaggedOutput(COUNTS, pair)
-                for pair in count_pairs({"duplicates": copies - 1, "accepted." + _role(event): 1}))
-    yield event
+class NumberRetryAttempts(beam.PTransform):
+    """Accepted retries -> distinct (retry, attempt_number, attempt_count); ``counts`` output.
 
-
-class DeduplicateEvents(beam.PTransform):
-    """Events that parse to equal JSON are one: keep one per fingerprint, count the rest.
-
-    Returns a DoOutputsTuple: main output the distinct events, ``counts`` the
-    ``duplicates`` and ``accepted.<role>`` counters.
+    Grouped by (new course, new assignment link): the attempt key, or all
+    retries into a course without a link, whose attempts stay null.
     """
 
-    def expand(self, events):
+    def expand(self, retries):
         return (
-            events
-            | "KeyByFingerprint" >> beam.Map(lambda event: (event.event_fingerprint, event))
-            | "KeepOneCountCopies" >> beam.CombinePerKey(_KeepOneCountCopies())
-            | "EmitDistinct" >> beam.FlatMap(_emit_distinct).with_outputs(COUNTS, main="distinct")
+            retries
+            | "KeyByAssignment" >> beam.Map(lambda retry: ((retry.new_course_uuid, retry.new_assignment_resource_link_id), retry))
+            | "GroupByAssignment" >> beam.GroupByKey()
+            | "NumberDistinctAttempts" >> beam.ParDo(_NumberDistinctAttempts()).with_outputs(COUNTS, main="numbered")
         )
 
 
-def _resolve_identity(keyed):
-    lti_context_id, uuids = keyed
-    uuid = lineage.resolve_identity(uuids)
-    if uuid is None:
-        yield from (beam.pvalue.TaggedOutput(COUNTS, pair) for pair in count_pairs({"identity_conflicts": 1}))
-    yield (lti_context_id, uuid)
+class _LatestCompletedMigration(CountingDoFn):
+    def process(self, keyed):
+        _, events = keyed
+        distinct, copies = lineage.distinct_events(events)
+        self.count("duplicates", copies)
+        completed = []
+        for event in distinct:
+            self.count("accepted." + event.event_name)
+            yield beam.pvalue.TaggedOutput(DISTINCT, event)
+            if event.event_name == MIGRATION_COMPLETED:
+                completed.append(event)
+        if completed:
+            yield lineage.latest_migration_event(completed)
+
+
+class GroupMigrations(beam.PTransform):
+    """Accepted migrations -> the latest distinct completed event per migration id.
+
+    Tagged outputs: ``distinct`` (every distinct migration event, for the
+    identity map) and ``counts``.
+    """
+
+    def expand(self, migrations):
+        return (
+            migrations
+            | "KeyByMigrationId" >> beam.Map(lambda event: (event.content_migration_id, event))
+            | "GroupByMigrationId" >> beam.GroupByKey()
+            | "LatestCompletedMigration" >> beam.ParDo(_LatestCompletedMigration()).with_outputs(
+                DISTINCT, COUNTS, main="latest")
+        )
+
+
+def _union(uuid_sets):
+    merged = set()
+    for uuids in uuid_sets:
+        merged |= uuids
+    return merged
+
+
+class _ResolveIdentity(CountingDoFn):
+    def process(self, keyed):
+        lti_context_id, uuids = keyed
+        uuid = lineage.resolve_identity(uuids)
+        if uuid is None:
+            self.count("identity_conflicts")
+        yield (lti_context_id, uuid)
 
 
 class BuildIdentityMap(beam.PTransform):
@@ -76,32 +98,25 @@ class BuildIdentityMap(beam.PTransform):
     def expand(self, events):
         return (
             events
-            | "IdentityPairs" >> beam.FlatMap(lineage.identity_pairs)
-            | "DistinctPairs" >> beam.Distinct()
-            | "GroupByLtiId" >> beam.GroupByKey()
-            | "ResolveIdentity" >> beam.FlatMap(_resolve_identity).with_outputs(COUNTS, main="identity")
+            | "IdentityPairs" >> beam.FlatMap(lambda event: [(lti, {uuid}) for lti, uuid in lineage.identity_pairs(event)])
+            | "UnionUuids" >> beam.CombinePerKey(_union)
+            | "ResolveIdentity" >> beam.ParDo(_ResolveIdentity()).with_outputs(COUNTS, main="identity")
         )
 
 
-def _resolve_parent(_, events, identity=None):
-    return lineage.lineage_row(lineage.latest_migration_event(events), identity)
+def _resolve_parent(event, identity=None):
+    return lineage.lineage_row(event, identity)
 
 
-class BuildCourseLineage(beam.PTransform):
-    """Distinct migrations -> one ``LineageRow`` per completed migration id, parent resolved."""
+class ResolveParents(beam.PTransform):
+    """Latest completed migrations + identity side input -> ``LineageRow``."""
 
     def __init__(self, identity):
         super().__init__()
         self._identity = identity
 
-    def expand(self, migrations):
-        return (
-            migrations
-            | "KeepCompleted" >> beam.Filter(lambda event: event.event_name == MIGRATION_COMPLETED)
-            | "KeyByMigrationId" >> beam.Map(lambda event: (event.content_migration_id, event))
-            | "GroupByMigrationId" >> beam.GroupByKey()
-            | "ResolveParent" >> beam.MapTuple(_resolve_parent, identity=beam.pvalue.AsDict(self._identity))
-        )
+    def expand(self, completed):
+        return completed | "ResolveParent" >> beam.Map(_resolve_parent, identity=beam.pvalue.AsDict(self._identity))
 
 
 class BuildLineageGraph(beam.PTransform):
@@ -116,34 +131,12 @@ class BuildLineageGraph(beam.PTransform):
         )
 
 
-def _numbered_attempts(keyed):
-    _, retries = keyed
-    return lineage.number_attempts(retries)
-
-
-class NumberAttempts(beam.PTransform):
-    """Distinct retries -> (retry, attempt_number, attempt_count); None for unknown assignments."""
-
-    def expand(self, retries):
-        known, unknown = retries | "SplitByAssignmentKnown" >> beam.Partition(
-            lambda retry, _: 0 if lineage.attempt_key(retry) is not None else 1, 2)
-        numbered = (
-            known
-            | "KeyByAssignment" >> beam.Map(lambda retry: (lineage.attempt_key(retry), retry))
-            | "GroupByAssignment" >> beam.GroupByKey()
-            | "RankAttempts" >> beam.FlatMap(_numbered_attempts)
-        )
-        unnumbered = unknown | "NoAttempt" >> beam.Map(lambda retry: (retry, None, None))
-        return (numbered, unnumbered) | "AllRetries" >> beam.Flatten()
-
-
-def _count_status(row):
-    yield from (beam.pvalue.TaggedOutput(COUNTS, pair) for pair in count_pairs({"lineage_status." + row.lineage_status: 1}))
-    yield row
-
-
-def _join_retry(retry, attempt_number, attempt_count, graph=None):
-    return lineage.retry_row(retry, graph, attempt_number, attempt_count)
+class _JoinRetry(CountingDoFn):
+    def process(self, numbered, graph):
+        retry, attempt_number, attempt_count = numbered
+        row = lineage.retry_row(retry, graph, attempt_number, attempt_count)
+        self.count("lineage_status." + row.lineage_status)
+        yield row
 
 
 class JoinRetriesToLineage(beam.PTransform):
@@ -154,8 +147,5 @@ class JoinRetriesToLineage(beam.PTransform):
         self._graph = graph
 
     def expand(self, numbered_retries):
-        return (
-            numbered_retries
-            | "JoinRetry" >> beam.MapTuple(_join_retry, graph=beam.pvalue.AsDict(self._graph))
-            | "CountStatus" >> beam.FlatMap(_count_status).with_outputs(COUNTS, main="rows")
-        )
+        return numbered_retries | "JoinRetry" >> beam.ParDo(
+            _JoinRetry(), graph=beam.pvalue.AsDict(self._graph)).with_outputs(COUNTS, main="rows")

@@ -26,17 +26,18 @@ import time
 import uuid
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from transforms.classify import COUNTS, DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents
+from transforms.classify import DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents, default_processes
+from transforms.counters import COUNTS
 from transforms.output import (
     DEFAULT_PARQUET_CODEC, PARQUET_CODECS, WriteSummary, WriteTable, publish_run, read_summary,
     remove_staging, staging_dir,
 )
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
 from transforms.resolve import (
-    BuildCourseLineage, BuildIdentityMap, BuildLineageGraph, DeduplicateEvents, JoinRetriesToLineage,
-    NumberAttempts,
+    DISTINCT, BuildIdentityMap, BuildLineageGraph, GroupMigrations, JoinRetriesToLineage, NumberRetryAttempts,
+    ResolveParents,
 )
 from transforms.summary import SummarizeRun
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES as RETRIES_TABLE
@@ -65,6 +66,9 @@ class RetryLineageOptions(PipelineOptions):
                             help="Exit 3 (after writing everything) when dead-lettered/read lines exceeds this.")
         parser.add_argument("--parquet-codec", dest="parquet_codec", default=DEFAULT_PARQUET_CODEC,
                             help=f"Parquet compression, one of {', '.join(PARQUET_CODECS)} (default {DEFAULT_PARQUET_CODEC}).")
+        parser.add_argument("--parse-processes", dest="parse_processes", type=int, default=None,
+                            help="Processes that classify lines in parallel inside each worker (default: every "
+                                 "core on the local in-process runner, 1 on other runners, which parallelise themselves).")
         parser.add_argument("--run-id", dest="run_id", default=None,
                             help="Names this run's staging folder (default: generated).")
 
@@ -79,6 +83,21 @@ def validate_options(options: RetryLineageOptions) -> None:
         raise UsageError(f"--max-dead-letter-ratio must be between 0 and 1, got {options.max_dead_letter_ratio}")
     if options.parquet_codec not in PARQUET_CODECS:
         raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {options.parquet_codec!r}")
+    if options.parse_processes is not None and options.parse_processes < 1:
+        raise UsageError(f"--parse-processes must be at least 1, got {options.parse_processes}")
+
+
+def parse_processes(options: PipelineOptions) -> int:
+    """Classifier processes: all cores when one in-process worker would otherwise use only one."""
+    chosen = options.view_as(RetryLineageOptions).parse_processes
+    if chosen is not None:
+        return chosen
+    runner = options.view_as(StandardOptions).runner
+    one_local_worker = (
+        runner in (None, DEFAULT_LOCAL_RUNNER, "DirectRunner")
+        and (options.view_as(DirectOptions).direct_num_workers or 1) == 1
+    )
+    return default_processes() if one_local_worker else 1
 
 
 def hmac_key_of(options: RetryLineageOptions) -> bytes | None:
@@ -95,18 +114,18 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollect
     hmac_key = hmac_key_of(opts)
     staging = staging_dir(opts.output, opts.run_id or "adhoc")
 
-    events = p | "ReadCanvasEvents" >> ReadCanvasEvents(opts.input, hmac_key)
-    retries = events[RETRIES] | "DeduplicateRetries" >> DeduplicateEvents()
-    migrations = events[MIGRATIONS] | "DeduplicateMigrations" >> DeduplicateEvents()
-    distinct_events = (retries.distinct, migrations.distinct) | "AllDistinctEvents" >> beam.Flatten()
-    identity = distinct_events | "BuildIdentityMap" >> BuildIdentityMap()
-    lineage_rows = migrations.distinct | "BuildCourseLineage" >> BuildCourseLineage(identity.identity)
-    graph = lineage_rows | "BuildLineageGraph" >> BuildLineageGraph()
-    joined = (
-        retries.distinct
-        | "NumberAttempts" >> NumberAttempts()
-        | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
+    events = p | "ReadCanvasEvents" >> ReadCanvasEvents(opts.input, hmac_key, parse_processes(options))
+    retries = events[RETRIES] | "NumberRetryAttempts" >> NumberRetryAttempts()
+    migrations = events[MIGRATIONS] | "GroupMigrations" >> GroupMigrations()
+    distinct_retries = retries.numbered | "DistinctRetries" >> beam.Map(lambda numbered: numbered[0])
+    identity = (
+        (distinct_retries, migrations[DISTINCT])
+        | "AllDistinctEvents" >> beam.Flatten()
+        | "BuildIdentityMap" >> BuildIdentityMap()
     )
+    lineage_rows = migrations.latest | "ResolveParents" >> ResolveParents(identity.identity)
+    graph = lineage_rows | "BuildLineageGraph" >> BuildLineageGraph()
+    joined = retries.numbered | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
 
     written = [
         joined.rows | "WriteRetries" >> WriteTable(RETRIES_TABLE, staging, opts.parquet_codec),
