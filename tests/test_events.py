@@ -1186,3 +1186,21 @@ def test_fast_and_slow_paths_agree_on_deeply_nested_noise(depth):
     else:
         fast = Skipped("asset_accessed") if result.counts["skipped_by_event_name.asset_accessed"] else None
     assert fast == slow
+
+
+@pytest.mark.parametrize("unsettled_line", [
+    b'{"metadata": {"event_name": []}}',
+    b'{"metadata": {"event_name": {"a": 1}}}',
+    b'{"metadata": {}}',
+    b'[{"metadata": 1}]',
+])
+def test_an_unsettled_line_does_not_push_later_lines_off_the_fast_path(unsettled_line, monkeypatch):
+    # simdjson refuses to parse while a proxy of the previous document is alive;
+    # a leaked proxy would send every later line down the strict path.
+    noise = [event_line({"event_name": "asset_accessed", "event_time": "2024-07-30T19:04:35Z"}, {"x": 1})] * 50
+    slow_calls = []
+    real = events.classify_event
+    monkeypatch.setattr(events, "classify_event", lambda *a, **k: slow_calls.append(a[0]) or real(*a, **k))
+    result = LineClassifier().classify_lines([unsettled_line, *noise], 0)
+    assert slow_calls == [unsettled_line]
+    assert result.counts["skipped_by_event_name.asset_accessed"] == 50

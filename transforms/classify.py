@@ -1,17 +1,21 @@
 """ReadCanvasEvents: event files -> accepted events, dead letters and line counts."""
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import multiprocessing
 import os
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.counters import COUNTS, count_pairs
 from transforms.events import ROLE_RETRY
 from transforms.read import (
-    DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, classify_file_range, split_file, split_range,
+    DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, RangeResult, classify_file_range, split_file, split_range,
 )
 
 RETRIES = "retries"
@@ -43,13 +47,15 @@ class ClassifyFileRange(beam.DoFn):
 
     Main output: nothing. Tagged outputs: ``retries`` and ``migrations`` (accepted,
     not yet deduplicated events), ``dead_letters`` (one list of dead-letter rows
-    per range, so that a range's dead letters are written together) and
-    ``counts`` ((counter name, count) pairs).
+    per classified range, so that they are written together) and ``counts``
+    ((counter name, count) pairs).
 
-    With ``processes > 1`` a range is cut into that many sub-ranges, classified
-    in parallel by a pool of worker processes (classification is CPU-bound
-    Python, so threads would not help). A local run then uses every core; on
-    Dataflow, where the runner already runs one SDK process per core, keep 1.
+    With ``processes > 1`` each range is cut into sub-ranges that a pool of
+    worker processes classifies (the work is CPU-bound Python, so threads would
+    not help). Sub-ranges are queued across the whole bundle and results are
+    emitted as they complete, so no worker waits for another. A local run then
+    uses every core; on Dataflow, where the runner already runs one SDK process
+    per core, keep 1.
     """
 
     def __init__(self, hmac_key: bytes | None, block_bytes: int = DEFAULT_BLOCK_BYTES, processes: int = 1):
@@ -57,6 +63,7 @@ class ClassifyFileRange(beam.DoFn):
         self._block_bytes = block_bytes
         self._processes = processes
         self._pool = None
+        self._pending = collections.deque()
 
     def setup(self):
         if self._processes > 1:
@@ -70,24 +77,31 @@ class ClassifyFileRange(beam.DoFn):
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def start_bundle(self):
+        self._pending.clear()
+
     def process(self, file_range: FileRange):
-        parts = split_range(file_range, self._processes)
-        if self._pool is None or len(parts) == 1:
-            results = [classify_file_range(part, self._hmac_key, self._block_bytes) for part in parts]
-        else:
-            results = list(self._pool.map(classify_file_range, parts, [self._hmac_key] * len(parts),
-                                          [self._block_bytes] * len(parts)))
-        dead_letters = []
-        for result in results:
-            dead_letters.extend(result.dead_letters)
-            for accepted in result.accepted:
-                yield beam.pvalue.TaggedOutput(RETRIES if accepted.role == ROLE_RETRY else MIGRATIONS, accepted.event)
-        if dead_letters:
-            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letters)
-        counts = results[0].counts
-        for result in results[1:]:
-            counts.update(result.counts)
-        for pair in count_pairs(counts):
+        if self._pool is None:
+            yield from self._outputs(classify_file_range(file_range, self._hmac_key, self._block_bytes))
+            return
+        for part in split_range(file_range, 2 * self._processes):
+            self._pending.append(self._pool.submit(classify_file_range, part, self._hmac_key, self._block_bytes))
+        # Emit what is done; wait only to keep a bounded number of results in flight.
+        while self._pending and (self._pending[0].done() or len(self._pending) > 4 * self._processes):
+            yield from self._outputs(self._pending.popleft().result())
+
+    def finish_bundle(self):
+        while self._pending:
+            for output in self._outputs(self._pending.popleft().result()):
+                yield beam.pvalue.TaggedOutput(output.tag, WindowedValue(output.value, MIN_TIMESTAMP, [GlobalWindow()]))
+
+    @staticmethod
+    def _outputs(result: RangeResult):
+        for accepted in result.accepted:
+            yield beam.pvalue.TaggedOutput(RETRIES if accepted.role == ROLE_RETRY else MIGRATIONS, accepted.event)
+        if result.dead_letters:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, result.dead_letters)
+        for pair in count_pairs(result.counts):
             yield beam.pvalue.TaggedOutput(COUNTS, pair)
 
 

@@ -7,7 +7,7 @@ metrics so that a Dataflow dashboard shows the same figures while a job runs.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -24,13 +24,6 @@ def count_pairs(counts: Mapping[str, int]) -> Iterator[tuple[str, int]]:
         if count:
             Metrics.counter(METRICS_NAMESPACE, name).inc(count)
             yield (name, count)
-
-
-def merge_counts(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for name, count in pairs:
-        totals[name] = totals.get(name, 0) + count
-    return totals
 
 
 COUNTS = "counts"

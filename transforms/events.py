@@ -362,21 +362,29 @@ class LineClassifier:
         dead_letters: list[DeadLetterRow] = []
         parse = self._parser.parse
         routed = ROUTED_EVENT_NAMES
-        offset = first_offset
-        for line in lines:
-            line_offset = offset
-            if offset is not None:
-                offset += len(line) + 1
+        unsettled = []
+        # The hot loop: nothing per line but the simdjson parse and a dict
+        # increment. simdjson also takes a trailing '\r' as whitespace, so only
+        # unsettled lines need it removed. It also accepts a leading BOM, which
+        # is the only way a valid line can start with byte 0xEF.
+        for index, line in enumerate(lines):
+            try:
+                event_name = parse(line)["metadata"]["event_name"]
+            except Exception:  # anything simdjson cannot settle goes to the strict path
+                event_name = None
+            if (event_name.__class__ is str and event_name and event_name not in routed
+                    and line[0] != 0xEF and len(line) <= MAX_LINE_BYTES):
+                skipped[event_name] += 1
+                continue
+            # An object or array event_name is a live simdjson proxy, and the
+            # parser refuses to parse again while one exists.
+            event_name = None
+            unsettled.append(index)
+        offset, offset_index = first_offset, 0
+        for index in unsettled:
+            line = lines[index]
             if line[-1:] == b"\r":
                 line = line[:-1]
-            if len(line) <= MAX_LINE_BYTES and not line.startswith(UTF8_BOM):
-                try:
-                    event_name = parse(line)["metadata"]["event_name"]
-                except Exception:  # anything simdjson cannot settle goes to the slow path
-                    event_name = None
-                if event_name.__class__ is str and event_name and event_name not in routed:
-                    skipped[event_name] += 1
-                    continue
             outcome = classify_event(line, self._hmac_key)
             if outcome is None:
                 counts["blank_lines"] += 1
@@ -387,7 +395,10 @@ class LineClassifier:
                 accepted.append(outcome)
             else:
                 counts["dead_letter_by_code." + outcome.error_code] += 1
-                dead_letters.append(DeadLetterRow(*outcome, source_file, line_offset, line))
+                if offset is not None:
+                    offset += sum(map(len, lines[offset_index:index])) + (index - offset_index)
+                    offset_index = index
+                dead_letters.append(DeadLetterRow(*outcome, source_file, offset, line))
         counts["lines_read"] += len(lines)
         for event_name, count in skipped.items():
             counts["skipped_by_event_name." + event_name] += count

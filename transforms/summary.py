@@ -5,7 +5,6 @@ from collections.abc import Mapping
 
 import apache_beam as beam
 
-from transforms.counters import merge_counts
 from transforms.events import ACCEPTED_ROLES, DEAD_LETTER_CODES
 from transforms.lineage import LINEAGE_STATUSES
 
@@ -50,6 +49,29 @@ def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
     return summary
 
 
+class SumCounters(beam.CombineFn):
+    """(name, count) pairs -> {name: total}, in one combine (a handful of pairs per bundle)."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, totals, pair):
+        name, count = pair
+        totals[name] = totals.get(name, 0) + count
+        return totals
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for totals in accumulators:
+            for name, count in totals.items():
+                merged[name] = merged.get(name, 0) + count
+        return merged
+
+    def extract_output(self, totals):
+        return totals
+
+
 class SummarizeRun(beam.PTransform):
     """Flattened (name, count) pairs -> a single summary dict."""
 
@@ -61,7 +83,6 @@ class SummarizeRun(beam.PTransform):
         pseudonymization = self._pseudonymization
         return (
             count_pairs
-            | "SumCounters" >> beam.CombinePerKey(sum)
-            | "CollectCounters" >> beam.combiners.ToList()
-            | "BuildSummary" >> beam.Map(lambda pairs: build_summary(merge_counts(pairs), pseudonymization))
+            | "SumCounters" >> beam.CombineGlobally(SumCounters())
+            | "BuildSummary" >> beam.Map(lambda totals: build_summary(totals, pseudonymization))
         )
