@@ -1204,3 +1204,23 @@ def test_an_unsettled_line_does_not_push_later_lines_off_the_fast_path(unsettled
     result = LineClassifier().classify_lines([unsettled_line, *noise], 0)
     assert slow_calls == [unsettled_line]
     assert result.counts["skipped_by_event_name.asset_accessed"] == 50
+
+
+@pytest.mark.parametrize("body, slow", [
+    ({"status": "completed"}, False),
+    ({"status": None}, False),
+    ({"status": "outcome_alignment_cloning"}, True),  # a retry: only the strict path may accept it
+    ("not an object", True),
+])
+def test_quiz_copies_that_are_not_retries_stay_on_the_fast_path(body, slow, monkeypatch):
+    line = event_line({"event_name": "quizzes_next_quiz_duplicated", "event_time": "2024-07-30T19:04:35Z"}, body)
+    slow_calls = []
+    real = events.classify_event
+    monkeypatch.setattr(events, "classify_event", lambda *a, **k: slow_calls.append(a[0]) or real(*a, **k))
+    result = LineClassifier().classify_lines([line], 0)
+    assert bool(slow_calls) == slow
+    expected = real(line)
+    if isinstance(expected, Skipped):
+        assert result.counts["skipped_by_event_name.quizzes_next_quiz_duplicated"] == 1
+    else:
+        assert not result.counts["skipped_by_event_name.quizzes_next_quiz_duplicated"]
