@@ -13,7 +13,12 @@ from transforms import lineage
 from transforms.counters import COUNTS, CountingDoFn
 from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY
 
-DISTINCT = "distinct"
+IDENTITY_PAIRS = "identity_pairs"
+
+
+def _identity_pair_outputs(event):
+    for pair in lineage.identity_pairs(event):
+        yield beam.pvalue.TaggedOutput(IDENTITY_PAIRS, pair)
 
 
 class _NumberDistinctAttempts(CountingDoFn):
@@ -22,6 +27,8 @@ class _NumberDistinctAttempts(CountingDoFn):
         distinct, copies = lineage.distinct_events(retries)
         self.count("duplicates", copies)
         self.count("accepted." + ROLE_RETRY, len(distinct))
+        for retry in distinct:
+            yield from _identity_pair_outputs(retry)
         if assignment_link is None:
             yield from ((retry, None, None) for retry in distinct)
         else:
@@ -29,7 +36,9 @@ class _NumberDistinctAttempts(CountingDoFn):
 
 
 class NumberRetryAttempts(beam.PTransform):
-    """Accepted retries -> distinct (retry, attempt_number, attempt_count); ``counts`` output.
+    """Accepted retries -> distinct (retry, attempt_number, attempt_count).
+
+    Tagged outputs: ``identity_pairs`` of the distinct retries and ``counts``.
 
     Grouped by (new course, new assignment link): the attempt key, or all
     retries into a course without a link, whose attempts stay null.
@@ -40,7 +49,8 @@ class NumberRetryAttempts(beam.PTransform):
             retries
             | "KeyByAssignment" >> beam.Map(lambda retry: ((retry.new_course_uuid, retry.new_assignment_resource_link_id), retry))
             | "GroupByAssignment" >> beam.GroupByKey()
-            | "NumberDistinctAttempts" >> beam.ParDo(_NumberDistinctAttempts()).with_outputs(COUNTS, main="numbered")
+            | "NumberDistinctAttempts" >> beam.ParDo(_NumberDistinctAttempts()).with_outputs(
+                IDENTITY_PAIRS, COUNTS, main="numbered")
         )
 
 
@@ -52,7 +62,7 @@ class _LatestCompletedMigration(CountingDoFn):
         completed = []
         for event in distinct:
             self.count("accepted." + event.event_name)
-            yield beam.pvalue.TaggedOutput(DISTINCT, event)
+            yield from _identity_pair_outputs(event)
             if event.event_name == MIGRATION_COMPLETED:
                 completed.append(event)
         if completed:
@@ -62,8 +72,8 @@ class _LatestCompletedMigration(CountingDoFn):
 class GroupMigrations(beam.PTransform):
     """Accepted migrations -> the latest distinct completed event per migration id.
 
-    Tagged outputs: ``distinct`` (every distinct migration event, for the
-    identity map) and ``counts``.
+    Tagged outputs: ``identity_pairs`` of every distinct migration event
+    (started ones included) and ``counts``.
     """
 
     def expand(self, migrations):
@@ -72,15 +82,29 @@ class GroupMigrations(beam.PTransform):
             | "KeyByMigrationId" >> beam.Map(lambda event: (event.content_migration_id, event))
             | "GroupByMigrationId" >> beam.GroupByKey()
             | "LatestCompletedMigration" >> beam.ParDo(_LatestCompletedMigration()).with_outputs(
-                DISTINCT, COUNTS, main="latest")
+                IDENTITY_PAIRS, COUNTS, main="latest")
         )
 
 
-def _union(uuid_sets):
-    merged = set()
-    for uuids in uuid_sets:
-        merged |= uuids
-    return merged
+class _DistinctUuids(beam.CombineFn):
+    """The set of course uuids one LTI id was seen with."""
+
+    def create_accumulator(self):
+        return set()
+
+    def add_input(self, uuids, uuid):
+        uuids.add(uuid)
+        return uuids
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for uuids in accumulators:
+            merged |= uuids
+        return merged
+
+    def extract_output(self, uuids):
+        return uuids
 
 
 class _ResolveIdentity(CountingDoFn):
@@ -93,13 +117,12 @@ class _ResolveIdentity(CountingDoFn):
 
 
 class BuildIdentityMap(beam.PTransform):
-    """Distinct events -> (lti_context_id, course uuid or None when conflicting); ``counts`` output."""
+    """(lti_context_id, course uuid) pairs -> (lti_context_id, uuid or None when conflicting); ``counts``."""
 
-    def expand(self, events):
+    def expand(self, pairs):
         return (
-            events
-            | "IdentityPairs" >> beam.FlatMap(lambda event: [(lti, {uuid}) for lti, uuid in lineage.identity_pairs(event)])
-            | "UnionUuids" >> beam.CombinePerKey(_union)
+            pairs
+            | "DistinctUuids" >> beam.CombinePerKey(_DistinctUuids())
             | "ResolveIdentity" >> beam.ParDo(_ResolveIdentity()).with_outputs(COUNTS, main="identity")
         )
 

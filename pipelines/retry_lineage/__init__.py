@@ -36,7 +36,7 @@ from transforms.output import (
 )
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
 from transforms.resolve import (
-    DISTINCT, BuildIdentityMap, BuildLineageGraph, GroupMigrations, JoinRetriesToLineage, NumberRetryAttempts,
+    IDENTITY_PAIRS, BuildIdentityMap, BuildLineageGraph, GroupMigrations, JoinRetriesToLineage, NumberRetryAttempts,
     ResolveParents,
 )
 from transforms.summary import SummarizeRun
@@ -117,10 +117,9 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollect
     events = p | "ReadCanvasEvents" >> ReadCanvasEvents(opts.input, hmac_key, parse_processes(options))
     retries = events[RETRIES] | "NumberRetryAttempts" >> NumberRetryAttempts()
     migrations = events[MIGRATIONS] | "GroupMigrations" >> GroupMigrations()
-    distinct_retries = retries.numbered | "DistinctRetries" >> beam.Map(lambda numbered: numbered[0])
     identity = (
-        (distinct_retries, migrations[DISTINCT])
-        | "AllDistinctEvents" >> beam.Flatten()
+        (retries[IDENTITY_PAIRS], migrations[IDENTITY_PAIRS])
+        | "AllIdentityPairs" >> beam.Flatten()
         | "BuildIdentityMap" >> BuildIdentityMap()
     )
     lineage_rows = migrations.latest | "ResolveParents" >> ResolveParents(identity.identity)
