@@ -153,3 +153,19 @@ def test_console_script_and_module_entry_points(tmp_path):
         done = subprocess.run([*command, "--input", feed, "--output", str(out)], capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         assert json.loads(done.stdout)["balanced"] is True
+
+
+def test_process_pool_gives_the_same_output_as_one_process(tmp_path):
+    from pipelines.synthetic_feed import write_feed as generate
+
+    feed = tmp_path / "feed.jsonl"  # uncompressed, so that sub-ranges are cut mid-file
+    generate(str(feed), 8_000, 5)
+    outputs = {}
+    for processes in (1, 3):
+        out = tmp_path / f"out{processes}"
+        assert main(["run", "--input", str(feed), "--output", str(out), "--parse-processes", str(processes)]) == 0
+        summary = json.loads((out / "_SUMMARY.json").read_text())
+        retries = pq.read_table(out / "retries").sort_by("event_fingerprint").drop(["event_date"]).to_pylist()
+        dead = sorted((row["source_offset"], row["error_code"]) for row in pq.read_table(out / "dead_letter").to_pylist())
+        outputs[processes] = (summary, retries, dead)
+    assert outputs[1] == outputs[3]

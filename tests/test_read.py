@@ -71,3 +71,14 @@ def test_gzip_is_read_decompressed_with_offsets_in_decompressed_bytes(tmp_path):
     lines = [(block.first_offset, line) for block in blocks for line in block.lines]
     assert [line for _, line in lines] == [b'{"a":1}\r', b"", b'{"b":2}']
     assert lines[0][0] == 3
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_split_range_covers_the_range_without_overlap(parts):
+    from transforms.read import split_range
+
+    pieces = split_range(FileRange("f", 100, 1100), parts)
+    assert pieces[0].start == 100 and pieces[-1].end == 1100
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
+    assert len(pieces) == parts
+    assert split_range(FileRange("f.gz", 0, None), 4) == [FileRange("f.gz", 0, None)]
