@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from transforms.canvas_url import parse_retry_url
 from transforms.privacy import actor_user_hmac
+from transforms.tables import RETRY_EVENT_COLUMNS, DeadLetterRow
 from transforms.timestamps import TimestampError, parse_event_time
 
 MAX_LINE_BYTES = 1_000_000
@@ -54,27 +55,8 @@ DEAD_LETTER_CODES = (
 )
 
 
-class RetryEvent(NamedTuple):
-    """An accepted retry, with everything the ``retries`` table needs but lineage."""
-
-    event_fingerprint: str
-    source_event_name: str
-    event_time: int  # UTC epoch microseconds
-    root_account_uuid: str | None
-    domain: str | None
-    status: str | None
-    original_course_uuid: str
-    new_course_uuid: str
-    new_course_resource_link_id: str | None
-    original_assignment_resource_link_id: str | None
-    new_assignment_resource_link_id: str | None
-    request_id: str | None
-    context_role: str | None
-    actor_user_hmac: str | None
-    original_course_id: str | None
-    original_assignment_id: str | None
-    new_course_id: str | None
-    new_assignment_id: str | None
+RetryEvent = collections.namedtuple("RetryEvent", RETRY_EVENT_COLUMNS, module=__name__)
+RetryEvent.__doc__ = """An accepted retry: the ``retries`` columns before the join's (event_time in epoch microseconds)."""
 
 
 class MigrationEvent(NamedTuple):
@@ -321,17 +303,6 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
             fields.source_course_lti_id, fields.migration_type, meta.root_account_uuid, fields.domain,
         )
     return Accepted(role, event)
-
-
-class DeadLetterRow(NamedTuple):
-    """A row of the ``dead_letter`` table, in its column order."""
-
-    error_code: str
-    error_detail: str
-    event_name: str | None
-    source_file: str | None
-    source_offset: int | None
-    raw: bytes
 
 
 class BlockResult(NamedTuple):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from transforms.events import MIGRATION_COMPLETED, MigrationEvent, RetryEvent
+from transforms.tables import LineageRow, RetryRow
 
 MAX_LINEAGE_DEPTH = 64
 
@@ -47,21 +48,6 @@ def resolve_identity(uuids: Iterable[str]) -> str | None:
 
 
 # --- course_lineage rows ----------------------------------------------------
-
-class LineageRow(NamedTuple):
-    """A ``course_lineage`` row (times as epoch microseconds), in column order."""
-
-    content_migration_id: str
-    child_course_uuid: str
-    child_lti_context_id: str | None
-    parent_course_uuid: str | None
-    parent_lti_context_id: str | None
-    migration_type: str | None
-    completed_at: int
-    root_account_uuid: str | None
-    domain: str | None
-    event_fingerprint: str
-
 
 def latest_migration_event(events: Iterable[MigrationEvent]) -> MigrationEvent:
     """Of distinct events sharing a migration id: latest event_time, ties by greatest fingerprint."""
@@ -208,41 +194,6 @@ def number_attempts(retries: Iterable[RetryEvent]) -> list[tuple[RetryEvent, int
 
 
 # --- the retries row ------------------------------------------------------------
-
-class RetryRow(NamedTuple):
-    """A ``retries`` row (times as epoch microseconds), in column order."""
-
-    event_fingerprint: str
-    source_event_name: str
-    event_time: int
-    root_account_uuid: str | None
-    domain: str | None
-    status: str | None
-    original_course_uuid: str
-    new_course_uuid: str
-    new_course_resource_link_id: str | None
-    original_assignment_resource_link_id: str | None
-    new_assignment_resource_link_id: str | None
-    request_id: str | None
-    context_role: str | None
-    actor_user_hmac: str | None
-    original_course_id: str | None
-    original_assignment_id: str | None
-    new_course_id: str | None
-    new_assignment_id: str | None
-    lineage_status: str
-    migration_id: str | None
-    migration_type: str | None
-    migration_completed_at: int | None
-    seconds_since_migration: float | None
-    lineage_path: list[str]
-    root_course_uuid: str
-    lineage_depth: int
-    lineage_cycle: bool
-    lineage_truncated: bool
-    attempt_number: int | None
-    attempt_count: int | None
-
 
 def retry_row(retry: RetryEvent, graph: Mapping[str, Sequence[Edge]],
               attempt_number: int | None, attempt_count: int | None) -> RetryRow:

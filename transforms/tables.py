@@ -2,20 +2,18 @@
 
 The model is the documented contract of a row (what an analyst reads back);
 the Arrow schema is what the writer enforces. ``tests/test_tables.py`` proves
-they agree column by column. Rows travel through the pipeline as the plain
-NamedTuples of :mod:`transforms.lineage` and :mod:`transforms.events`, in
-schema column order, with times as epoch microseconds.
+they agree column by column. Rows travel through the pipeline as plain
+NamedTuples derived from the models (same columns, same order), with times
+as epoch microseconds, so each table's columns are listed once here.
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 from typing import Annotated, NamedTuple
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
-
-from transforms.events import DeadLetterRow
-from transforms.lineage import LineageRow, RetryRow
 
 
 class Int32:
@@ -144,6 +142,19 @@ DEAD_LETTER_SCHEMA = pa.schema([
     pa.field("source_offset", pa.int64()),
     pa.field("raw", pa.binary(), nullable=False),
 ])
+
+
+def _row_type(name: str, record: type[BaseModel]) -> type:
+    """The NamedTuple a table's rows travel as: the model's columns, in order."""
+    return collections.namedtuple(name, list(record.model_fields), module=__name__)
+
+
+RetryRow = _row_type("RetryRow", RetryRecord)
+LineageRow = _row_type("LineageRow", CourseLineageRecord)
+DeadLetterRow = _row_type("DeadLetterRow", DeadLetterRecord)
+
+# An accepted retry carries every retries column that comes before the join's.
+RETRY_EVENT_COLUMNS = tuple(RetryRecord.model_fields)[: tuple(RetryRecord.model_fields).index("lineage_status")]
 
 
 class Table(NamedTuple):
