@@ -169,3 +169,14 @@ def test_process_pool_gives_the_same_output_as_one_process(tmp_path):
         dead = sorted((row["source_offset"], row["error_code"]) for row in pq.read_table(out / "dead_letter").to_pylist())
         outputs[processes] = (summary, retries, dead)
     assert outputs[1] == outputs[3]
+
+
+def test_generate_subcommand_writes_a_deterministic_feed(tmp_path, capsys):
+    first, second = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl.gz"
+    assert main(["generate", "--events", "300", "--seed", "4", "--output", str(first)]) == 0
+    assert main(["generate", "--events", "300", "--seed", "4", "--output", str(second)]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    import gzip
+
+    assert len(gzip.decompress(first.read_bytes()).splitlines()) == 300
+    assert main(["generate", "--events", "-1", "--output", str(first)]) == 2

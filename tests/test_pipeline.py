@@ -136,3 +136,28 @@ def test_canvas_documentation_examples_go_through_as_the_contract_says(tmp_path)
                     label="Summary")
 
     run_build(tmp_path, lines, checks)
+
+
+def test_counters_are_exported_as_beam_metrics(tmp_path):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from transforms.counters import METRICS_NAMESPACE
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b"\n".join(FEED) + b"\n")
+    options = PipelineOptions(["--input", str(feed), "--output", str(tmp_path / "out"), "--run-id", "m"])
+    pipeline = beam.Pipeline(runner="FnApiRunner", options=options)
+    build(pipeline, options)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = {
+        counter.key.metric.name: counter.committed
+        for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]
+    }
+    assert counters["lines_read"] == 13
+    assert counters["blank_lines"] == 1
+    assert counters["duplicates"] == 1
+    assert counters["accepted.retry"] == 5
+    assert counters["lineage_status.matched"] == 2
+    assert counters["dead_letter_by_code.invalid_json"] == 1
+    assert counters["retries_written"] == 5
