@@ -41,6 +41,12 @@ def identity_pairs(event: RetryEvent | MigrationEvent) -> list[tuple[str, str]]:
     return [(lti, uuid) for lti, uuid in candidates if lti and uuid]
 
 
+def row_identity_pairs(row: LineageRow) -> list[tuple[str, str]]:
+    """(lti_context_id, course_uuid) pairs that an earlier day's ``course_lineage`` row carries."""
+    candidates = [(row.child_lti_context_id, row.child_course_uuid), (row.parent_lti_context_id, row.parent_course_uuid)]
+    return [(lti, uuid) for lti, uuid in candidates if lti and uuid]
+
+
 def resolve_identity(uuids: Iterable[str]) -> str | None:
     """The course uuid an LTI id stands for; None when the evidence conflicts."""
     distinct = set(uuids)
@@ -107,6 +113,20 @@ def edge_of(row: LineageRow) -> Edge:
 def sort_edges(edges: Iterable[Edge]) -> tuple[Edge, ...]:
     """Edges into one course, oldest first: the form every lookup below expects."""
     return tuple(sorted(edges, key=edge_order))
+
+
+def edges_into(rows: Iterable[LineageRow]) -> tuple[Edge, ...]:
+    """Sorted edges of the lineage rows into one course, one per migration id.
+
+    A migration id seen again (a later day's redelivery) keeps its latest
+    version, as within one run: latest completed_at, ties by greatest fingerprint.
+    """
+    latest: dict[str, LineageRow] = {}
+    for row in rows:
+        kept = latest.get(row.content_migration_id)
+        if kept is None or (row.completed_at, row.event_fingerprint) > (kept.completed_at, kept.event_fingerprint):
+            latest[row.content_migration_id] = row
+    return sort_edges(edge_of(row) for row in latest.values())
 
 
 def _edges_completed_by(edges: Sequence[Edge], t: int) -> Sequence[Edge]:

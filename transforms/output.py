@@ -7,6 +7,7 @@ a half-written table behind, and a rerun leaves no stale files from the last one
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,6 +28,8 @@ PARQUET_CODECS = ("zstd", "snappy", "gzip", "none")
 DEFAULT_PARQUET_CODEC = "zstd"
 DEFAULT_ROWS_PER_FILE = 1_000_000
 SUMMARY_FILE = "_SUMMARY.json"
+SUCCESS_MARKER = "_SUCCESS"
+RUNS_DIR = "_runs"
 STAGING_DIR = "_staging"
 
 _LOG = logging.getLogger(__name__)
@@ -127,25 +130,64 @@ def _files_under(directory: str) -> list[str]:
     return [meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list]
 
 
-def publish_run(output: str, run_id: str, codec: str = DEFAULT_PARQUET_CODEC) -> None:
-    """Replace each table folder and the summary in ``output`` with the run's staged files."""
-    staging = staging_dir(output, run_id)
+@dataclasses.dataclass(frozen=True)
+class OutputLayout:
+    """Where a run's tables and summary go.
+
+    An undated run owns ``OUTPUT/<table>/`` and ``OUTPUT/_SUMMARY.json``. A run
+    for ingest date D owns only ``OUTPUT/<table>/ingest_date=D/`` and
+    ``OUTPUT/_runs/ingest_date=D.json``: other days are never touched.
+    """
+
+    output: str
+    ingest_date: str | None = None
+
+    def table_dir(self, table: Table) -> str:
+        base = FileSystems.join(self.output, table.name)
+        return FileSystems.join(base, f"ingest_date={self.ingest_date}") if self.ingest_date else base
+
+    @property
+    def summary_path(self) -> str:
+        if self.ingest_date:
+            return FileSystems.join(self.output, RUNS_DIR, f"ingest_date={self.ingest_date}.json")
+        return FileSystems.join(self.output, SUMMARY_FILE)
+
+    def empty_file_dir(self, table: Table) -> str:
+        """Relative folder of the empty file a table with no rows gets (retries: its event_date)."""
+        return f"event_date={self.ingest_date}" if table is RETRIES and self.ingest_date else ""
+
+
+def publish_run(layout: OutputLayout, run_id: str, codec: str = DEFAULT_PARQUET_CODEC) -> None:
+    """Replace each table's partition and the summary with the run's staged files.
+
+    Each table folder gets a ``_SUCCESS`` marker before it is swapped in, so a
+    reader that sees the marker sees the whole partition.
+    """
+    staging = staging_dir(layout.output, run_id)
     for table in TABLES:
         staged_dir = FileSystems.join(staging, table.name)
         staged = _files_under(staged_dir)
         if not staged:
-            # Readers should get zero rows, not "no files found"; with no partitions
-            # at all, hive-partitioned reads of an empty retries table work too.
-            empty = FileSystems.join(staged_dir, "part-empty-00000.parquet")
+            # Readers should get zero rows, not "no files found".
+            empty_dir = layout.empty_file_dir(table)
+            empty = FileSystems.join(staged_dir, empty_dir, "part-empty-00000.parquet") if empty_dir else FileSystems.join(
+                staged_dir, "part-empty-00000.parquet")
             write_parquet(empty, table, [], codec)
             staged = [empty]
-        _replace_dir(staged_dir, staged, FileSystems.join(output, table.name))
-    summary = FileSystems.join(staging, SUMMARY_FILE)
-    final_summary = FileSystems.join(output, SUMMARY_FILE)
+        marker = FileSystems.join(staged_dir, SUCCESS_MARKER)
+        FileSystems.create(marker).close()
+        _replace_dir(staged_dir, [*staged, marker], layout.table_dir(table))
+    final_summary = layout.summary_path
     if FileSystems.exists(final_summary):
         FileSystems.delete([final_summary])
-    FileSystems.rename([summary], [final_summary])
-    remove_staging(output, run_id)
+    _make_local_parent(final_summary)
+    FileSystems.rename([FileSystems.join(staging, SUMMARY_FILE)], [final_summary])
+    remove_staging(layout.output, run_id)
+
+
+def _make_local_parent(path: str) -> None:
+    if "://" not in path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
 
 
 def _replace_dir(staged_dir: str, staged: list[str], final_dir: str) -> None:
@@ -154,7 +196,7 @@ def _replace_dir(staged_dir: str, staged: list[str], final_dir: str) -> None:
         shutil.rmtree(final_dir + ".old", ignore_errors=True)
         if os.path.isdir(final_dir):
             os.rename(final_dir, final_dir + ".old")
-        os.makedirs(os.path.dirname(final_dir) or ".", exist_ok=True)
+        _make_local_parent(final_dir)
         os.rename(staged_dir, final_dir)
         shutil.rmtree(final_dir + ".old", ignore_errors=True)
         return
@@ -186,6 +228,6 @@ def _remove_empty_local_dirs(directory: str) -> None:
         pass
 
 
-def read_summary(output: str) -> dict:
-    with FileSystems.open(FileSystems.join(output, SUMMARY_FILE), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+def read_summary(layout: OutputLayout) -> dict:
+    with FileSystems.open(layout.summary_path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         return json.loads(handle.read())

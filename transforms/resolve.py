@@ -143,14 +143,14 @@ class ResolveParents(beam.PTransform):
 
 
 class BuildLineageGraph(beam.PTransform):
-    """Lineage rows -> (child course uuid, edges into it, oldest first)."""
+    """Lineage rows (this run's and earlier days') -> (child course uuid, edges into it, oldest first)."""
 
     def expand(self, lineage_rows):
         return (
             lineage_rows
-            | "KeyByChildCourse" >> beam.Map(lambda row: (row.child_course_uuid, lineage.edge_of(row)))
+            | "KeyByChildCourse" >> beam.Map(lambda row: (row.child_course_uuid, row))
             | "GroupByChildCourse" >> beam.GroupByKey()
-            | "SortEdges" >> beam.MapTuple(lambda child, edges: (child, lineage.sort_edges(edges)))
+            | "EdgesInto" >> beam.MapTuple(lambda child, rows: (child, lineage.edges_into(rows)))
         )
 
 

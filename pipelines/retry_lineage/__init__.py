@@ -19,8 +19,10 @@ balanced or the dead-letter ratio exceeded ``--max-dead-letter-ratio``.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -30,8 +32,10 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from transforms.classify import DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents, default_processes
 from transforms.counters import COUNTS
+from transforms import lineage
+from transforms.history import ReadLineageHistory, default_history_pattern
 from transforms.output import (
-    DEFAULT_PARQUET_CODEC, PARQUET_CODECS, WriteSummary, WriteTable, publish_run, read_summary,
+    DEFAULT_PARQUET_CODEC, PARQUET_CODECS, OutputLayout, WriteSummary, WriteTable, publish_run, read_summary,
     remove_staging, staging_dir,
 )
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
@@ -69,14 +73,68 @@ class RetryLineageOptions(PipelineOptions):
         parser.add_argument("--parse-processes", dest="parse_processes", type=int, default=None,
                             help="Processes that classify lines in parallel inside each worker (default: every "
                                  "core on the local in-process runner, 1 on other runners, which parallelise themselves).")
+        parser.add_argument("--date", dest="date", default=None,
+                            help="Ingest date YYYY-MM-DD of a scheduled run: output goes to OUTPUT/<table>/ingest_date=D/.")
+        parser.add_argument("--start", dest="start", default=None, help="First ingest date of a backfill (with --end).")
+        parser.add_argument("--end", dest="end", default=None, help="Last ingest date of a backfill (inclusive).")
+        parser.add_argument("--input-template", dest="input_template", default=None,
+                            help="Input pattern of one day, with {date} for YYYY-MM-DD (dated runs).")
+        parser.add_argument("--lineage-history", dest="lineage_history", default=None,
+                            help="course_lineage Parquet of earlier days (default OUTPUT/course_lineage/ingest_date=*/*.parquet).")
         parser.add_argument("--run-id", dest="run_id", default=None,
                             help="Names this run's staging folder (default: generated).")
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day(value: str, option: str) -> dt.date:
+    try:
+        if not _DATE.fullmatch(value):
+            raise ValueError
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def ingest_days(options: RetryLineageOptions) -> list[str | None]:
+    """The ingest dates to run, one pipeline each, in order; [None] for an undated run."""
+    if options.date and (options.start or options.end):
+        raise UsageError("--date and --start/--end exclude each other")
+    if options.date:
+        return [_day(options.date, "--date").isoformat()]
+    if bool(options.start) != bool(options.end):
+        raise UsageError("--start and --end go together")
+    if options.start:
+        first, last = _day(options.start, "--start"), _day(options.end, "--end")
+        if last < first:
+            raise UsageError(f"--end {options.end} is before --start {options.start}")
+        return [(first + dt.timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+    return [None]
+
+
+def input_patterns(options: RetryLineageOptions) -> list[str]:
+    if options.input_template:
+        return [options.input_template.replace("{date}", options.date)]
+    return options.input
+
+
 def validate_options(options: RetryLineageOptions) -> None:
     """Raise UsageError for options that cannot work, before anything runs."""
-    if not options.input:
-        raise UsageError("--input is required (one or more file patterns)")
+    days = ingest_days(options)
+    if options.input_template:
+        if "{date}" not in options.input_template:
+            raise UsageError("--input-template must contain {date}")
+        if days == [None]:
+            raise UsageError("--input-template needs --date or --start/--end")
+        if options.input:
+            raise UsageError("--input and --input-template exclude each other")
+    elif not options.input:
+        raise UsageError("--input is required (one or more file patterns), or --input-template with dates")
+    elif len(days) > 1:
+        raise UsageError("a backfill (--start/--end) reads each day through --input-template")
+    if options.lineage_history and days == [None]:
+        raise UsageError("--lineage-history needs --date or --start/--end")
     if not options.output:
         raise UsageError("--output is required (a directory)")
     if not 0.0 <= options.max_dead_letter_ratio <= 1.0:
@@ -113,17 +171,25 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollect
     validate_options(opts)
     hmac_key = hmac_key_of(opts)
     staging = staging_dir(opts.output, opts.run_id or "adhoc")
+    day = opts.date
 
-    events = p | "ReadCanvasEvents" >> ReadCanvasEvents(opts.input, hmac_key, parse_processes(options))
+    events = p | "ReadCanvasEvents" >> ReadCanvasEvents(input_patterns(opts), hmac_key, parse_processes(options))
     retries = events[RETRIES] | "NumberRetryAttempts" >> NumberRetryAttempts()
     migrations = events[MIGRATIONS] | "GroupMigrations" >> GroupMigrations()
-    identity = (
-        (retries[IDENTITY_PAIRS], migrations[IDENTITY_PAIRS])
-        | "AllIdentityPairs" >> beam.Flatten()
-        | "BuildIdentityMap" >> BuildIdentityMap()
-    )
+    identity_pairs = [retries[IDENTITY_PAIRS], migrations[IDENTITY_PAIRS]]
+    history = []
+    if day:
+        history_rows = p | "ReadLineageHistory" >> ReadLineageHistory(
+            opts.lineage_history or default_history_pattern(opts.output), day)
+        identity_pairs.append(history_rows | "HistoryIdentityPairs" >> beam.FlatMap(lineage.row_identity_pairs))
+        history.append(history_rows)
+    identity = identity_pairs | "AllIdentityPairs" >> beam.Flatten() | "BuildIdentityMap" >> BuildIdentityMap()
     lineage_rows = migrations.latest | "ResolveParents" >> ResolveParents(identity.identity)
-    graph = lineage_rows | "BuildLineageGraph" >> BuildLineageGraph()
+    graph = (
+        [lineage_rows, *history]
+        | "AllLineageRows" >> beam.Flatten()
+        | "BuildLineageGraph" >> BuildLineageGraph()
+    )
     joined = retries.numbered | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
 
     written = [
@@ -191,6 +257,26 @@ def run(argv: list[str] | None = None) -> int:
         print(f"retry-lineage: error: {error}", file=sys.stderr)
         return EXIT_USAGE
 
+    days = ingest_days(opts)
+    run_id = opts.run_id
+    for day in days:
+        if day:
+            opts.date, opts.start, opts.end = day, None, None
+            opts.run_id = f"{run_id}-{day}"
+        code = run_once(options)
+        if code != EXIT_OK:
+            if len(days) > 1:
+                _LOG.error("stopping the backfill at ingest_date=%s (exit %d): later days depend on it", day, code)
+            return code
+    return EXIT_OK
+
+
+def run_once(options: PipelineOptions) -> int:
+    """One pipeline (one ingest date, or an undated run), published, summarised and checked."""
+    opts = options.view_as(RetryLineageOptions)
+    layout = OutputLayout(opts.output, opts.date)
+    where = f"ingest_date={opts.date}" if opts.date else "undated run"
+    _LOG.info("%s: reading %s", where, ", ".join(input_patterns(opts)))
     started = time.monotonic()
     try:
         pipeline = beam.Pipeline(options=options)
@@ -199,20 +285,22 @@ def run(argv: list[str] | None = None) -> int:
         state = result.wait_until_finish()
         if state != beam.runners.runner.PipelineState.DONE:
             raise RuntimeError(f"pipeline finished in state {state}")
-        publish_run(opts.output, opts.run_id, opts.parquet_codec)
+        publish_run(layout, opts.run_id, opts.parquet_codec)
     except UsageError as error:
         print(f"retry-lineage: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except Exception:
-        _LOG.exception("pipeline failed; %s left as it was", opts.output)
+        _LOG.exception("%s: pipeline failed; %s left as it was", where, opts.output)
         remove_staging(opts.output, opts.run_id)
         return EXIT_PIPELINE_FAILED
-    summary = read_summary(opts.output)
+    summary = read_summary(layout)
     print(json.dumps(summary, indent=2))
-    _LOG.info("wrote %s in %.1f s", opts.output, time.monotonic() - started)
+    _LOG.info("%s: %d lines read, %d retries, %d lineage rows, %d dead letters in %.1f s; summary %s",
+              where, summary["lines_read"], summary["retries_written"], summary["lineage_edges_written"],
+              summary["dead_lettered"], time.monotonic() - started, layout.summary_path)
     problems = check_summary(summary, opts.max_dead_letter_ratio)
     for problem in problems:
-        print(f"retry-lineage: {problem}", file=sys.stderr)
+        print(f"retry-lineage: {where}: {problem}", file=sys.stderr)
     return EXIT_CHECK_FAILED if problems else EXIT_OK
 
 
