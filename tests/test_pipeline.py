@@ -161,3 +161,15 @@ def test_counters_are_exported_as_beam_metrics(tmp_path):
     assert counters["lineage_status.matched"] == 2
     assert counters["dead_letter_by_code.invalid_json"] == 1
     assert counters["retries_written"] == 5
+
+
+def test_classification_reports_progress(tmp_path, caplog, monkeypatch):
+    import logging
+
+    from transforms.classify import ClassifyFileRange
+
+    monkeypatch.setattr(ClassifyFileRange, "PROGRESS_SECONDS", 0.0)
+    caplog.set_level(logging.INFO, logger="transforms.classify")
+    run_build(tmp_path, FEED, lambda outputs: None, ["--parse-processes", "1"])
+    progress = [record.getMessage() for record in caplog.records if record.name == "transforms.classify"]
+    assert progress and progress[-1].startswith("classified 13 lines (")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import collections
+import logging
+import time
 import concurrent.futures
 import multiprocessing
 import os
@@ -17,6 +19,8 @@ from transforms.events import ROLE_RETRY
 from transforms.read import (
     DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, RangeResult, classify_file_range, split_file, split_range,
 )
+
+_LOG = logging.getLogger(__name__)
 
 RETRIES = "retries"
 MIGRATIONS = "migrations"
@@ -58,12 +62,16 @@ class ClassifyFileRange(beam.DoFn):
     per core, keep 1.
     """
 
+    PROGRESS_SECONDS = 5.0
+
     def __init__(self, hmac_key: bytes | None, block_bytes: int = DEFAULT_BLOCK_BYTES, processes: int = 1):
         self._hmac_key = hmac_key
         self._block_bytes = block_bytes
         self._processes = processes
         self._pool = None
         self._pending = collections.deque()
+        self._lines = 0
+        self._started = self._reported = 0.0
 
     def setup(self):
         if self._processes > 1:
@@ -79,6 +87,16 @@ class ClassifyFileRange(beam.DoFn):
 
     def start_bundle(self):
         self._pending.clear()
+        if not self._started:
+            self._started = self._reported = time.monotonic()
+
+    def _report_progress(self, lines: int) -> None:
+        self._lines += lines
+        now = time.monotonic()
+        if now - self._reported >= self.PROGRESS_SECONDS:
+            self._reported = now
+            rate = self._lines / max(now - self._started, 1e-9)
+            _LOG.info("classified %s lines (%s lines/s)", f"{self._lines:,}", f"{rate:,.0f}")
 
     def process(self, file_range: FileRange):
         if self._pool is None:
@@ -95,8 +113,8 @@ class ClassifyFileRange(beam.DoFn):
             for output in self._outputs(self._pending.popleft().result()):
                 yield beam.pvalue.TaggedOutput(output.tag, WindowedValue(output.value, MIN_TIMESTAMP, [GlobalWindow()]))
 
-    @staticmethod
-    def _outputs(result: RangeResult):
+    def _outputs(self, result: RangeResult):
+        self._report_progress(result.counts["lines_read"])
         for accepted in result.accepted:
             yield beam.pvalue.TaggedOutput(RETRIES if accepted.role == ROLE_RETRY else MIGRATIONS, accepted.event)
         if result.dead_letters:
