@@ -28,7 +28,7 @@ import time
 import uuid
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TestOptions
 
 from transforms.classify import DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents, default_processes
 from transforms.counters import COUNTS
@@ -282,6 +282,9 @@ def run_once(options: PipelineOptions) -> int:
         pipeline = beam.Pipeline(options=options)
         build(pipeline, options)
         result = pipeline.run()
+        if options.view_as(TestOptions).dry_run:
+            _LOG.info("%s: dry run: the job graph was built and validated; nothing ran, nothing was published", where)
+            return EXIT_OK
         state = result.wait_until_finish()
         if state != beam.runners.runner.PipelineState.DONE:
             raise RuntimeError(f"pipeline finished in state {state}")
