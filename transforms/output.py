@@ -1,9 +1,12 @@
 """Parquet output: table files written to a run's staging folder, then published.
 
-A run writes everything under ``OUTPUT/_staging/<run_id>/``; only after the
-pipeline has finished does :func:`publish_run` replace each table folder and
-``_SUMMARY.json`` in ``OUTPUT``. A failed or killed run therefore never leaves
-a half-written table behind, and a rerun leaves no stale files from the last one.
+A run writes everything under ``OUTPUT/_staging/<run_id>/``; the last step of
+the pipeline, :class:`PublishRun`, then replaces each table partition and the
+summary. The summary is computed from every writer's counters, so it exists
+only once all files are written, and publishing waits for it. Being a pipeline
+step, publishing needs no launcher process to outlive the job (a Flex Template
+launcher exits after submitting). A failed or killed run never leaves a
+half-written table behind, and a rerun leaves no stale files from the last one.
 """
 from __future__ import annotations
 
@@ -107,22 +110,26 @@ def _range_digest(first_row) -> str:
     return hashlib.sha1(key).hexdigest()[:16]
 
 
-class WriteSummary(beam.PTransform):
-    """The summary dict -> ``_SUMMARY.json`` in staging."""
+class PublishRun(beam.PTransform):
+    """The summary dict -> ``_SUMMARY.json`` in staging, then the whole run published."""
 
-    def __init__(self, staging: str):
+    def __init__(self, layout: "OutputLayout", run_id: str, codec: str):
         super().__init__()
-        self._path = FileSystems.join(staging, SUMMARY_FILE)
+        self._layout = layout
+        self._run_id = run_id
+        self._codec = codec
 
     def expand(self, summary):
-        path = self._path
+        layout, run_id, codec = self._layout, self._run_id, self._codec
+        path = FileSystems.join(staging_dir(layout.output, run_id), SUMMARY_FILE)
 
-        def write(summary_dict):
+        def write_and_publish(summary_dict):
             with FileSystems.create(path, mime_type="application/json") as handle:
                 handle.write(json.dumps(summary_dict, indent=2, sort_keys=False).encode("utf-8"))
-            return path
+            publish_run(layout, run_id, codec)
+            return layout.summary_path
 
-        return summary | "WriteSummaryJson" >> beam.Map(write)
+        return summary | "WriteSummaryAndPublish" >> beam.Map(write_and_publish)
 
 
 def _files_under(directory: str) -> list[str]:
@@ -160,29 +167,43 @@ class OutputLayout:
 def publish_run(layout: OutputLayout, run_id: str, codec: str = DEFAULT_PARQUET_CODEC) -> None:
     """Replace each table's partition and the summary with the run's staged files.
 
-    Each table folder gets a ``_SUCCESS`` marker before it is swapped in, so a
-    reader that sees the marker sees the whole partition.
+    Each table folder gets a ``_SUCCESS`` marker (holding the run id) before it
+    is swapped in, so a reader that sees the marker sees the whole partition.
+    Publishing again after an interruption (a retried step) finishes the job
+    without touching what this run already published.
     """
     staging = staging_dir(layout.output, run_id)
     for table in TABLES:
         staged_dir = FileSystems.join(staging, table.name)
+        final_dir = layout.table_dir(table)
         staged = _files_under(staged_dir)
+        if not staged and _published_by(final_dir, run_id):
+            continue
         if not staged:
             # Readers should get zero rows, not "no files found".
-            empty_dir = layout.empty_file_dir(table)
-            empty = FileSystems.join(staged_dir, empty_dir, "part-empty-00000.parquet") if empty_dir else FileSystems.join(
-                staged_dir, "part-empty-00000.parquet")
-            write_parquet(empty, table, [], codec)
-            staged = [empty]
+            empty_dir = FileSystems.join(staged_dir, layout.empty_file_dir(table)) if layout.empty_file_dir(table) else staged_dir
+            staged = [FileSystems.join(empty_dir, "part-empty-00000.parquet")]
+            write_parquet(staged[0], table, [], codec)
         marker = FileSystems.join(staged_dir, SUCCESS_MARKER)
-        FileSystems.create(marker).close()
-        _replace_dir(staged_dir, [*staged, marker], layout.table_dir(table))
-    final_summary = layout.summary_path
-    if FileSystems.exists(final_summary):
-        FileSystems.delete([final_summary])
-    _make_local_parent(final_summary)
-    FileSystems.rename([FileSystems.join(staging, SUMMARY_FILE)], [final_summary])
+        with FileSystems.create(marker) as handle:
+            handle.write(run_id.encode("utf-8"))
+        _replace_dir(staged_dir, [*staged, marker], final_dir)
+    staged_summary = FileSystems.join(staging, SUMMARY_FILE)
+    if FileSystems.exists(staged_summary):
+        final_summary = layout.summary_path
+        if FileSystems.exists(final_summary):
+            FileSystems.delete([final_summary])
+        _make_local_parent(final_summary)
+        FileSystems.rename([staged_summary], [final_summary])
     remove_staging(layout.output, run_id)
+
+
+def _published_by(final_dir: str, run_id: str) -> bool:
+    marker = FileSystems.join(final_dir, SUCCESS_MARKER)
+    if not FileSystems.exists(marker):
+        return False
+    with FileSystems.open(marker, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return handle.read().decode("utf-8", "replace") == run_id
 
 
 def _make_local_parent(path: str) -> None:

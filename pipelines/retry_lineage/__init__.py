@@ -35,7 +35,7 @@ from transforms.counters import COUNTS
 from transforms import lineage
 from transforms.history import ReadLineageHistory, default_history_pattern
 from transforms.output import (
-    DEFAULT_PARQUET_CODEC, PARQUET_CODECS, OutputLayout, WriteSummary, WriteTable, publish_run, read_summary,
+    DEFAULT_PARQUET_CODEC, PARQUET_CODECS, OutputLayout, PublishRun, WriteTable, read_summary,
     remove_staging, staging_dir,
 )
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
@@ -64,24 +64,24 @@ class RetryLineageOptions(PipelineOptions):
         parser.add_argument("--input", dest="input", action="extend", nargs="+", default=None,
                             help="File pattern(s) of event lines (local or any Beam filesystem; .gz is read transparently). Repeatable.")
         parser.add_argument("--output", dest="output", default=None, help="Output directory.")
-        parser.add_argument("--hmac-key-file", dest="hmac_key_file", default=None,
+        parser.add_argument("--hmac-key-file", "--hmac_key_file", dest="hmac_key_file", default=None,
                             help="File whose bytes key the actor HMAC (else env RETRY_LINEAGE_HMAC_KEY).")
-        parser.add_argument("--max-dead-letter-ratio", dest="max_dead_letter_ratio", type=float, default=1.0,
+        parser.add_argument("--max-dead-letter-ratio", "--max_dead_letter_ratio", dest="max_dead_letter_ratio", type=float, default=1.0,
                             help="Exit 3 (after writing everything) when dead-lettered/read lines exceeds this.")
-        parser.add_argument("--parquet-codec", dest="parquet_codec", default=DEFAULT_PARQUET_CODEC,
+        parser.add_argument("--parquet-codec", "--parquet_codec", dest="parquet_codec", default=DEFAULT_PARQUET_CODEC,
                             help=f"Parquet compression, one of {', '.join(PARQUET_CODECS)} (default {DEFAULT_PARQUET_CODEC}).")
-        parser.add_argument("--parse-processes", dest="parse_processes", type=int, default=None,
+        parser.add_argument("--parse-processes", "--parse_processes", dest="parse_processes", type=int, default=None,
                             help="Processes that classify lines in parallel inside each worker (default: every "
                                  "core on the local in-process runner, 1 on other runners, which parallelise themselves).")
         parser.add_argument("--date", dest="date", default=None,
                             help="Ingest date YYYY-MM-DD of a scheduled run: output goes to OUTPUT/<table>/ingest_date=D/.")
         parser.add_argument("--start", dest="start", default=None, help="First ingest date of a backfill (with --end).")
         parser.add_argument("--end", dest="end", default=None, help="Last ingest date of a backfill (inclusive).")
-        parser.add_argument("--input-template", dest="input_template", default=None,
+        parser.add_argument("--input-template", "--input_template", dest="input_template", default=None,
                             help="Input pattern of one day, with {date} for YYYY-MM-DD (dated runs).")
-        parser.add_argument("--lineage-history", dest="lineage_history", default=None,
+        parser.add_argument("--lineage-history", "--lineage_history", dest="lineage_history", default=None,
                             help="course_lineage Parquet of earlier days (default OUTPUT/course_lineage/ingest_date=*/*.parquet).")
-        parser.add_argument("--run-id", dest="run_id", default=None,
+        parser.add_argument("--run-id", "--run_id", dest="run_id", default=None,
                             help="Names this run's staging folder (default: generated).")
 
 
@@ -200,7 +200,7 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollect
     counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS], *written]
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
     summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(pseudonymization)
-    summary | "WriteSummary" >> WriteSummary(staging)
+    summary | "PublishRun" >> PublishRun(OutputLayout(opts.output, day), opts.run_id or "adhoc", opts.parquet_codec)
     return {
         "retries": joined.rows,
         "course_lineage": lineage_rows,
@@ -288,7 +288,6 @@ def run_once(options: PipelineOptions) -> int:
         state = result.wait_until_finish()
         if state != beam.runners.runner.PipelineState.DONE:
             raise RuntimeError(f"pipeline finished in state {state}")
-        publish_run(layout, opts.run_id, opts.parquet_codec)
     except UsageError as error:
         print(f"retry-lineage: error: {error}", file=sys.stderr)
         return EXIT_USAGE
