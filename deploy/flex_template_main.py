@@ -9,4 +9,5 @@ import sys
 from pipelines.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["run", *sys.argv[1:]]))
+    # The launcher VM only has to submit the job; the job publishes its own output.
+    sys.exit(main(["run", "--no-wait", *sys.argv[1:]]))

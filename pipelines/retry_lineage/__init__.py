@@ -81,6 +81,9 @@ class RetryLineageOptions(PipelineOptions):
                             help="Input pattern of one day, with {date} for YYYY-MM-DD (dated runs).")
         parser.add_argument("--lineage-history", "--lineage_history", dest="lineage_history", default=None,
                             help="course_lineage Parquet of earlier days (default OUTPUT/course_lineage/ingest_date=*/*.parquet).")
+        parser.add_argument("--no-wait", "--no_wait", dest="no_wait", action="store_true", default=False,
+                            help="Return once the job is submitted (Flex Template launches); the job still "
+                                 "publishes its output and _runs summary, which a scheduler then checks.")
         parser.add_argument("--run-id", "--run_id", dest="run_id", default=None,
                             help="Names this run's staging folder (default: generated).")
 
@@ -284,6 +287,9 @@ def run_once(options: PipelineOptions) -> int:
         result = pipeline.run()
         if options.view_as(TestOptions).dry_run:
             _LOG.info("%s: dry run: the job graph was built and validated; nothing ran, nothing was published", where)
+            return EXIT_OK
+        if opts.no_wait:
+            _LOG.info("%s: submitted; the job publishes %s when it succeeds", where, layout.summary_path)
             return EXIT_OK
         state = result.wait_until_finish()
         if state != beam.runners.runner.PipelineState.DONE:
