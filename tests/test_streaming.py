@@ -1,4 +1,4 @@
-"""Streaming time handling on TestStream (BundleBasedDirectRunner): late events, dedup with expiry."""
+"""Streaming building blocks on TestStream (BundleBasedDirectRunner): late events, dedup, the join."""
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -6,7 +6,9 @@ from apache_beam.testing.test_stream import TestStream as BeamTestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
+from transforms.events import MigrationEvent, RetryEvent
 from transforms.streaming import DeduplicateWithinHorizon, GateLateEvents, window_start
+from transforms.streaming_join import AccountLineage, JoinRetriesInStream, account_key
 
 HOUR = 3_600_000_000
 T0 = 1_722_300_000_000_000  # 2024-07-30 00:40:00 UTC, in microseconds
@@ -67,8 +69,6 @@ def test_an_event_after_its_window_closed_is_a_late_event_dead_letter():
 
 
 def test_duplicates_are_removed_within_the_horizon_even_across_windows():
-    from transforms.events import RetryEvent
-
     def retry(fingerprint, event_time):
         return RetryEvent(fingerprint, "outcomes.retry_outcome_alignment_clone", event_time, *([None] * 3),
                           "S" * 40, "T" * 40, *([None] * 10))
@@ -93,3 +93,87 @@ def test_duplicates_are_removed_within_the_horizon_even_across_windows():
         assert_that(result.distinct | beam.Map(lambda e: e.event_fingerprint[0]), equal_to(["a", "b", "a"]),
                     label="Distinct")
         assert_that(result.counts | beam.Map(lambda pair: pair), equal_to([("duplicates", 1)]), label="Counts")
+
+
+# --- the streaming join -----------------------------------------------------
+
+
+MINUTE = 60_000_000
+
+
+def uuid(name):
+    return (name * 40)[:40]
+
+
+def a_retry(source, target, event_time, link="L", fingerprint=None):
+    return RetryEvent(fingerprint or f"{source}{target}{event_time}", "outcomes.retry_outcome_alignment_clone",
+                      event_time, "acct", "d", "outcome_alignment_cloning", uuid(source), uuid(target), None, None,
+                      link, None, None, None, None, None, None, None)
+
+
+def a_migration(migration_id, parent, child, completed_at):
+    return MigrationEvent(f"m{migration_id}", "content_migration_completed", completed_at, migration_id, uuid(child),
+                          None, None, uuid(parent) if parent else None, None, "course_copy_importer", "acct", "d")
+
+
+def assert_joined(steps, expected_rows, expected_lineage=None, wait_seconds=600):
+    """Run JoinRetriesInStream over arrivals (events) and watermark moves (microseconds)."""
+    stream = BeamTestStream()
+    for step in steps:
+        if isinstance(step, int):
+            stream = stream.advance_watermark_to(step / 1e6)
+        else:
+            stream = stream.add_elements([TimestampedValue(step, step.event_time / 1e6)])
+    stream = stream.advance_watermark_to_infinity()
+    with streaming_pipeline() as p:
+        out = (
+            p | stream
+            | beam.Map(account_key)
+            | beam.ParDo(JoinRetriesInStream(wait_seconds)).with_outputs("lineage_rows", "counts", main="rows")
+        )
+        rows = out.rows | beam.Map(lambda row: (
+            row.original_course_uuid[0], row.new_course_uuid[0], row.lineage_status, row.migration_id,
+            "".join(course[0] for course in row.lineage_path), row.attempt_number, row.attempt_count))
+        assert_that(rows, equal_to(expected_rows), label="Rows")
+        if expected_lineage is not None:
+            parents = out.lineage_rows | beam.Map(
+                lambda row: (row.content_migration_id, row.parent_course_uuid and row.parent_course_uuid[0]))
+            assert_that(parents, equal_to(expected_lineage), label="LineageRows")
+
+
+def test_a_retry_before_its_migration_is_matched_when_the_migration_arrives():
+    assert_joined([a_retry("A", "B", T0), T0 + MINUTE, a_migration("7", "A", "B", T0 - MINUTE)],
+                  [("A", "B", "matched", "7", "AB", 1, None)], [("7", "A")])
+
+
+def test_a_retry_whose_migration_never_arrives_is_emitted_after_the_wait():
+    assert_joined([a_retry("X", "Y", T0), a_retry("C", "C", T0), T0 + 11 * MINUTE],
+                  [("X", "Y", "no_migration", None, "XY", 1, None), ("C", "C", "same_course", None, "C", 1, None)])
+
+
+def test_multi_hop_path_and_attempts_seen_so_far():
+    assert_joined([
+        a_migration("1", "R", "A", T0 - 120 * MINUTE),
+        a_migration("2", "A", "B", T0 - 60 * MINUTE),
+        a_retry("A", "B", T0),
+        a_retry("A", "B", T0 + MINUTE),
+        a_retry("R", "B", T0 + 2 * MINUTE, link=None),
+        T0 + 20 * MINUTE,
+    ], [("A", "B", "matched", "2", "RAB", 1, None), ("A", "B", "matched", "2", "RAB", 2, None),
+        ("R", "B", "source_mismatch", "2", "RB", None, None)])
+
+
+def test_a_migration_after_the_wait_does_not_rewrite_an_emitted_row():
+    assert_joined([a_retry("A", "B", T0), T0 + 11 * MINUTE, a_migration("7", "A", "B", T0 - MINUTE)],
+                  [("A", "B", "no_migration", None, "AB", 1, None)])
+
+
+def test_account_lineage_index_equals_a_rebuild_from_its_events():
+    events = [a_migration("1", "R", "A", T0), a_migration("2", "A", "B", T0 + 1), a_retry("A", "B", T0 + 2)]
+    incremental = AccountLineage()
+    for event in events:
+        incremental.add(event)
+    rebuilt = AccountLineage(events)
+    assert rebuilt.version == incremental.version == 3
+    assert rebuilt.graph == incremental.graph
+    assert rebuilt.row(events[-1], 1) == incremental.row(events[-1], 1)

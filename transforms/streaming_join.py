@@ -1,0 +1,162 @@
+"""The streaming join: retries held until their lineage arrives, answered by the batch rules.
+
+Keyed by root account. Lineage (and so ``lineage_path``) is followed within the
+root account of the events: that is where Canvas copies courses, it bounds the
+state of a key to one institution, and it spreads a multi-tenant feed over
+many keys. Per key, state holds the account's accepted routed events (a bag,
+append-only) and the retries still waiting. Answers come from
+:class:`AccountLineage`, an in-memory index of that bag which a worker keeps
+between bundles and rebuilds whenever the bag's version differs from its own
+(the key moved to another worker and back).
+
+A retry is emitted as soon as a migration into its new course from its
+original course, completed at or before it, is known (``matched``), at once
+when both courses are the same, and otherwise when the watermark passes its
+event time plus ``--lineage-wait-seconds``; then with the lineage known at that
+moment. A migration arriving later does not rewrite an emitted row.
+"""
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+
+import apache_beam as beam
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Timestamp
+
+from transforms import lineage
+from transforms.counters import CountingDoFn
+from transforms.events import MIGRATION_COMPLETED, MigrationEvent, RetryEvent
+
+LINEAGE_ROWS = "lineage_rows"
+
+
+class _Identity(Mapping):
+    """lti_context_id -> course uuid, or None when the evidence conflicts (the batch rule)."""
+
+    def __init__(self, uuids_by_lti: dict[str, set[str]]):
+        self._uuids = uuids_by_lti
+
+    def __getitem__(self, lti):
+        return lineage.resolve_identity(self._uuids[lti])
+
+    def __iter__(self):
+        return iter(self._uuids)
+
+    def __len__(self):
+        return len(self._uuids)
+
+
+class AccountLineage:
+    """What one root account's events say: identity map, lineage graph, attempt counts."""
+
+    def __init__(self, events: Iterable[RetryEvent | MigrationEvent] = ()):
+        self.version = 0
+        self._uuids_by_lti: dict[str, set[str]] = {}
+        self.identity = _Identity(self._uuids_by_lti)
+        self.graph: dict[str, list[lineage.Edge]] = {}
+        self._attempts: dict[tuple[str, str], int] = {}
+        for event in events:
+            self.add(event)
+
+    def add(self, event: RetryEvent | MigrationEvent) -> lineage.LineageRow | None:
+        """Learn from one distinct event; returns the ``course_lineage`` row of a completed migration."""
+        self.version += 1
+        for lti, uuid in lineage.identity_pairs(event):
+            self._uuids_by_lti.setdefault(lti, set()).add(uuid)
+        if isinstance(event, RetryEvent):
+            key = lineage.attempt_key(event)
+            if key is not None:
+                self._attempts[key] = self._attempts.get(key, 0) + 1
+            return None
+        if event.event_name != MIGRATION_COMPLETED:
+            return None
+        row = lineage.lineage_row(event, self.identity)
+        edges = self.graph.setdefault(row.child_course_uuid, [])
+        bisect.insort(edges, lineage.edge_of(row), key=lineage.edge_order)
+        return row
+
+    def attempts_seen(self, retry: RetryEvent) -> int | None:
+        key = lineage.attempt_key(retry)
+        return None if key is None else self._attempts.get(key)
+
+    def is_settled(self, retry: RetryEvent) -> bool:
+        """Whether waiting longer cannot change the retry's status: same course, or already matched."""
+        status, _ = lineage.join_retry(retry.original_course_uuid, retry.new_course_uuid, retry.event_time,
+                                       self.graph.get(retry.new_course_uuid, ()))
+        return status in (lineage.SAME_COURSE, lineage.MATCHED)
+
+    def row(self, retry: RetryEvent, attempt_number: int | None) -> lineage.RetryRow:
+        # attempt_count needs every retry of the run; a stream has no end, so it stays null.
+        return lineage.retry_row(retry, self.graph, attempt_number, None)
+
+
+class JoinRetriesInStream(CountingDoFn):
+    """(root account, distinct routed event) -> ``RetryRow``; tagged ``lineage_rows`` and ``counts``."""
+
+    EVENTS = BagStateSpec("events", beam.coders.PickleCoder())
+    VERSION = ReadModifyWriteStateSpec("version", beam.coders.VarIntCoder())
+    PENDING = BagStateSpec("pending", beam.coders.PickleCoder())
+    WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
+
+    def __init__(self, lineage_wait_seconds: int):
+        self._wait_micros = lineage_wait_seconds * 1_000_000
+        self._accounts: dict[str, AccountLineage] = {}
+
+    def _account(self, key: str, events_state, version_state) -> AccountLineage:
+        account = self._accounts.get(key)
+        if account is None or account.version != (version_state.read() or 0):
+            account = self._accounts[key] = AccountLineage(events_state.read())
+        return account
+
+    def process(self, keyed, events_state=beam.DoFn.StateParam(EVENTS), version_state=beam.DoFn.StateParam(VERSION),
+                pending_state=beam.DoFn.StateParam(PENDING), wake=beam.DoFn.TimerParam(WAKE)):
+        key, event = keyed
+        account = self._account(key, events_state, version_state)
+        row = account.add(event)
+        events_state.add(event)
+        version_state.write(account.version)
+        if row is not None:
+            self.count("course_lineage_rows")
+            yield beam.pvalue.TaggedOutput(LINEAGE_ROWS, beam.window.TimestampedValue(
+                row, Timestamp(micros=row.completed_at)))
+        waiting = list(pending_state.read())
+        if isinstance(event, RetryEvent):
+            waiting.append((event, account.attempts_seen(event)))
+        settled = [(retry, number) for retry, number in waiting if account.is_settled(retry)]
+        if settled:
+            yield from self._emit(account, settled)
+            waiting = [item for item in waiting if item not in settled]
+            pending_state.clear()
+            for item in waiting:
+                pending_state.add(item)
+        elif isinstance(event, RetryEvent):
+            pending_state.add(waiting[-1])
+        if waiting:
+            wake.set(Timestamp(micros=min(retry.event_time for retry, _ in waiting) + self._wait_micros))
+
+    @on_timer(WAKE)
+    def wake_up(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam,
+                events_state=beam.DoFn.StateParam(EVENTS), version_state=beam.DoFn.StateParam(VERSION),
+                pending_state=beam.DoFn.StateParam(PENDING), wake=beam.DoFn.TimerParam(WAKE)):
+        account = self._account(key, events_state, version_state)
+        waiting = list(pending_state.read())
+        due = [(retry, number) for retry, number in waiting if retry.event_time + self._wait_micros <= fired.micros]
+        rest = [item for item in waiting if item not in due]
+        yield from self._emit(account, due)
+        pending_state.clear()
+        for item in rest:
+            pending_state.add(item)
+        if rest:
+            wake.set(Timestamp(micros=min(retry.event_time for retry, _ in rest) + self._wait_micros))
+
+    def _emit(self, account: AccountLineage, retries):
+        for retry, attempt_number in retries:
+            row = account.row(retry, attempt_number)
+            self.count("lineage_status." + row.lineage_status)
+            yield beam.window.TimestampedValue(row, Timestamp(micros=retry.event_time))
+
+
+def account_key(event: RetryEvent | MigrationEvent) -> tuple[str, RetryEvent | MigrationEvent]:
+    return (event.root_account_uuid or "", event)
