@@ -5,7 +5,6 @@ import sys
 
 import duckdb
 import pyarrow.parquet as pq
-import pytest
 
 from pipelines.cli import main
 from tests.factories import PII_METADATA, completed, course, noise, retry
