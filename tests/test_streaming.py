@@ -8,7 +8,9 @@ from apache_beam.transforms.window import TimestampedValue
 
 from transforms.events import MigrationEvent, RetryEvent
 from transforms.streaming import DeduplicateWithinHorizon, GateLateEvents, window_start
-from transforms.streaming_join import AccountLineage, JoinRetriesInStream, account_key
+from transforms.streaming_join import (
+    AccountLineage, JoinRetriesInStream, NumberAttemptsInStream, account_key, assignment_key,
+)
 
 HOUR = 3_600_000_000
 T0 = 1_722_300_000_000_000  # 2024-07-30 00:40:00 UTC, in microseconds
@@ -126,8 +128,17 @@ def assert_joined(steps, expected_rows, expected_lineage=None, wait_seconds=600)
             stream = stream.add_elements([TimestampedValue(step, step.event_time / 1e6)])
     stream = stream.advance_watermark_to_infinity()
     with streaming_pipeline() as p:
+        events = p | stream
+        numbered = (
+            events
+            | beam.Filter(lambda event: isinstance(event, RetryEvent))
+            | beam.Map(assignment_key)
+            | beam.ParDo(NumberAttemptsInStream())
+        )
+        migrations = (events | beam.Filter(lambda event: isinstance(event, MigrationEvent))
+                      | beam.Map(lambda event: (event, None)))
         out = (
-            p | stream
+            (numbered, migrations) | beam.Flatten()
             | beam.Map(account_key)
             | beam.ParDo(JoinRetriesInStream(wait_seconds)).with_outputs("lineage_rows", "counts", main="rows")
         )
@@ -168,12 +179,26 @@ def test_a_migration_after_the_wait_does_not_rewrite_an_emitted_row():
                   [("A", "B", "no_migration", None, "AB", 1, None)])
 
 
-def test_account_lineage_index_equals_a_rebuild_from_its_events():
-    events = [a_migration("1", "R", "A", T0), a_migration("2", "A", "B", T0 + 1), a_retry("A", "B", T0 + 2)]
-    incremental = AccountLineage()
+def test_account_lineage_index_equals_a_rebuild_from_its_facts():
+    import pickle
+
+    retry = a_retry("A", "B", T0 + 2)._replace(new_course_resource_link_id="lti-B")
+    events = [
+        a_migration("1", "R", "A", T0),
+        # B's source known only by LTI id: the retry before it says which course lti-A is.
+        a_retry("R", "A", T0 + 1)._replace(new_course_resource_link_id="lti-A"),
+        a_migration("2", None, "B", T0 + 2)._replace(source_course_lti_id="lti-A"),
+        retry, retry._replace(event_fingerprint="again"),
+    ]
+    incremental, facts = AccountLineage(), []
     for event in events:
-        incremental.add(event)
-    rebuilt = AccountLineage(events)
-    assert rebuilt.version == incremental.version == 3
+        facts.extend(incremental.add(event)[1])
+    rebuilt = AccountLineage(pickle.loads(pickle.dumps(facts)))
+    assert rebuilt.version == incremental.version == len(facts)
     assert rebuilt.graph == incremental.graph
-    assert rebuilt.row(events[-1], 1) == incremental.row(events[-1], 1)
+    assert rebuilt.graph[uuid("B")][0].parent_course_uuid == uuid("A")
+    assert rebuilt.row(retry, 2) == incremental.row(retry, 2)
+    assert rebuilt.row(retry, 2).lineage_path == [uuid("R"), uuid("A"), uuid("B")]
+    # An identity pair seen again is not stored again.
+    assert sum(1 for fact in facts if fact == ("i", "lti-B", uuid("B"))) == 1
+    assert len(facts) == len(set(facts))

@@ -3,11 +3,11 @@
 Keyed by root account. Lineage (and so ``lineage_path``) is followed within the
 root account of the events: that is where Canvas copies courses, it bounds the
 state of a key to one institution, and it spreads a multi-tenant feed over
-many keys. Per key, state holds the account's accepted routed events (a bag,
-append-only) and the retries still waiting. Answers come from
-:class:`AccountLineage`, an in-memory index of that bag which a worker keeps
-between bundles and rebuilds whenever the bag's version differs from its own
-(the key moved to another worker and back).
+many keys. Per key, state holds compact facts learnt from the account's events
+(an append-only bag: edges, identity pairs, attempts) and the retries still
+waiting. Answers come from :class:`AccountLineage`, an in-memory index of the
+facts that a worker keeps between bundles and rebuilds whenever the bag's
+version differs from its own (the key moved to another worker and back).
 
 A retry is emitted as soon as a migration into its new course from its
 original course, completed at or before it, is known (``matched``), at once
@@ -22,7 +22,9 @@ from collections.abc import Iterable, Mapping
 
 import apache_beam as beam
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import (
+    BagStateSpec, CombiningValueStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer,
+)
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms import lineage
@@ -48,38 +50,50 @@ class _Identity(Mapping):
         return len(self._uuids)
 
 
-class AccountLineage:
-    """What one root account's events say: identity map, lineage graph, attempt counts."""
+IDENTITY, EDGE = "i", "e"
 
-    def __init__(self, events: Iterable[RetryEvent | MigrationEvent] = ()):
+
+class AccountLineage:
+    """What one root account's events say: identity map, lineage graph, attempt counts.
+
+    It is built from compact *facts*, which are all the state keeps: an identity
+    pair ``(i, lti, uuid)`` (each once) and an edge ``(e, child, completed_at,
+    migration_id, parent, migration_type)``. Replaying the facts in order
+    rebuilds exactly the same index.
+    """
+
+    def __init__(self, facts: Iterable[tuple] = ()):
         self.version = 0
         self._uuids_by_lti: dict[str, set[str]] = {}
         self.identity = _Identity(self._uuids_by_lti)
         self.graph: dict[str, list[lineage.Edge]] = {}
-        self._attempts: dict[tuple[str, str], int] = {}
-        for event in events:
-            self.add(event)
+        for fact in facts:
+            self.apply(fact)
 
-    def add(self, event: RetryEvent | MigrationEvent) -> lineage.LineageRow | None:
-        """Learn from one distinct event; returns the ``course_lineage`` row of a completed migration."""
+    def apply(self, fact: tuple) -> None:
         self.version += 1
-        for lti, uuid in lineage.identity_pairs(event):
-            self._uuids_by_lti.setdefault(lti, set()).add(uuid)
-        if isinstance(event, RetryEvent):
-            key = lineage.attempt_key(event)
-            if key is not None:
-                self._attempts[key] = self._attempts.get(key, 0) + 1
-            return None
-        if event.event_name != MIGRATION_COMPLETED:
-            return None
-        row = lineage.lineage_row(event, self.identity)
-        edges = self.graph.setdefault(row.child_course_uuid, [])
-        bisect.insort(edges, lineage.edge_of(row), key=lineage.edge_order)
-        return row
+        if fact[0] == IDENTITY:
+            self._uuids_by_lti.setdefault(fact[1], set()).add(fact[2])
+        else:
+            _, child, completed_at, migration_id, parent, migration_type = fact
+            edges = self.graph.setdefault(child, [])
+            bisect.insort(edges, lineage.Edge(completed_at, migration_id, parent, migration_type), key=lineage.edge_order)
 
-    def attempts_seen(self, retry: RetryEvent) -> int | None:
-        key = lineage.attempt_key(retry)
-        return None if key is None else self._attempts.get(key)
+    def add(self, event: RetryEvent | MigrationEvent) -> tuple[lineage.LineageRow | None, list[tuple]]:
+        """Learn from one distinct event: its ``course_lineage`` row (completed migrations) and new facts."""
+        facts = []
+        for lti, uuid in lineage.identity_pairs(event):
+            if uuid not in self._uuids_by_lti.get(lti, ()):
+                fact = (IDENTITY, lti, uuid)
+                self.apply(fact)  # the migration's own pairs count for its parent
+                facts.append(fact)
+        if not isinstance(event, MigrationEvent) or event.event_name != MIGRATION_COMPLETED:
+            return None, facts
+        row = lineage.lineage_row(event, self.identity)
+        edge = (EDGE, row.child_course_uuid, row.completed_at, row.content_migration_id,
+                row.parent_course_uuid, row.migration_type)
+        self.apply(edge)
+        return row, [*facts, edge]
 
     def is_settled(self, retry: RetryEvent) -> bool:
         """Whether waiting longer cannot change the retry's status: same course, or already matched."""
@@ -92,10 +106,28 @@ class AccountLineage:
         return lineage.retry_row(retry, self.graph, attempt_number, None)
 
 
-class JoinRetriesInStream(CountingDoFn):
-    """(root account, distinct routed event) -> ``RetryRow``; tagged ``lineage_rows`` and ``counts``."""
+class NumberAttemptsInStream(beam.DoFn):
+    """((new course, link), retry) -> (retry, attempt_number): the retries of that assignment seen so far.
 
-    EVENTS = BagStateSpec("events", beam.coders.PickleCoder())
+    A counter per assignment that was ever retried (a few bytes each); a retry
+    without an assignment link keeps a null attempt_number.
+    """
+
+    SEEN = CombiningValueStateSpec("seen", sum)
+
+    def process(self, keyed, seen=beam.DoFn.StateParam(SEEN)):
+        (_, link), retry = keyed
+        if link is None:
+            yield (retry, None)
+            return
+        seen.add(1)
+        yield (retry, seen.read())
+
+
+class JoinRetriesInStream(CountingDoFn):
+    """(root account, (distinct routed event, attempt_number)) -> ``RetryRow``; tagged ``lineage_rows``, ``counts``."""
+
+    FACTS = BagStateSpec("facts", beam.coders.PickleCoder())
     VERSION = ReadModifyWriteStateSpec("version", beam.coders.VarIntCoder())
     PENDING = BagStateSpec("pending", beam.coders.PickleCoder())
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
@@ -104,18 +136,19 @@ class JoinRetriesInStream(CountingDoFn):
         self._wait_micros = lineage_wait_seconds * 1_000_000
         self._accounts: dict[str, AccountLineage] = {}
 
-    def _account(self, key: str, events_state, version_state) -> AccountLineage:
+    def _account(self, key: str, facts_state, version_state) -> AccountLineage:
         account = self._accounts.get(key)
         if account is None or account.version != (version_state.read() or 0):
-            account = self._accounts[key] = AccountLineage(events_state.read())
+            account = self._accounts[key] = AccountLineage(facts_state.read())
         return account
 
-    def process(self, keyed, events_state=beam.DoFn.StateParam(EVENTS), version_state=beam.DoFn.StateParam(VERSION),
+    def process(self, keyed, facts_state=beam.DoFn.StateParam(FACTS), version_state=beam.DoFn.StateParam(VERSION),
                 pending_state=beam.DoFn.StateParam(PENDING), wake=beam.DoFn.TimerParam(WAKE)):
-        key, event = keyed
-        account = self._account(key, events_state, version_state)
-        row = account.add(event)
-        events_state.add(event)
+        key, (event, attempt_number) = keyed
+        account = self._account(key, facts_state, version_state)
+        row, facts = account.add(event)
+        for fact in facts:
+            facts_state.add(fact)
         version_state.write(account.version)
         if row is not None:
             self.count("course_lineage_rows")
@@ -123,7 +156,7 @@ class JoinRetriesInStream(CountingDoFn):
                 row, Timestamp(micros=row.completed_at)))
         waiting = list(pending_state.read())
         if isinstance(event, RetryEvent):
-            waiting.append((event, account.attempts_seen(event)))
+            waiting.append((event, attempt_number))
         settled = [(retry, number) for retry, number in waiting if account.is_settled(retry)]
         if settled:
             yield from self._emit(account, settled)
@@ -138,9 +171,9 @@ class JoinRetriesInStream(CountingDoFn):
 
     @on_timer(WAKE)
     def wake_up(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam,
-                events_state=beam.DoFn.StateParam(EVENTS), version_state=beam.DoFn.StateParam(VERSION),
+                facts_state=beam.DoFn.StateParam(FACTS), version_state=beam.DoFn.StateParam(VERSION),
                 pending_state=beam.DoFn.StateParam(PENDING), wake=beam.DoFn.TimerParam(WAKE)):
-        account = self._account(key, events_state, version_state)
+        account = self._account(key, facts_state, version_state)
         waiting = list(pending_state.read())
         due = [(retry, number) for retry, number in waiting if retry.event_time + self._wait_micros <= fired.micros]
         rest = [item for item in waiting if item not in due]
@@ -158,5 +191,10 @@ class JoinRetriesInStream(CountingDoFn):
             yield beam.window.TimestampedValue(row, Timestamp(micros=retry.event_time))
 
 
-def account_key(event: RetryEvent | MigrationEvent) -> tuple[str, RetryEvent | MigrationEvent]:
-    return (event.root_account_uuid or "", event)
+def assignment_key(retry: RetryEvent) -> tuple[tuple[str, str | None], RetryEvent]:
+    return ((retry.new_course_uuid, retry.new_assignment_resource_link_id), retry)
+
+
+def account_key(numbered: tuple) -> tuple[str, tuple]:
+    """(event, attempt_number) -> keyed by the event's root account."""
+    return (numbered[0].root_account_uuid or "", numbered)
