@@ -46,7 +46,7 @@ def gated(events, watermark_moves):
         result = (
             p
             | stream
-            | beam.Map(lambda e: (window_start(e[0], 300), (e[0], e[1], e[1].encode(), "asset_accessed")))
+            | beam.Map(lambda e: (0, (window_start(e[0], 300), e[0], e[1], e[1].encode(), "asset_accessed")))
             | beam.ParDo(GateLateEvents(300, 60)).with_outputs("late", "counts", main="on_time")
         )
         watermark_moves(result)
@@ -94,7 +94,8 @@ def test_duplicates_are_removed_within_the_horizon_even_across_windows():
         )
         assert_that(result.distinct | beam.Map(lambda e: e.event_fingerprint[0]), equal_to(["a", "b", "a"]),
                     label="Distinct")
-        assert_that(result.counts | beam.Map(lambda pair: pair), equal_to([("duplicates", 1)]), label="Counts")
+        assert_that(result.counts, equal_to([{"lines_read": 1, "accepted.retry": 1}] * 3
+                                            + [{"lines_read": 1, "duplicates": 1}]), label="Counts")
 
 
 # --- the streaming join -----------------------------------------------------
@@ -202,3 +203,41 @@ def test_account_lineage_index_equals_a_rebuild_from_its_facts():
     # An identity pair seen again is not stored again.
     assert sum(1 for fact in facts if fact == ("i", "lti-B", uuid("B"))) == 1
     assert len(facts) == len(set(facts))
+
+
+# --- the whole stream, from raw lines ------------------------------------------
+
+from tests.factories import completed, noise, retry  # noqa: E402
+
+
+def balanced(counts: dict) -> bool:
+    settled = sum(n for name, n in counts.items() if name.startswith(("dead_letter_by_code.", "skipped_by_event_name.",
+                                                                        "accepted.")))
+    return counts.get("lines_read", 0) == counts.get("blank_lines", 0) + counts.get("duplicates", 0) + settled
+
+
+def test_lines_through_the_whole_stream():
+    from transforms.streaming import ProcessCanvasStream
+
+    a, b = uuid("A"), uuid("B")
+    t0 = "2024-07-30T10:00:00Z"
+    arrive = T0 / 1e6
+    stream = (
+        BeamTestStream()
+        .add_elements([TimestampedValue(retry(a, b, t0), arrive), TimestampedValue(noise(), arrive), b"{oops"])
+        .add_elements([TimestampedValue(retry(a, b, t0), arrive)])                      # a copy
+        .add_elements([TimestampedValue(completed("5", b, "2024-07-30T09:00:00Z", source_uuid=a), arrive)])
+        .advance_watermark_to(1_722_340_000 + 3 * 3600)                                 # far past every window
+        .add_elements([TimestampedValue(completed("6", b, "2024-07-30T09:30:00Z", source_uuid=a), arrive)])
+        .advance_watermark_to_infinity()
+    )
+    with streaming_pipeline() as p:
+        out = p | stream | ProcessCanvasStream(None, 300, 3600, 86400, 600)
+        assert_that(out["retries"] | beam.Map(lambda row: (row.lineage_status, row.migration_id, row.attempt_number)),
+                    equal_to([("matched", "5", 1)]), label="Retries")
+        assert_that(out["course_lineage"] | beam.Map(lambda row: row.content_migration_id), equal_to(["5"]),
+                    label="Lineage")
+        assert_that(out["dead_letters"] | beam.Map(lambda row: row.error_code),
+                    equal_to(["invalid_json", "late_event"]), label="DeadLetters")
+        line_counts = out["counts"] | beam.Filter(lambda counts: "lines_read" in counts)
+        assert_that(line_counts | beam.Map(balanced), equal_to([True] * 6), label="EachLineBalances")
