@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import typing
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -133,7 +134,8 @@ class WriteWindowFiles(beam.PTransform):
 
         return (
             rows
-            | "KeyByWindow" >> beam.Map(key_by_window)
+            | "KeyByWindow" >> beam.Map(key_by_window).with_output_types(
+                typing.Tuple[typing.Tuple[str, int], typing.Any])
             | "WriteWindow" >> beam.ParDo(_WriteWindow(table, self._output, self._codec, window_seconds))
         )
 
@@ -152,7 +154,10 @@ class WriteStreamSummaries(beam.PTransform):
 
         def write(totals, pane=beam.DoFn.PaneInfoParam):
             record = build_summary(totals, pseudonymization)
-            del record["outputs_complete"]  # retries are held across firings: only lines balance per record
+            # Rows are held (retries for their lineage, windows until they end), so what a
+            # firing counts are lines; the *_written totals of a batch run have no meaning here.
+            for batch_only in ("outputs_complete", "retries_written", "lineage_edges_written", "dead_letters_written"):
+                del record[batch_only]
             record["window"] = {"kind": "processing_time_firing", "firing": pane.index,
                                 "written_at": Timestamp.of(time.time()).to_rfc3339()}
             line = json.dumps(record, sort_keys=True)

@@ -17,6 +17,8 @@ Times are epoch microseconds in rows; Beam timestamps are seconds.
 """
 from __future__ import annotations
 
+import typing
+
 import apache_beam as beam
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
@@ -209,21 +211,24 @@ class ProcessCanvasStream(beam.PTransform):
             LINEAGE_ROWS, JoinRetriesInStream, NumberAttemptsInStream, account_key, assignment_key,
         )
 
+        # Typed keys give the stateful steps deterministic key coders.
         classified = lines | "ClassifyLinesInStream" >> beam.ParDo(
-            ClassifyLinesInStream(self._hmac_key, self._window_seconds, self._source)).with_outputs(
-            DEAD_LETTERS, COUNTS, main="routed")
+            ClassifyLinesInStream(self._hmac_key, self._window_seconds, self._source)).with_output_types(
+            typing.Tuple[int, typing.Any]).with_outputs(DEAD_LETTERS, COUNTS, main="routed")
         gated = classified.routed | "GateLateEvents" >> beam.ParDo(
             GateLateEvents(self._window_seconds, self._lateness)).with_outputs(LATE, COUNTS, main="events")
         distinct = (
             gated.events
-            | "KeyByFingerprint" >> beam.Map(lambda event: (event.event_fingerprint, event))
+            | "KeyByFingerprint" >> beam.Map(lambda event: (event.event_fingerprint, event)).with_output_types(
+                typing.Tuple[str, typing.Any])
             | "DeduplicateWithinHorizon" >> beam.ParDo(DeduplicateWithinHorizon(self._horizon)).with_outputs(
                 COUNTS, main="events")
         )
         numbered_retries = (
             distinct.events
             | "KeepRetries" >> beam.Filter(lambda event: isinstance(event, RetryEvent))
-            | "KeyByAssignment" >> beam.Map(assignment_key)
+            | "KeyByAssignment" >> beam.Map(assignment_key).with_output_types(
+                typing.Tuple[typing.Tuple[str, typing.Optional[str]], typing.Any])
             | "NumberAttemptsInStream" >> beam.ParDo(NumberAttemptsInStream())
         )
         migrations = (
@@ -234,11 +239,12 @@ class ProcessCanvasStream(beam.PTransform):
         joined = (
             (numbered_retries, migrations)
             | "RoutedEvents" >> beam.Flatten()
-            | "KeyByAccount" >> beam.Map(account_key)
+            | "KeyByAccount" >> beam.Map(account_key).with_output_types(typing.Tuple[str, typing.Any])
             | "JoinRetriesInStream" >> beam.ParDo(JoinRetriesInStream(self._wait)).with_outputs(
                 LINEAGE_ROWS, COUNTS, main="retries")
         )
         dead_letters = (classified[DEAD_LETTERS], gated[LATE]) | "AllDeadLetters" >> beam.Flatten()
-        counts = (classified[COUNTS], gated[COUNTS], distinct[COUNTS], joined[COUNTS]) | "AllCounts" >> beam.Flatten()
+        join_counts = joined[COUNTS] | "JoinCountsAsRecords" >> beam.MapTuple(lambda name, count: {name: count})
+        counts = (classified[COUNTS], gated[COUNTS], distinct[COUNTS], join_counts) | "AllCounts" >> beam.Flatten()
         return {"retries": joined.retries, "course_lineage": joined[LINEAGE_ROWS],
                 "dead_letters": dead_letters, "counts": counts}

@@ -15,7 +15,9 @@ def _prefixed(totals: Mapping[str, int], prefix: str) -> dict[str, int]:
 
 def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
     """The run summary from merged counters; ``balanced`` accounts for every input line."""
+    # Every batch code, zeros included, and any other code the run met (the stream's late_event).
     dead_letter_by_code = {code: totals.get("dead_letter_by_code." + code, 0) for code in DEAD_LETTER_CODES}
+    dead_letter_by_code.update(_prefixed(totals, "dead_letter_by_code."))
     skipped_by_event_name = _prefixed(totals, "skipped_by_event_name.")
     accepted = {role: totals.get("accepted." + role, 0) for role in ACCEPTED_ROLES}
     lineage_status = {status: totals.get("lineage_status." + status, 0) for status in LINEAGE_STATUSES}

@@ -1,0 +1,120 @@
+"""Streaming pipeline: Canvas Live Events as they arrive -> the same retry lineage tables.
+
+The batch rules applied event by event (see ``transforms.streaming``):
+output in fixed event-time windows with allowed lateness, late events
+dead-lettered as ``late_event``, duplicates removed within a horizon, retries
+held until their lineage arrives or the lineage wait passes. Tables go to the
+batch layout (``OUTPUT/retries/event_date=D/``, ``OUTPUT/course_lineage/``,
+``OUTPUT/dead_letter/``) as files per window; summary records go to
+``OUTPUT/_summaries/``.
+
+On Dataflow::
+
+    retry-lineage stream --runner DataflowRunner --project P --region R \\
+        --temp_location gs://B/tmp --input-subscription projects/P/subscriptions/S --output gs://B/out
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
+
+from pipelines.retry_lineage import (
+    DEFAULT_LOCAL_RUNNER, EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, UsageError, check_argv,
+)
+from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS
+from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
+from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
+from transforms.streaming import ProcessCanvasStream
+from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
+
+_LOG = logging.getLogger("retry_lineage.stream")
+
+
+class StreamOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input-subscription", "--input_subscription", dest="input_subscription", default=None,
+                            help="Pub/Sub subscription projects/P/subscriptions/S; message data is one event line.")
+        parser.add_argument("--window-seconds", "--window_seconds", dest="window_seconds", type=int, default=300,
+                            help="Fixed event-time window of the output files (default 300).")
+        parser.add_argument("--allowed-lateness-seconds", "--allowed_lateness_seconds", dest="allowed_lateness_seconds",
+                            type=int, default=3600, help="How long after its end a window still takes events (default 3600).")
+        parser.add_argument("--dedup-horizon-seconds", "--dedup_horizon_seconds", dest="dedup_horizon_seconds",
+                            type=int, default=86400, help="How long copies of an event are recognised (default 86400).")
+        parser.add_argument("--lineage-wait-seconds", "--lineage_wait_seconds", dest="lineage_wait_seconds",
+                            type=int, default=600, help="Event time a retry waits for its migration (default 600).")
+        parser.add_argument("--summary-seconds", "--summary_seconds", dest="summary_seconds", type=int, default=60,
+                            help="Processing time between summary records (default 60).")
+
+
+def stream_settings(options: PipelineOptions):
+    """The shared options (output, key, codec) of the batch job plus the stream's own, validated."""
+    from pipelines.retry_lineage import RetryLineageOptions
+
+    shared = options.view_as(RetryLineageOptions)
+    own = options.view_as(StreamOptions)
+    if not shared.output:
+        raise UsageError("--output is required (a directory)")
+    if shared.parquet_codec not in PARQUET_CODECS:
+        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {shared.parquet_codec!r}")
+    for name in ("window_seconds", "allowed_lateness_seconds", "dedup_horizon_seconds", "lineage_wait_seconds",
+                 "summary_seconds"):
+        if getattr(own, name) < (1 if name in ("window_seconds", "summary_seconds") else 0):
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(own, name)}")
+    if 86_400 % own.window_seconds:
+        raise UsageError("--window-seconds must divide a day, so that a window never spans two event dates")
+    return shared, own
+
+
+def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None) -> dict:
+    """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Returns its outputs."""
+    shared, own = stream_settings(options)
+    if lines is None:
+        if not own.input_subscription:
+            raise UsageError("--input-subscription is required")
+        lines = p | "ReadFromPubSub" >> beam.io.ReadFromPubSub(subscription=own.input_subscription)
+    hmac_key = load_hmac_key(shared.hmac_key_file)
+    stream = lines | "ProcessCanvasStream" >> ProcessCanvasStream(
+        hmac_key, own.window_seconds, own.allowed_lateness_seconds, own.dedup_horizon_seconds,
+        own.lineage_wait_seconds, source=own.input_subscription)
+    codec, output = shared.parquet_codec or DEFAULT_PARQUET_CODEC, shared.output
+    written = {
+        table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(
+            table, output, codec, own.window_seconds)
+        for key, table in (("retries", RETRIES), ("course_lineage", COURSE_LINEAGE), ("dead_letters", DEAD_LETTER))
+    }
+    pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
+    summaries = stream["counts"] | "WriteStreamSummaries" >> WriteStreamSummaries(
+        output, pseudonymization, own.summary_seconds)
+    return {**stream, "files": written, "summaries": summaries}
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Build and run the streaming job (until cancelled, or submitted with a remote runner)."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        check_argv(argv)
+        options = PipelineOptions(argv)
+        standard = options.view_as(StandardOptions)
+        standard.streaming = True
+        if standard.runner in (None, DEFAULT_LOCAL_RUNNER, "DirectRunner"):
+            standard.runner = "BundleBasedDirectRunner"  # the local runner that runs streaming Python pipelines
+        stream_settings(options)
+        pipeline = beam.Pipeline(options=options)
+        build(pipeline, options)
+    except UsageError as error:
+        print(f"retry-lineage stream: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = pipeline.run()
+        if options.view_as(TestOptions).dry_run:
+            _LOG.info("dry run: the streaming job graph was built and validated; nothing ran")
+            return EXIT_OK
+        result.wait_until_finish()
+    except Exception:
+        _LOG.exception("streaming pipeline failed")
+        return EXIT_PIPELINE_FAILED
+    return EXIT_OK

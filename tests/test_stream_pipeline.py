@@ -1,0 +1,89 @@
+"""The streaming job end to end on TestStream, and its Dataflow graph built offline."""
+import json
+import subprocess
+import sys
+
+import apache_beam as beam
+import duckdb
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
+from apache_beam.testing.test_stream import TestStream as BeamTestStream
+from apache_beam.transforms.window import TimestampedValue
+
+from pipelines.cli import main
+from pipelines.retry_lineage_stream import build
+from tests.factories import completed, course, noise, retry
+from tests.test_runners import DATAFLOW_ARGS, no_network
+
+A, B, X, Y = (course(name) for name in "ABXY")
+ARRIVAL = 1_722_333_600  # 2024-07-30T10:00:00Z
+
+
+def test_stream_writes_the_batch_layout_per_window(tmp_path):
+    lines = (
+        BeamTestStream()
+        .add_elements([TimestampedValue(line, ARRIVAL) for line in [
+            retry(A, B, "2024-07-30T10:01:00Z"),        # before its migration
+            retry(X, Y, "2024-07-30T10:02:00Z"),        # whose migration never comes
+            noise(), b"", b"{broken",
+            retry(A, B, "2024-07-30T10:01:00Z"),        # a copy
+        ]])
+        .add_elements([TimestampedValue(completed("9", B, "2024-07-30T09:59:00Z", source_uuid=A), ARRIVAL + 60)])
+        .advance_watermark_to(ARRIVAL + 2 * 3600)
+        .add_elements([TimestampedValue(retry(X, B, "2024-07-30T10:03:00Z"), ARRIVAL + 7300)])   # its window closed
+        .advance_processing_time(120)
+        .advance_watermark_to_infinity()
+    )
+    out = tmp_path / "out"
+    options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--output", str(out), "--summary-seconds", "60"])
+    options.view_as(StandardOptions).streaming = True
+    with beam.Pipeline(options=options) as p:
+        build(p, options, lines=p | lines)
+
+    retries = duckdb.sql(f"select * from read_parquet('{out}/retries/**/*.parquet', hive_partitioning=true)").to_arrow_table().to_pylist()
+    assert sorted((r["original_course_uuid"][0], r["lineage_status"], r["attempt_number"], r["attempt_count"],
+                   str(r["event_date"])) for r in retries) == [
+        ("A", "matched", 1, None, "2024-07-30"), ("X", "no_migration", 1, None, "2024-07-30")]
+    lineage = duckdb.sql(f"select content_migration_id from read_parquet('{out}/course_lineage/*.parquet')").fetchall()
+    assert lineage == [("9",)]
+    dead = duckdb.sql(f"select error_code from read_parquet('{out}/dead_letter/*.parquet') order by 1").fetchall()
+    assert dead == [("invalid_json",), ("late_event",)]
+    for path in (out / "retries").rglob("*.parquet"):
+        assert not set(path.name) & set(":[] ")
+    records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert records and all(record["balanced"] for record in records), json.dumps(records)[:3000]
+    assert sum(record["lines_read"] for record in records) == 8
+    assert sum(record["duplicates"] for record in records) == 1
+    assert sum(record["dead_letter_by_code"]["late_event"] for record in records) == 1
+
+
+def test_streaming_dataflow_graph_builds_offline():
+    options = PipelineOptions([*DATAFLOW_ARGS, "--streaming", "--output", "gs://example-bucket/out",
+                               "--input-subscription", "projects/example-project/subscriptions/canvas-events"])
+    runner = DataflowRunner()
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    build(pipeline, options)
+    pipeline.run()
+    names = {t.unique_name for t in runner.proto_pipeline.components.transforms.values()}
+    for step in ("ReadFromPubSub", "ProcessCanvasStream/GateLateEvents", "ProcessCanvasStream/DeduplicateWithinHorizon",
+                 "ProcessCanvasStream/JoinRetriesInStream", "WriteRetries", "WriteCourseLineage", "WriteDeadLetter",
+                 "WriteStreamSummaries"):
+        assert step in names, step
+
+
+def test_stream_command_dry_run_needs_no_network():
+    command = no_network([sys.executable, "-m", "pipelines.retry_lineage", "stream", *DATAFLOW_ARGS,
+                          "--input-subscription", "projects/example-project/subscriptions/canvas-events",
+                          "--output", "gs://example-bucket/out"])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "dry run" in done.stderr
+
+
+def test_stream_usage_errors(tmp_path, capsys):
+    for argv in (["stream", "--output", str(tmp_path)],
+                 ["stream", "--input-subscription", "projects/p/subscriptions/s"],
+                 ["stream", "--input-subscription", "projects/p/subscriptions/s", "--output", str(tmp_path),
+                  "--window-seconds", "7"]):
+        assert main(argv) == 2, argv
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
