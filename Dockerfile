@@ -17,7 +17,7 @@ WORKDIR /template
 COPY requirements.txt pyproject.toml setup.py README.md ./
 COPY pipelines pipelines
 COPY transforms transforms
-COPY deploy/flex_template_main.py deploy/flex_template_main.py
+COPY deploy/flex_template_main.py deploy/flex_template_stream_main.py deploy/
 
 # Pinned dependencies first (a layer that changes rarely), then the project itself.
 RUN pip install --no-cache-dir -r requirements.txt \

@@ -11,6 +11,7 @@ import duckdb
 
 from pipelines.cli import main
 from pipelines.retry_lineage import RetryLineageOptions, check_argv, validate_options
+from pipelines.retry_lineage_stream import StreamOptions
 from tests.factories import course, retry
 from tests.test_runners import DATAFLOW_ARGS, no_network
 
@@ -108,3 +109,26 @@ def test_attempts_sql_numbers_attempts_over_all_days(tmp_path):
     got = [(str(r[columns.index("event_time")])[:16], r[columns.index("attempt_number_all_days")],
             r[columns.index("attempt_count_all_days")], r[columns.index("attempt_number")]) for r in rows]
     assert got == [("2024-07-01 10:00", 1, 3, 1), ("2024-07-01 11:00", 2, 3, 2), ("2024-07-02 09:00", 3, 3, 2)]
+
+
+def test_stream_template_parameters_are_stream_options():
+    metadata = json.loads((DEPLOY / "metadata_stream.json").read_text())
+    examples = {"input_subscription": "projects/example-project/subscriptions/canvas-events",
+                "output": "gs://bucket/retry-lineage", "hmac_key_file": "gs://bucket/secrets/hmac.key",
+                "window_seconds": "300", "allowed_lateness_seconds": "3600", "dedup_horizon_seconds": "86400",
+                "lineage_wait_seconds": "600", "parquet_codec": "zstd"}
+    assert {p["name"] for p in metadata["parameters"]} == set(examples)
+    for parameter in metadata["parameters"]:
+        for regex in parameter["regexes"]:
+            assert re.fullmatch(regex, examples[parameter["name"]]), parameter["name"]
+        check_argv([f"--{parameter['name']}={examples[parameter['name']]}"])  # StreamOptions is imported above
+    assert StreamOptions
+
+
+def test_stream_flex_template_launcher_submits_offline_in_dry_run():
+    command = no_network([sys.executable, str(DEPLOY / "flex_template_stream_main.py"), *DATAFLOW_ARGS,
+                          "--input_subscription=projects/example-project/subscriptions/canvas-events",
+                          "--output=gs://example-bucket/out", "--window_seconds=300"])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "dry run" in done.stderr
