@@ -12,7 +12,7 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.cli import main
 from pipelines.retry_lineage_stream import build
-from tests.factories import completed, course, noise, retry
+from tests.factories import completed, course, line, noise, retry
 from tests.test_runners import DATAFLOW_ARGS, no_network
 
 A, B, X, Y = (course(name) for name in "ABXY")
@@ -87,3 +87,38 @@ def test_stream_usage_errors(tmp_path, capsys):
                   "--window-seconds", "7"]):
         assert main(argv) == 2, argv
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_watch_picks_up_files_dropped_during_a_bounded_run(tmp_path):
+    import os
+    import threading
+    import time as clock
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    # Event times stay within the lineage wait: the watermark follows the newest one.
+    first = [retry(A, B, "2024-07-30T10:01:00Z"), line("asset_accessed", {"id": "1"}, "2024-07-30T10:02:00Z"),
+             b"{broken"]
+    second = [completed("9", B, "2024-07-30T09:59:00Z", source_uuid=A), retry(X, Y, "2024-07-30T10:20:00Z")]
+
+    def drop(name, lines, after):
+        clock.sleep(after)
+        staging = tmp_path / name
+        staging.write_bytes(b"".join(line + b"\n" for line in lines))
+        os.replace(staging, folder / name)  # atomically, as the README asks
+
+    droppers = [threading.Thread(target=drop, args=("a.jsonl", first, 1.0)),
+                threading.Thread(target=drop, args=("b.jsonl", second, 3.0))]
+    for dropper in droppers:
+        dropper.start()
+    started = clock.monotonic()
+    code = main(["stream", "--watch", str(folder / "*.jsonl"), "--output", str(out), "--stop-after", "5",
+                 "--lineage-wait-seconds", "600"])
+    for dropper in droppers:
+        dropper.join()
+    assert code == 0
+    assert clock.monotonic() - started < 60
+    retries = duckdb.sql(f"select original_course_uuid, lineage_status from read_parquet('{out}/retries/**/*.parquet')").fetchall()
+    assert sorted((s[0], status) for s, status in retries) == [("A", "matched"), ("X", "no_migration")]
+    records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert sum(record["lines_read"] for record in records) == 5 and all(record["balanced"] for record in records)

@@ -8,6 +8,10 @@ batch layout (``OUTPUT/retries/event_date=D/``, ``OUTPUT/course_lineage/``,
 ``OUTPUT/dead_letter/``) as files per window; summary records go to
 ``OUTPUT/_summaries/``.
 
+Locally, on files dropped into a folder (no cloud at all)::
+
+    retry-lineage stream --watch 'DIR/*.jsonl' --output OUT --stop-after 120
+
 On Dataflow::
 
     retry-lineage stream --runner DataflowRunner --project P --region R \\
@@ -19,16 +23,20 @@ import logging
 import sys
 
 import apache_beam as beam
+from apache_beam import coders
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.test_stream_service import TestStreamServiceController
 
 from pipelines.retry_lineage import (
-    DEFAULT_LOCAL_RUNNER, EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, UsageError, check_argv,
+    DEFAULT_LOCAL_RUNNER, EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, RetryLineageOptions, UsageError, check_argv,
 )
 from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.streaming import ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
+from transforms.watch import FolderWatcher
 
 _LOG = logging.getLogger("retry_lineage.stream")
 
@@ -38,6 +46,13 @@ class StreamOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         parser.add_argument("--input-subscription", "--input_subscription", dest="input_subscription", default=None,
                             help="Pub/Sub subscription projects/P/subscriptions/S; message data is one event line.")
+        parser.add_argument("--watch", dest="watch", default=None,
+                            help="Local source: pick up new files matching this pattern as they appear (.gz too).")
+        parser.add_argument("--stop-after", "--stop_after", dest="stop_after", type=float, default=None,
+                            help="With --watch: stop watching after this many seconds, finish every file that "
+                                 "appeared by then, write everything and exit 0.")
+        parser.add_argument("--watch-lag-seconds", "--watch_lag_seconds", dest="watch_lag_seconds", type=int,
+                            default=600, help="With --watch: the watermark trails the newest event time by this much.")
         parser.add_argument("--window-seconds", "--window_seconds", dest="window_seconds", type=int, default=300,
                             help="Fixed event-time window of the output files (default 300).")
         parser.add_argument("--allowed-lateness-seconds", "--allowed_lateness_seconds", dest="allowed_lateness_seconds",
@@ -50,10 +65,8 @@ class StreamOptions(PipelineOptions):
                             help="Processing time between summary records (default 60).")
 
 
-def stream_settings(options: PipelineOptions):
+def stream_settings(options: PipelineOptions, needs_source: bool = True):
     """The shared options (output, key, codec) of the batch job plus the stream's own, validated."""
-    from pipelines.retry_lineage import RetryLineageOptions
-
     shared = options.view_as(RetryLineageOptions)
     own = options.view_as(StreamOptions)
     if not shared.output:
@@ -64,6 +77,12 @@ def stream_settings(options: PipelineOptions):
                  "summary_seconds"):
         if getattr(own, name) < (1 if name in ("window_seconds", "summary_seconds") else 0):
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(own, name)}")
+    if needs_source and bool(own.input_subscription) == bool(own.watch):
+        raise UsageError("give one source: --input-subscription or --watch")
+    if own.stop_after is not None and not own.watch:
+        raise UsageError("--stop-after bounds a --watch stream")
+    if own.stop_after is not None and own.stop_after < 0:
+        raise UsageError(f"--stop-after must be positive, got {own.stop_after}")
     if 86_400 % own.window_seconds:
         raise UsageError("--window-seconds must divide a day, so that a window never spans two event dates")
     return shared, own
@@ -71,15 +90,13 @@ def stream_settings(options: PipelineOptions):
 
 def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None) -> dict:
     """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Returns its outputs."""
-    shared, own = stream_settings(options)
+    shared, own = stream_settings(options, needs_source=lines is None)
     if lines is None:
-        if not own.input_subscription:
-            raise UsageError("--input-subscription is required")
         lines = p | "ReadFromPubSub" >> beam.io.ReadFromPubSub(subscription=own.input_subscription)
     hmac_key = load_hmac_key(shared.hmac_key_file)
     stream = lines | "ProcessCanvasStream" >> ProcessCanvasStream(
         hmac_key, own.window_seconds, own.allowed_lateness_seconds, own.dedup_horizon_seconds,
-        own.lineage_wait_seconds, source=own.input_subscription)
+        own.lineage_wait_seconds, source=own.input_subscription or own.watch)
     codec, output = shared.parquet_codec or DEFAULT_PARQUET_CODEC, shared.output
     written = {
         table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(
@@ -102,13 +119,22 @@ def run(argv: list[str] | None = None) -> int:
         standard.streaming = True
         if standard.runner in (None, DEFAULT_LOCAL_RUNNER, "DirectRunner"):
             standard.runner = "BundleBasedDirectRunner"  # the local runner that runs streaming Python pipelines
-        stream_settings(options)
+        _, own = stream_settings(options)
         pipeline = beam.Pipeline(options=options)
-        build(pipeline, options)
+        watcher = None
+        if own.watch:
+            watcher = TestStreamServiceController(FolderWatcher(
+                own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds))
+            lines = pipeline | "WatchFolder" >> TestStream(coder=coders.BytesCoder(), endpoint=watcher.endpoint)
+            build(pipeline, options, lines=lines)
+        else:
+            build(pipeline, options)
     except UsageError as error:
         print(f"retry-lineage stream: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if watcher is not None:
+            watcher.start()
         result = pipeline.run()
         if options.view_as(TestOptions).dry_run:
             _LOG.info("dry run: the streaming job graph was built and validated; nothing ran")
@@ -117,4 +143,8 @@ def run(argv: list[str] | None = None) -> int:
     except Exception:
         _LOG.exception("streaming pipeline failed")
         return EXIT_PIPELINE_FAILED
+    finally:
+        if watcher is not None:
+            watcher.stop()
+    _LOG.info("stream finished; tables and _summaries are in %s", options.view_as(RetryLineageOptions).output)
     return EXIT_OK
