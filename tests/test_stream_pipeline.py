@@ -122,3 +122,37 @@ def test_watch_picks_up_files_dropped_during_a_bounded_run(tmp_path):
     assert sorted((s[0], status) for s, status in retries) == [("A", "matched"), ("X", "no_migration")]
     records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl") for line in path.read_text().splitlines()]
     assert sum(record["lines_read"] for record in records) == 5 and all(record["balanced"] for record in records)
+
+
+def test_batch_and_streaming_give_the_same_rows_for_a_feed_in_event_time_order(tmp_path):
+    from tests.test_dated_runs import forest_feed
+    from transforms.timestamps import parse_event_time
+
+    lines = [line for day in forest_feed(4).values() for line in day]
+    timed = sorted((parse_event_time(json.loads(line)["metadata"]["event_time"]), line) for line in lines)
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b"".join(line + b"\n" for _, line in timed))
+    assert main(["run", "--input", str(feed), "--output", str(tmp_path / "batch")]) == 0
+
+    stream, watermark = BeamTestStream(), None
+    for micros, line in timed:
+        behind = (micros - micros % 1000) / 1e6 - 1  # just behind each event, which is then on time
+        if watermark is None or behind > watermark:
+            stream, watermark = stream.advance_watermark_to(behind), behind
+        stream = stream.add_elements([TimestampedValue(line, micros / 1e6)])
+    stream = stream.advance_processing_time(120).advance_watermark_to_infinity()
+    out = tmp_path / "stream"
+    options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--output", str(out), "--window-seconds", "3600"])
+    options.view_as(StandardOptions).streaming = True
+    with beam.Pipeline(options=options) as p:
+        build(p, options, lines=p | stream)
+
+    def rows(pattern, key, drop=()):
+        table = duckdb.sql(f"select * from read_parquet('{pattern}', union_by_name=true)").to_arrow_table().to_pylist()
+        return {row[key]: {k: v for k, v in row.items() if k not in drop} for row in table}
+
+    batch = rows(f"{tmp_path}/batch/retries/**/*.parquet", "event_fingerprint", ("attempt_count", "event_date"))
+    streamed = rows(f"{out}/retries/**/*.parquet", "event_fingerprint", ("attempt_count", "event_date"))
+    assert len(batch) == 4 * 7 and streamed == batch
+    assert rows(f"{tmp_path}/batch/course_lineage/*.parquet", "content_migration_id") == rows(
+        f"{out}/course_lineage/*.parquet", "content_migration_id")
