@@ -17,6 +17,7 @@ Times are epoch microseconds in rows; Beam timestamps are seconds.
 """
 from __future__ import annotations
 
+import collections
 import typing
 
 import apache_beam as beam
@@ -153,7 +154,7 @@ class DeduplicateWithinHorizon(beam.DoFn):
 
 
 class ClassifyLinesInStream(beam.DoFn):
-    """A raw line (bytes) -> a keyed routed event for the gate, or a dead letter; noise is only counted.
+    """A raw line, or a block of them -> keyed routed events for the gate, dead letters; noise is only counted.
 
     Every line's counters are emitted where its fate is decided, ``lines_read``
     included: here for blank, skipped and dead-lettered lines, at the gate for
@@ -172,17 +173,21 @@ class ClassifyLinesInStream(beam.DoFn):
 
         self._classifier = LineClassifier(self._hmac_key)
 
-    def process(self, line: bytes, timestamp=beam.DoFn.TimestampParam):
-        result = self._classifier.classify_lines([line], None, self._source)
-        for dead_letter in result.dead_letters:
-            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter)
-        if not result.accepted:
-            yield line_counts(result.counts)
-        for accepted in result.accepted:  # counted where its fate is decided: gate or deduplication
-            event = accepted.event
-            event_name = getattr(event, "event_name", None) or event.source_event_name
-            yield (gate_shard(event.event_fingerprint), (window_start(event.event_time, self._window_seconds),
-                                                         event.event_time, event, line.rstrip(b"\r"), event_name))
+    def process(self, element: bytes | list[bytes]):
+        settled = collections.Counter()
+        for line in element if isinstance(element, list) else [element]:
+            result = self._classifier.classify_lines([line], None, self._source)
+            for dead_letter in result.dead_letters:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter)
+            if not result.accepted:
+                settled.update(result.counts)
+            for accepted in result.accepted:  # counted where its fate is decided: gate or deduplication
+                event = accepted.event
+                event_name = getattr(event, "event_name", None) or event.source_event_name
+                yield (gate_shard(event.event_fingerprint), (window_start(event.event_time, self._window_seconds),
+                                                             event.event_time, event, line.rstrip(b"\r"), event_name))
+        if settled:
+            yield line_counts(settled)
 
 
 

@@ -33,6 +33,7 @@ _LOG = logging.getLogger(__name__)
 _Event = beam_runner_api_pb2.TestStreamPayload.Event
 _CONTROL_TAG = "_TestStream_Watermark"  # the DirectRunner's TestStream watermark-hold tag
 _LINES_PER_EVENT = 2_000
+WATCH_CODER = coders.FastPrimitivesCoder()  # elements are lists of raw lines
 
 
 def _watermark(micros: int, tag: str = "") -> _Event:
@@ -70,7 +71,7 @@ class FolderWatcher:
         self.files_read: list[str] = []
 
     def read_multiple(self, keys):
-        coder = coders.BytesCoder()
+        coder = WATCH_CODER
         parser = simdjson.Parser()
         newest = None
         watermark = timestamp.MIN_TIMESTAMP.micros
@@ -112,20 +113,20 @@ class FolderWatcher:
         yield _watermark(timestamp.MAX_TIMESTAMP.micros, _CONTROL_TAG)
 
     def _file_events(self, path, coder, parser, newest, watermark):
+        """One element per block of lines: a Beam element per line would cost more than the line."""
         with open_range(FileRange(path, 0, None)) as handle:
             for block in iter_line_blocks(handle):
                 for start in range(0, len(block.lines), _LINES_PER_EVENT):
-                    event = _Event()
-                    for line in block.lines[start:start + _LINES_PER_EVENT]:
+                    lines = block.lines[start:start + _LINES_PER_EVENT]
+                    for line in lines:
                         event_time = _event_time(parser, line)
                         if event_time is not None and (newest is None or event_time > newest):
                             newest = event_time
-                        element = event.element_event.elements.add()
-                        element.encoded_element = coder.encode(line)
-                        if event_time is None:  # no usable time: it lands where the stream is now
-                            event_time = newest if newest is not None else int(time.time() * 1_000_000)
-                        # An element may not be behind the watermark it is sent under.
-                        element.timestamp = max(event_time, watermark)
+                    event = _Event()
+                    element = event.element_event.elements.add()
+                    element.encoded_element = coder.encode(lines)
+                    # Its dead letters land where the stream is now; never behind the watermark.
+                    element.timestamp = max(newest if newest is not None else int(time.time() * 1_000_000), watermark)
                     yield event, newest
 
 

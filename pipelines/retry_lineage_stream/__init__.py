@@ -23,7 +23,6 @@ import logging
 import sys
 
 import apache_beam as beam
-from apache_beam import coders
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.test_stream_service import TestStreamServiceController
@@ -36,7 +35,7 @@ from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_h
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.streaming import ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
-from transforms.watch import FolderWatcher
+from transforms.watch import WATCH_CODER, FolderWatcher
 
 _LOG = logging.getLogger("retry_lineage.stream")
 
@@ -125,7 +124,7 @@ def run(argv: list[str] | None = None) -> int:
         if own.watch:
             watcher = TestStreamServiceController(FolderWatcher(
                 own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds))
-            lines = pipeline | "WatchFolder" >> TestStream(coder=coders.BytesCoder(), endpoint=watcher.endpoint)
+            lines = pipeline | "WatchFolder" >> TestStream(coder=WATCH_CODER, endpoint=watcher.endpoint)
             build(pipeline, options, lines=lines)
         else:
             build(pipeline, options)
