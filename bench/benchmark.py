@@ -2,6 +2,7 @@
 
     make bench                                   # 1,000,000 events, as the README reports
     .venv/bin/python bench/benchmark.py --events 200000 --repeat 3
+    .venv/bin/python bench/benchmark.py --stream      # adds the local streaming path (minutes for 1M events)
 
 Generates the feed with the project's generator (cached in bench/work/), then in
 the same run times, each in its own process:
@@ -125,6 +126,10 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the median is reported")
+    parser.add_argument("--stream", action="store_true",
+                        help="also time the local streaming path (retry-lineage stream --watch) on the same feed, once")
+    parser.add_argument("--stream-window-seconds", type=int, default=3600,
+                        help="window of the streaming run (the local runner pays per timer firing; see README)")
     args = parser.parse_args()
 
     feed = feed_path(args.events, args.seed)
@@ -147,6 +152,17 @@ def main() -> int:
         rss = max(run[1] for run in runs)
         medians[name] = (wall, rss)
         print(f"{name:9s} wall {wall:6.2f} s   {args.events / wall:12,.0f} events/s   peak RSS {rss:7,.0f} MB")
+    if args.stream:
+        watched = WORK / "watch"
+        shutil.rmtree(watched, ignore_errors=True)
+        watched.mkdir(parents=True)
+        os.symlink(feed, watched / feed.name)
+        stream_cmd = [str(Path(sys.executable).parent / "retry-lineage"), "stream", "--watch", str(watched / "*.jsonl"),
+                      "--output", str(out / "stream"), "--stop-after", "1",
+                      "--window-seconds", str(args.stream_window_seconds)]
+        wall, rss = timed_process(stream_cmd)
+        print(f"{'stream':9s} wall {wall:6.2f} s   {args.events / wall:12,.0f} events/s   peak RSS {rss:7,.0f} MB"
+              f"   (local --watch path, {args.stream_window_seconds} s windows)")
     ratio = medians["pipeline"][0] / medians["duckdb"][0]
     rss = medians["pipeline"][1]
     print(f"ratio pipeline/duckdb {ratio:.2f} (target <= {TARGET_RATIO})   "
