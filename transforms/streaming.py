@@ -249,7 +249,6 @@ class ProcessCanvasStream(beam.PTransform):
                 LINEAGE_ROWS, COUNTS, main="retries")
         )
         dead_letters = (classified[DEAD_LETTERS], gated[LATE]) | "AllDeadLetters" >> beam.Flatten()
-        join_counts = joined[COUNTS] | "JoinCountsAsRecords" >> beam.MapTuple(lambda name, count: {name: count})
-        counts = (classified[COUNTS], gated[COUNTS], distinct[COUNTS], join_counts) | "AllCounts" >> beam.Flatten()
+        counts = (classified[COUNTS], gated[COUNTS], distinct[COUNTS], joined[COUNTS]) | "AllCounts" >> beam.Flatten()
         return {"retries": joined.retries, "course_lineage": joined[LINEAGE_ROWS],
                 "dead_letters": dead_letters, "counts": counts}

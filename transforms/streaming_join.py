@@ -28,7 +28,7 @@ from apache_beam.transforms.userstate import (
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms import lineage
-from transforms.counters import CountingDoFn
+from transforms.counters import COUNTS, count_pairs
 from transforms.events import MIGRATION_COMPLETED, MigrationEvent, RetryEvent
 
 LINEAGE_ROWS = "lineage_rows"
@@ -124,7 +124,7 @@ class NumberAttemptsInStream(beam.DoFn):
         yield (retry, seen.read())
 
 
-class JoinRetriesInStream(CountingDoFn):
+class JoinRetriesInStream(beam.DoFn):
     """(root account, (distinct routed event, attempt_number)) -> ``RetryRow``; tagged ``lineage_rows``, ``counts``."""
 
     FACTS = BagStateSpec("facts", beam.coders.PickleCoder())
@@ -151,7 +151,7 @@ class JoinRetriesInStream(CountingDoFn):
             facts_state.add(fact)
         version_state.write(account.version)
         if row is not None:
-            self.count("course_lineage_rows")
+            yield beam.pvalue.TaggedOutput(COUNTS, dict(count_pairs({"course_lineage_rows": 1})))
             yield beam.pvalue.TaggedOutput(LINEAGE_ROWS, beam.window.TimestampedValue(
                 row, Timestamp(micros=row.completed_at)))
         waiting = list(pending_state.read())
@@ -187,7 +187,7 @@ class JoinRetriesInStream(CountingDoFn):
     def _emit(self, account: AccountLineage, retries):
         for retry, attempt_number in retries:
             row = account.row(retry, attempt_number)
-            self.count("lineage_status." + row.lineage_status)
+            yield beam.pvalue.TaggedOutput(COUNTS, dict(count_pairs({"lineage_status." + row.lineage_status: 1})))
             yield beam.window.TimestampedValue(row, Timestamp(micros=retry.event_time))
 
 

@@ -60,11 +60,12 @@ def _event_time(parser: simdjson.Parser, line: bytes) -> int | None:
 class FolderWatcher:
     """A TestStreamService reader: ``read_multiple`` yields TestStream events as files appear."""
 
-    def __init__(self, pattern: str, stop_after_seconds: float, lag_seconds: int, poll_seconds: float = 1.0,
-                 clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, pattern: str, stop_after_seconds: float, lag_seconds: int, drain_seconds: int = 0,
+                 poll_seconds: float = 1.0, clock=time.monotonic, sleep=time.sleep):
         self._pattern = pattern
         self._stop_after = stop_after_seconds
         self._lag_micros = lag_seconds * 1_000_000
+        self._drain_micros = drain_seconds * 1_000_000
         self._poll = poll_seconds
         self._clock = clock
         self._sleep = sleep
@@ -106,8 +107,12 @@ class FolderWatcher:
                 break
             self._sleep(self._poll)
         _LOG.info("watch: stopped after %.0f s; %d files read", self._clock() - started, len(self.files_read))
-        # The runner's clock is the stream's: move it past every pending processing-time
-        # trigger (summary records), or the pipeline would wait for them forever.
+        # Drain while the stream is still open: first let event time run past every
+        # window and every retry's wait, so that all rows are written and counted;
+        # then move the runner's clock (the stream's own) past every pending
+        # processing-time trigger, so that the last summary record is written.
+        if newest is not None and newest + self._drain_micros > watermark:
+            yield _watermark(newest + self._drain_micros)
         yield _advance_processing_time(86_400 * 1_000_000)
         yield _watermark(timestamp.MAX_TIMESTAMP.micros)
         yield _watermark(timestamp.MAX_TIMESTAMP.micros, _CONTROL_TAG)

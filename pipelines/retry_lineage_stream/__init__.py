@@ -122,8 +122,10 @@ def run(argv: list[str] | None = None) -> int:
         pipeline = beam.Pipeline(options=options)
         watcher = None
         if own.watch:
+            drain = own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds
             watcher = TestStreamServiceController(FolderWatcher(
-                own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds))
+                own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds,
+                drain))
             lines = pipeline | "WatchFolder" >> TestStream(coder=WATCH_CODER, endpoint=watcher.endpoint)
             build(pipeline, options, lines=lines)
         else:
