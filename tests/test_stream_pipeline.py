@@ -130,18 +130,18 @@ def test_batch_and_streaming_give_the_same_rows_for_a_feed_in_event_time_order(t
     from tests.test_dated_runs import forest_feed
     from transforms.timestamps import parse_event_time
 
-    lines = [line for day in forest_feed(4).values() for line in day]
-    timed = sorted((parse_event_time(json.loads(line)["metadata"]["event_time"]), line) for line in lines)
+    lines = [event for day in forest_feed(4).values() for event in day]
+    timed = sorted((parse_event_time(json.loads(event)["metadata"]["event_time"]), event) for event in lines)
     feed = tmp_path / "feed.jsonl"
-    feed.write_bytes(b"".join(line + b"\n" for _, line in timed))
+    feed.write_bytes(b"".join(event + b"\n" for _, event in timed))
     assert main(["run", "--input", str(feed), "--output", str(tmp_path / "batch")]) == 0
 
     stream, watermark = BeamTestStream(), None
-    for micros, line in timed:
+    for micros, event in timed:
         behind = (micros - micros % 1000) / 1e6 - 1  # just behind each event, which is then on time
         if watermark is None or behind > watermark:
             stream, watermark = stream.advance_watermark_to(behind), behind
-        stream = stream.add_elements([TimestampedValue(line, micros / 1e6)])
+        stream = stream.add_elements([TimestampedValue(event, micros / 1e6)])
     stream = stream.advance_processing_time(120).advance_watermark_to_infinity()
     out = tmp_path / "stream"
     options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--output", str(out), "--window-seconds", "3600"])
