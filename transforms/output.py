@@ -71,7 +71,8 @@ class WriteParquetFiles(beam.DoFn):
         yield from count_pairs({f"{self._table.name}_written": len(rows)})
 
 
-def _retry_partition(row) -> str:
+def retry_partition(row) -> str:
+    """The hive partition folder of a retries row: its UTC event date."""
     return f"event_date={utc_date(row.event_time)}"
 
 
@@ -95,7 +96,7 @@ class WriteTable(beam.PTransform):
             files = rows | "NameRangeFiles" >> beam.Map(
                 lambda group: ("", "part-" + _range_digest(group[0]), group))
         else:
-            partition = _retry_partition if table is RETRIES else (lambda row: "")
+            partition = retry_partition if table is RETRIES else (lambda row: "")
             files = (
                 rows
                 | "KeyByPartition" >> beam.Map(lambda row: (partition(row), row))

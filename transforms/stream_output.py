@@ -27,11 +27,10 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.output import STAGING_DIR, write_parquet
+from transforms.output import STAGING_DIR, retry_partition, write_parquet
 from transforms.streaming import window_start
 from transforms.summary import SumCounters, build_summary
 from transforms.tables import RETRIES, Table
-from transforms.timestamps import utc_date
 
 SUMMARIES_DIR = "_summaries"
 
@@ -129,7 +128,8 @@ class WriteWindowFiles(beam.PTransform):
 
         def key_by_window(row, timestamp=beam.DoFn.TimestampParam):
             start = window_start(row_time(table, row, timestamp), window_seconds)
-            partition = f"event_date={utc_date(start)}" if table is RETRIES else ""
+            # Windows divide a day, so a window's rows share the event date of their partition.
+            partition = retry_partition(row) if table is RETRIES else ""
             return ((partition, start), row)
 
         return (
