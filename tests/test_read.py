@@ -82,3 +82,15 @@ def test_split_range_covers_the_range_without_overlap(parts):
     assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
     assert len(pieces) == parts
     assert split_range(FileRange("f.gz", 0, None), 4) == [FileRange("f.gz", 0, None)]
+
+
+@pytest.mark.parametrize("suffix, compress", [(".bz2", "bz2"), (".gz", "gzip"), ("", None)])
+def test_every_codec_beam_knows_is_read_decompressed(tmp_path, suffix, compress):
+    import bz2
+
+    data = b'{"a":1}\n{"b":2}\n'
+    path = tmp_path / f"events.jsonl{suffix}"
+    path.write_bytes({"bz2": bz2.compress, "gzip": gzip.compress, None: bytes}[compress](data))
+    with open_range(FileRange(str(path), 0, None)) as handle:
+        lines = [line for block in iter_line_blocks(handle) for line in block.lines]
+    assert lines == [b'{"a":1}', b'{"b":2}']

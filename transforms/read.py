@@ -126,10 +126,17 @@ def iter_line_blocks(handle: BinaryIO, start: int = 0, end: int | None = None,
 
 
 def open_range(file_range: FileRange) -> BinaryIO:
-    """The file, decompressed by its extension; local files without Beam's wrappers."""
+    """The file, decompressed by its extension (Beam's rules: .gz, .bz2, .zst, ...).
+
+    Local plain and gzip files skip Beam's wrappers (the hot path); everything
+    else goes through Beam's FileSystems, which knows every other codec.
+    """
     path = file_range.path
     if "://" not in path and os.path.exists(path):
-        return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+        if path.endswith(".gz"):
+            return gzip.open(path, "rb")
+        if not is_compressed(path):
+            return open(path, "rb")
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
