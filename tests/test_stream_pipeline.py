@@ -191,3 +191,31 @@ def test_stream_counters_are_beam_metrics(tmp_path):
     records = [json.loads(line) for path in (tmp_path / "out" / "_summaries").glob("*.jsonl")
                for line in path.read_text().splitlines()]
     assert sum(record["lineage_status"]["no_migration"] for record in records) == 1
+
+
+def test_stream_pseudonymizes_the_actor_and_keeps_pii_out(tmp_path, capsys):
+    from tests.factories import PII_METADATA
+
+    key = tmp_path / "hmac.key"
+    key.write_bytes(b"stream-key")
+    lines = (
+        BeamTestStream()
+        .add_elements([TimestampedValue(retry(A, A, "2024-07-30T10:01:00Z"), ARRIVAL)])
+        .advance_watermark_to(ARRIVAL + 3 * 3600)
+        .advance_processing_time(120)
+        .advance_watermark_to_infinity()
+    )
+    out = tmp_path / "out"
+    options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--output", str(out), "--hmac-key-file", str(key)])
+    options.view_as(StandardOptions).streaming = True
+    with beam.Pipeline(options=options) as p:
+        build(p, options, lines=p | lines)
+    rows = duckdb.sql(f"select * from read_parquet('{out}/retries/**/*.parquet')").to_arrow_table().to_pylist()
+    assert len(rows) == 1 and len(rows[0]["actor_user_hmac"]) == 64
+    assert not set(PII_METADATA.values()) & {value for value in rows[0].values() if isinstance(value, str)}
+    records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert {record["pseudonymization"] for record in records} == {"hmac-sha256"}
+
+    assert main(["stream", "--watch", str(tmp_path / "*.none"), "--output", str(out),
+                 "--hmac-key-file", str(tmp_path / "missing.key")]) == 2
+    assert "--hmac-key-file" in capsys.readouterr().err

@@ -29,9 +29,10 @@ from apache_beam.testing.test_stream_service import TestStreamServiceController
 
 from pipelines.retry_lineage import (
     DEFAULT_LOCAL_RUNNER, EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, RetryLineageOptions, UsageError, check_argv,
+    hmac_key_of,
 )
 from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS
-from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
+from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.streaming import ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
@@ -92,7 +93,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
     shared, own = stream_settings(options, needs_source=lines is None)
     if lines is None:
         lines = p | "ReadFromPubSub" >> beam.io.ReadFromPubSub(subscription=own.input_subscription)
-    hmac_key = load_hmac_key(shared.hmac_key_file)
+    hmac_key = hmac_key_of(shared)
     stream = lines | "ProcessCanvasStream" >> ProcessCanvasStream(
         hmac_key, own.window_seconds, own.allowed_lateness_seconds, own.dedup_horizon_seconds,
         own.lineage_wait_seconds, source=own.input_subscription or own.watch)
