@@ -758,3 +758,14 @@ def test_retry_row_path_is_filtered_by_the_retry_time():
     assert late.root_course_uuid == "BR" and late.lineage_depth == 3
     assert early.seconds_since_migration == 3600.0
     assert late.seconds_since_migration == pytest.approx(3600.000001, abs=1e-9)
+
+
+def test_edges_into_keeps_the_winning_version_of_a_redelivered_migration():
+    from transforms.lineage import LineageRow, edges_into
+
+    def row(parent, completed_at, fingerprint):
+        return LineageRow("7", "c" * 40, None, parent, None, None, completed_at, None, None, fingerprint)
+
+    assert [e.parent_course_uuid for e in edges_into([row("old", 1, "f9"), row("new", 2, "f0")])] == ["new"]
+    assert [e.parent_course_uuid for e in edges_into([row("low", 5, "f1"), row("high", 5, "f2")])] == ["high"]
+    assert [e.parent_course_uuid for e in edges_into([row("high", 5, "f2"), row("low", 5, "f1")])] == ["high"]

@@ -55,9 +55,15 @@ def resolve_identity(uuids: Iterable[str]) -> str | None:
 
 # --- course_lineage rows ----------------------------------------------------
 
+def version_order(item: MigrationEvent | LineageRow) -> tuple[int, str]:
+    """Which version of a migration id wins: latest completion time, ties by greatest fingerprint."""
+    completed_at = item.event_time if isinstance(item, MigrationEvent) else item.completed_at
+    return (completed_at, item.event_fingerprint)
+
+
 def latest_migration_event(events: Iterable[MigrationEvent]) -> MigrationEvent:
-    """Of distinct events sharing a migration id: latest event_time, ties by greatest fingerprint."""
-    return max(events, key=lambda event: (event.event_time, event.event_fingerprint))
+    """Of distinct events sharing a migration id, the version that wins."""
+    return max(events, key=version_order)
 
 
 def lineage_row(event: MigrationEvent, identity: Mapping[str, str | None]) -> LineageRow:
@@ -118,13 +124,13 @@ def sort_edges(edges: Iterable[Edge]) -> tuple[Edge, ...]:
 def edges_into(rows: Iterable[LineageRow]) -> tuple[Edge, ...]:
     """Sorted edges of the lineage rows into one course, one per migration id.
 
-    A migration id seen again (a later day's redelivery) keeps its latest
-    version, as within one run: latest completed_at, ties by greatest fingerprint.
+    A migration id seen again (a later day's redelivery) keeps the version
+    that wins within one run (:func:`version_order`).
     """
     latest: dict[str, LineageRow] = {}
     for row in rows:
         kept = latest.get(row.content_migration_id)
-        if kept is None or (row.completed_at, row.event_fingerprint) > (kept.completed_at, kept.event_fingerprint):
+        if kept is None or version_order(row) > version_order(kept):
             latest[row.content_migration_id] = row
     return sort_edges(edge_of(row) for row in latest.values())
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import typing
 
@@ -55,8 +56,6 @@ def publish_file(directory: str, name: str, table: Table, rows: list, codec: str
     final = FileSystems.join(directory, name)
     write_parquet(temporary, table, rows, codec)
     if "://" not in final:
-        import os
-
         os.makedirs(directory, exist_ok=True)
     FileSystems.rename([temporary], [final])
     return final

@@ -136,8 +136,7 @@ class DeduplicateWithinHorizon(beam.DoFn):
     def __init__(self, horizon_seconds: int):
         self._horizon_micros = horizon_seconds * 1_000_000
 
-    def process(self, keyed, timestamp=beam.DoFn.TimestampParam,
-                seen=beam.DoFn.StateParam(SEEN), expire=beam.DoFn.TimerParam(EXPIRE)):
+    def process(self, keyed, seen=beam.DoFn.StateParam(SEEN), expire=beam.DoFn.TimerParam(EXPIRE)):
         _, event = keyed
         if seen.read():
             yield line_counts({"lines_read": 1, DUPLICATES: 1})

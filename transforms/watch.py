@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 import time
 
 import simdjson
@@ -137,8 +138,6 @@ class FolderWatcher:
 
 def _size(path: str) -> int:
     try:
-        import os
-
         return os.path.getsize(path)
     except OSError:
         return -1
