@@ -5,6 +5,7 @@ import sys
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from pipelines.cli import main
 from tests.factories import PII_METADATA, completed, course, noise, retry
@@ -179,3 +180,12 @@ def test_generate_subcommand_writes_a_deterministic_feed(tmp_path, capsys):
 
     assert len(gzip.decompress(first.read_bytes()).splitlines()) == 300
     assert main(["generate", "--events", "-1", "--output", str(first)]) == 2
+
+
+@pytest.mark.parametrize("codec, parquet_name", [("zstd", "ZSTD"), ("snappy", "SNAPPY"), ("none", "UNCOMPRESSED")])
+def test_parquet_codec_option_is_what_the_files_use(tmp_path, codec, parquet_name):
+    feed = write_feed(tmp_path / "feed.jsonl", SMALL_FEED)
+    out = tmp_path / "out"
+    assert main(["run", "--input", feed, "--output", str(out), "--parquet-codec", codec]) == 0
+    for path in out.rglob("*.parquet"):
+        assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == parquet_name, path

@@ -172,3 +172,18 @@ def test_classification_reports_progress(tmp_path, caplog, monkeypatch):
     run_build(tmp_path, FEED, lambda outputs: None, ["--parse-processes", "1"])
     progress = [record.getMessage() for record in caplog.records if record.name == "transforms.classify"]
     assert progress and progress[-1].startswith("classified 13 lines (")
+
+
+def test_a_conflicting_lti_id_resolves_to_nothing_and_is_counted(tmp_path):
+    conflicting = [
+        completed("1", A, "2024-07-01T00:00:00Z", source_uuid=R, child_lti="lti-shared"),
+        completed("2", B, "2024-07-01T01:00:00Z", source_uuid=R, child_lti="lti-shared"),  # same LTI id, other course
+        completed("3", X, "2024-07-02T00:00:00Z", source_lti="lti-shared"),
+    ]
+
+    def checks(outputs):
+        parents = outputs["course_lineage"] | beam.Map(lambda row: (row.content_migration_id, row.parent_course_uuid))
+        assert_that(parents, equal_to([("1", R), ("2", R), ("3", None)]), label="Parents")
+        assert_that(outputs["summary"] | beam.Map(lambda s: s["identity_conflicts"]), equal_to([1]), label="Conflicts")
+
+    run_build(tmp_path, conflicting, checks)

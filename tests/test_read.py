@@ -94,3 +94,28 @@ def test_every_codec_beam_knows_is_read_decompressed(tmp_path, suffix, compress)
     with open_range(FileRange(str(path), 0, None)) as handle:
         lines = [line for block in iter_line_blocks(handle) for line in block.lines]
     assert lines == [b'{"a":1}', b'{"b":2}']
+
+
+def test_compressed_suffixes_are_beams():
+    from apache_beam.io.filesystem import CompressionTypes
+
+    from transforms.read import COMPRESSED_SUFFIXES, is_compressed
+
+    for name in ["a.jsonl", "a.json", "a.txt", *(f"a.jsonl{suffix}" for suffix in COMPRESSED_SUFFIXES), "A.JSONL.GZ"]:
+        beams = CompressionTypes.detect_compression_type(name) != CompressionTypes.UNCOMPRESSED
+        assert is_compressed(name) == beams, name
+
+
+def test_a_classifier_worker_does_not_import_beam():
+    import subprocess
+    import sys
+
+    code = ("import sys; from transforms.read import classify_file_range, FileRange; "
+            "classify_file_range(FileRange(sys.argv[1], 0, None), None); print('apache_beam' in sys.modules)")
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as feed:
+        feed.write(b'{"metadata":{"event_name":"x"}}\n')
+        feed.flush()
+        done = subprocess.run([sys.executable, "-c", code, feed.name], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]

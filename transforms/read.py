@@ -36,10 +36,13 @@ class LineBlock(NamedTuple):
     lines: list[bytes]  # terminators removed, except the '\r' of a CRLF
 
 
-def is_compressed(path: str) -> bool:
-    from apache_beam.io.filesystem import CompressionTypes
+# Beam's CompressionTypes.detect_compression_type suffixes (a test keeps them in step),
+# spelled here so that classifier workers need not import Beam to open a plain file.
+COMPRESSED_SUFFIXES = (".bz2", ".deflate", ".gz", ".zst", ".zstd", ".xz", ".lzma")
 
-    return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+
+def is_compressed(path: str) -> bool:
+    return path.lower().endswith(COMPRESSED_SUFFIXES)
 
 
 def split_range(file_range: FileRange, parts: int) -> list[FileRange]:
