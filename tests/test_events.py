@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +29,9 @@ from transforms.events import (
 )
 from transforms.timestamps import parse_event_time
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "canvas-examples"
+from tests.conftest import CANVAS_EXAMPLES
+
+EXAMPLES = CANVAS_EXAMPLES
 
 RETRY = "outcomes.retry_outcome_alignment_clone"
 LEGACY = "quizzes_next_quiz_duplicated"
@@ -716,7 +717,7 @@ PII_FIELDS = ("user_login", "user_sis_id", "client_ip", "user_agent", "session_i
 
 
 def example_line(name: str) -> bytes:
-    assert EXAMPLES.is_dir(), f"example payloads not found at {EXAMPLES} (copy shared/ beside the repo)"
+    assert EXAMPLES.is_dir(), f"example payloads not found at {EXAMPLES}"
     path = EXAMPLES / name
     assert path.is_file(), f"missing example payload {path}"
     # The files are pretty-printed; an event is one line in the feed.

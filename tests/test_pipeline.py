@@ -1,6 +1,5 @@
 """The batch pipeline graph on the in-process FnApiRunner, checked with assert_that."""
 import json
-from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -8,6 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.retry_lineage import build
+from tests.conftest import CANVAS_EXAMPLES
 from tests.factories import completed, course, noise, retry, started
 
 R, A, B, X, Y = (course(name) for name in "RABXY")
@@ -108,10 +108,11 @@ def test_hmac_key_from_environment_pseudonymizes_actor(tmp_path, monkeypatch):
 
 
 def test_canvas_documentation_examples_go_through_as_the_contract_says(tmp_path):
-    examples = Path(__file__).resolve().parents[2] / "shared" / "canvas-examples"
+    examples = CANVAS_EXAMPLES
     names = sorted(path.name for path in examples.glob("*.json"))
-    assert names == ["assignment_created.json", "content_migration_completed.json", "content_migration_started.json",
-                     "course_created.json", "outcomes.retry_outcome_alignment_clone.json"]
+    assert names == ["assignment_created.json", "assignment_updated.json", "content_migration_completed.json",
+                     "content_migration_started.json", "course_created.json",
+                     "outcomes.retry_outcome_alignment_clone.json"]
     lines = [json.dumps(json.loads((examples / name).read_text())).encode() for name in names]
 
     def checks(outputs):
@@ -130,7 +131,7 @@ def test_canvas_documentation_examples_go_through_as_the_contract_says(tmp_path)
                 "38ab9de0f0bc8e8e0889432275420de08f0d8380", "694d2e30346f6a94ad20cea11ce78d19bd849c9c",
                 "course_copy_importer")]), label="Lineage")
         assert_that(outputs["summary"] | beam.Map(lambda s: (s["skipped_by_event_name"], s["accepted"], s["balanced"])),
-                    equal_to([({"assignment_created": 1, "course_created": 1},
+                    equal_to([({"assignment_created": 1, "assignment_updated": 1, "course_created": 1},
                                {"retry": 1, "content_migration_completed": 1, "content_migration_started": 1}, True)]),
                     label="Summary")
 
