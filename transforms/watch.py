@@ -21,6 +21,7 @@ import glob
 import logging
 import os
 import time
+from typing import NamedTuple
 
 import simdjson
 from apache_beam import coders
@@ -34,7 +35,20 @@ _LOG = logging.getLogger(__name__)
 _Event = beam_runner_api_pb2.TestStreamPayload.Event
 _CONTROL_TAG = "_TestStream_Watermark"  # the DirectRunner's TestStream watermark-hold tag
 _LINES_PER_EVENT = 2_000
-WATCH_CODER = coders.FastPrimitivesCoder()  # elements are lists of raw lines
+WATCH_CODER = coders.FastPrimitivesCoder()  # elements are lists of raw lines, or an UnreadableFile
+
+UNREADABLE_FILE = "unreadable_file"
+
+
+class UnreadableFile(NamedTuple):
+    """A watched file that vanished or could not be read to its end: one ``unreadable_file`` dead letter.
+
+    The watcher sends it in place of (the rest of) the file's lines; the stream
+    counts it as one line read and dead-lettered, so the summaries still balance.
+    """
+
+    path: str
+    reason: str
 
 
 def _watermark(micros: int, tag: str = "") -> _Event:
