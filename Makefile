@@ -4,26 +4,36 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := samples/canvas-live-events-sample.jsonl.gz
 
-.PHONY: run test bench sample clean
+# Every install is constrained by the image's pins (requirements.txt) and the test-only pins
+# (requirements-test.txt): what `make test` tests is what the Dockerfile ships.
+CONSTRAINTS := -c requirements.txt -c requirements-test.txt
+
+.PHONY: run test test-fast bench sample clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Reinstall when the project's metadata changes; the install is editable, so code changes need none.
-$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
-	$(BIN)/python -m pip install --quiet -e .
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py requirements.txt requirements-test.txt
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/python -m pip check
 	touch $@
 
 run: $(VENV)/.installed
 	$(BIN)/retry-lineage run --input '$(SAMPLE)' --output out/
 
+# The whole suite (what CI runs).
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# The edit loop: everything but the tests marked `slow` (whole pipelines, subprocesses).
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/benchmark.py
