@@ -14,6 +14,8 @@ import hashlib
 import json
 import re
 import sys
+import threading
+from contextlib import contextmanager
 from typing import Annotated, Any, NamedTuple
 
 import simdjson
@@ -26,9 +28,13 @@ from transforms.timestamps import TimestampError, parse_event_time
 
 MAX_LINE_BYTES = 1_000_000
 # Deeper JSON is invalid_json. 1024 is simdjson's limit, so the fast path and the
-# strict path agree on every line; Python's json gets the recursion room it needs.
+# strict path agree on every line; Python's json gets the recursion room it needs
+# (see _recursion_room).
 MAX_JSON_DEPTH = 1024
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_JSON_DEPTH))
+# Lines with fewer brackets than this nest too shallowly to need more than the default room
+# (three frames a level, on top of the caller's stack).
+_FEW_BRACKETS = 64
+_RECURSION_ROOM_LOCK = threading.Lock()
 UTF8_BOM = b"\xef\xbb\xbf"
 
 RETRY_EVENT = "outcomes.retry_outcome_alignment_clone"
@@ -242,12 +248,40 @@ def event_role(event_name: str, body: Any) -> str | None:
     return None
 
 
+@contextmanager
+def _recursion_room():
+    """Python's recursion limit raised by 4 * MAX_JSON_DEPTH for the block, then restored.
+
+    Parsing, checking and fingerprinting JSON recurse up to three frames per
+    nesting level (the lone-surrogate check), and the default limit (1,000 frames, the caller's included) is below simdjson's
+    depth limit. Raising the limit for the whole process at import time would
+    change it for every program that imports this module; raising it only while
+    a deeply nested line is classified keeps the answer independent of the
+    caller's stack depth. The lock keeps two threads from restoring each
+    other's limit.
+    """
+    with _RECURSION_ROOM_LOCK:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + 4 * MAX_JSON_DEPTH)
+        try:
+            yield
+        finally:
+            sys.setrecursionlimit(limit)
+
+
 def classify_event(line: bytes, hmac_key: bytes | None = None) -> Skipped | DeadLetter | Accepted | None:
     """Authoritative classification of one line (without terminator); None for a blank line."""
     if len(line) > MAX_LINE_BYTES:
         return DeadLetter(OVERSIZE, f"{len(line)} bytes > {MAX_LINE_BYTES}", None)
     if not line.strip(b" \t\r"):
         return None
+    if line.count(b"[") + line.count(b"{") < _FEW_BRACKETS:
+        return _classify_parsed(line, hmac_key)
+    with _recursion_room():
+        return _classify_parsed(line, hmac_key)
+
+
+def _classify_parsed(line: bytes, hmac_key: bytes | None) -> Skipped | DeadLetter | Accepted:
     value = parse_strict_json(line)
     if isinstance(value, DeadLetter):
         return value
