@@ -8,8 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from tests.factories import PII_METADATA, completed, course, noise, retry
+from tests.conftest import PII_METADATA, completed, course, noise, retry
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
+
+# Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
 
 A, B = course("A"), course("B")
 SMALL_FEED = [

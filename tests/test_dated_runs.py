@@ -6,45 +6,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from tests.factories import completed, course, retry, started
+from tests.conftest import DAYS, completed, course, forest_feed
 
-DAYS = ["2024-07-01", "2024-07-02", "2024-07-03", "2024-07-04"]
+# Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 LINEAGE_COLUMNS = ["lineage_status", "migration_id", "migration_type", "migration_completed_at",
                    "seconds_since_migration", "lineage_path", "root_course_uuid", "lineage_depth",
                    "lineage_cycle", "lineage_truncated"]
-
-
-def forest_feed(trees: int) -> dict[str, list[bytes]]:
-    """Copy chains R -> A -> B -> C growing one level a day, retries along them.
-
-    Every migration arrives no later than the retries that should see it, and
-    every identity pair no later than the migration whose parent it resolves,
-    so running day by day must give the answers of one run over all days.
-    """
-    feed = {day: [] for day in DAYS}
-    for tree in range(trees):
-        r, a, b, c = (course(f"{tree}{level}") for level in "RABC")
-        mid = 1000 * tree
-        d1, d2, d3, d4 = DAYS
-        feed[d1] += [
-            completed(str(mid + 1), a, f"{d1}T01:00:00Z", source_uuid=r, child_lti=f"lti-a{tree}"),
-            started(str(mid + 2), b, f"{d1}T02:00:00Z", source_uuid=a, source_lti=f"lti-a{tree}", child_lti=f"lti-b{tree}"),
-            retry(r, a, f"{d1}T05:00:00+02:00", assignment_link=f"x{tree}"),
-        ]
-        feed[d2] += [
-            # Only the LTI id of the source: the identity pair came on day 1.
-            completed(str(mid + 2), b, f"{d2}T01:00:00Z", source_lti=f"lti-a{tree}", child_lti=f"lti-b{tree}"),
-            retry(a, b, f"{d2}T09:00:00Z", assignment_link=f"y{tree}"),
-            retry(r, b, f"{d2}T10:00:00Z", assignment_link=f"y{tree}"),
-        ]
-        feed[d3] += [
-            completed(str(mid + 3), c, f"{d3}T01:00:00Z", source_uuid=b, child_lti=f"lti-c{tree}"),
-            retry(b, c, f"{d3} 07:00:00 -0100", assignment_link=f"z{tree}"),
-            retry(c, c, f"{d3}T23:00:00Z", assignment_link=f"z{tree}"),
-        ]
-        feed[d4] += [retry(b, c, f"{d4}T00:30:00Z", assignment_link=f"z{tree}"),
-                     retry(course(f"{tree}X"), course(f"{tree}Y"), f"{d4}T03:00:00Z")]
-    return feed
 
 
 def write_days(tmp_path, feed):

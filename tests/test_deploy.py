@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipelines.cli import main
 from pipelines.retry_lineage import RetryLineageOptions, check_argv, validate_options
 from pipelines.retry_lineage_stream import StreamOptions
-from tests.factories import course, retry
-from tests.test_runners import DATAFLOW_ARGS, no_network
+from tests.conftest import DATAFLOW_ARGS, course, no_network, retry
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -41,6 +41,7 @@ def test_template_parameters_are_options_of_the_job_with_working_regexes():
     assert [p["name"] for p in metadata["parameters"] if not p.get("isOptional")] == ["output"]
 
 
+@pytest.mark.slow
 def test_flex_template_launcher_submits_offline_in_dry_run():
     command = no_network([sys.executable, str(DEPLOY / "flex_template_main.py"), *DATAFLOW_ARGS,
                           "--date=2024-07-30", "--input_template=gs://example-bucket/in/{date}/*.jsonl",
@@ -89,6 +90,7 @@ def test_one_beam_version_everywhere():
     assert re.search(r"^pyarrow==", (ROOT / "requirements.txt").read_text(), re.M)
 
 
+@pytest.mark.slow
 def test_attempts_sql_numbers_attempts_over_all_days(tmp_path):
     a, b = course("A"), course("B")
     folder = tmp_path / "in"
@@ -125,6 +127,7 @@ def test_stream_template_parameters_are_stream_options():
     assert StreamOptions
 
 
+@pytest.mark.slow
 def test_stream_flex_template_launcher_submits_offline_in_dry_run():
     command = no_network([sys.executable, str(DEPLOY / "flex_template_stream_main.py"), *DATAFLOW_ARGS,
                           "--input_subscription=projects/example-project/subscriptions/canvas-events",

@@ -21,6 +21,8 @@ from transforms.lineage import (
     latest_migration_event, lineage_row, migration_id_key, number_attempts, parent_of,
     resolve_identity, retry_row, sort_edges,
 )
+from tests.conftest import migration_event as migration
+from tests.conftest import retry_event as retry
 
 SEC = 1_000_000
 T0 = 1_700_000_000 * SEC  # 2023-11-14T22:13:20Z
@@ -28,36 +30,6 @@ HOUR = 3600 * SEC
 
 
 # --- builders -------------------------------------------------------------------
-
-def retry(source: str = "S", target: str = "T", t: int = T0, *, fp: str | None = None,
-          **fields) -> RetryEvent:
-    """A RetryEvent with every optional field null unless given."""
-    values = dict.fromkeys(RetryEvent._fields)
-    values.update(
-        event_fingerprint=fp or f"fp-retry-{source}-{target}-{t}",
-        source_event_name=RETRY_EVENT,
-        event_time=t,
-        original_course_uuid=source,
-        new_course_uuid=target,
-    )
-    values.update(fields)
-    return RetryEvent(**values)
-
-
-def migration(mid: str = "1", child: str = "C", t: int = T0, *, fp: str | None = None,
-              event_name: str = MIGRATION_COMPLETED, **fields) -> MigrationEvent:
-    """A MigrationEvent (completed by default) with every optional field null unless given."""
-    values = dict.fromkeys(MigrationEvent._fields)
-    values.update(
-        event_fingerprint=fp or f"fp-mig-{mid}-{t}",
-        event_name=event_name,
-        event_time=t,
-        content_migration_id=mid,
-        context_uuid=child,
-    )
-    values.update(fields)
-    return MigrationEvent(**values)
-
 
 def edge(parent: str | None, at: int = T0, mid: str = "1", migration_type: str | None = None) -> Edge:
     return Edge(completed_at=at, content_migration_id=mid, parent_course_uuid=parent,

@@ -106,6 +106,7 @@ def test_compressed_suffixes_are_beams():
         assert is_compressed(name) == beams, name
 
 
+@pytest.mark.slow
 def test_a_classifier_worker_does_not_import_beam():
     import subprocess
     import sys

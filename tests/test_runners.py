@@ -1,6 +1,5 @@
 """The batch job on other runners: Dataflow (graph built offline), two local workers, portable."""
 import json
-import shutil
 import subprocess
 import sys
 
@@ -12,20 +11,14 @@ from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
 from pipelines.cli import main
 from pipelines.retry_lineage import build
+from tests.conftest import DATAFLOW_ARGS, no_network
 
-DATAFLOW_ARGS = ["--runner", "DataflowRunner", "--dry_run=True", "--project", "example-project",
-                 "--region", "us-central1", "--temp_location", "gs://example-bucket/tmp"]
+# Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 EXPECTED_STEPS = ["ReadCanvasEvents", "NumberRetryAttempts", "GroupMigrations", "BuildIdentityMap", "ResolveParents",
                   "BuildLineageGraph", "JoinRetriesToLineage", "WriteRetries", "WriteCourseLineage",
                   "WriteDeadLetters", "SummarizeRun", "PublishRun"]
-
-
-def no_network(command: list[str]) -> list[str]:
-    """The command in a network namespace of its own where this machine allows one."""
-    unshare = shutil.which("unshare")
-    if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
-        return [unshare, "-n", *command]
-    return command
 
 
 def dataflow_step_names(*job_args: str) -> set[str]:

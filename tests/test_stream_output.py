@@ -3,12 +3,16 @@ import json
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_stream import TestStream as BeamTestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles, window_file_name
 from transforms.tables import COURSE_LINEAGE, LineageRow
+
+# Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
 
 W = 300_000_000
 T0 = 1_722_333_600_000_000  # 2024-07-30T10:00:00Z, a window start

@@ -5,6 +5,7 @@ import sys
 
 import apache_beam as beam
 import duckdb
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 from apache_beam.testing.test_stream import TestStream as BeamTestStream
@@ -12,8 +13,10 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.cli import main
 from pipelines.retry_lineage_stream import build
-from tests.factories import completed, course, line, noise, retry
-from tests.test_runners import DATAFLOW_ARGS, no_network
+from tests.conftest import DATAFLOW_ARGS, completed, course, line, no_network, noise, retry
+
+# Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
 
 A, B, X, Y = (course(name) for name in "ABXY")
 ARRIVAL = 1_722_333_600  # 2024-07-30T10:00:00Z
@@ -127,7 +130,7 @@ def test_watch_picks_up_files_dropped_during_a_bounded_run(tmp_path):
 
 
 def test_batch_and_streaming_give_the_same_rows_for_a_feed_in_event_time_order(tmp_path):
-    from tests.test_dated_runs import forest_feed
+    from tests.conftest import forest_feed
     from transforms.timestamps import parse_event_time
 
     lines = [event for day in forest_feed(4).values() for event in day]
@@ -194,7 +197,7 @@ def test_stream_counters_are_beam_metrics(tmp_path):
 
 
 def test_stream_pseudonymizes_the_actor_and_keeps_pii_out(tmp_path, capsys):
-    from tests.factories import PII_METADATA
+    from tests.conftest import PII_METADATA
 
     key = tmp_path / "hmac.key"
     key.write_bytes(b"stream-key")

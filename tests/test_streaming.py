@@ -12,6 +12,9 @@ from transforms.streaming_join import (
     AccountLineage, JoinRetriesInStream, NumberAttemptsInStream, account_key, assignment_key,
 )
 
+# Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 HOUR = 3_600_000_000
 T0 = 1_722_300_000_000_000  # 2024-07-30 00:40:00 UTC, in microseconds
 
@@ -207,7 +210,7 @@ def test_account_lineage_index_equals_a_rebuild_from_its_facts():
 
 # --- the whole stream, from raw lines ------------------------------------------
 
-from tests.factories import completed, noise, retry  # noqa: E402
+from tests.conftest import completed, noise, retry  # noqa: E402
 
 
 def balanced(counts: dict) -> bool:

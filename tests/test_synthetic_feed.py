@@ -6,10 +6,18 @@ import collections
 import gzip
 import json
 import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from pipelines.cli import main
 from pipelines.synthetic_feed import iter_feed_lines, write_feed
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = "samples/canvas-live-events-sample.jsonl.gz"
 
 EVENTS = 20_000
 SEED = 11
@@ -116,6 +124,27 @@ def test_write_feed_plain_and_gzip_round_trip(tmp_path):
     assert plain.read_bytes() == b"".join(line + b"\n" for line in expected)
     assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
     assert packed.read_bytes() == again.read_bytes()  # no timestamp in the gzip header
+
+
+def test_make_sample_regenerates_the_committed_sample_byte_for_byte(tmp_path):
+    recipe = subprocess.run(["make", "-n", "-B", "sample"], cwd=ROOT, capture_output=True, text=True, check=True)
+    command = next(line for line in recipe.stdout.splitlines() if "retry-lineage generate" in line)
+    argv = shlex.split(command.split("retry-lineage", 1)[1])
+    output = argv.index("--output") + 1
+    assert argv[output] == SAMPLE
+    argv[output] = str(tmp_path / "sample.jsonl.gz")
+    assert main(argv) == 0
+    assert (tmp_path / "sample.jsonl.gz").read_bytes() == (ROOT / SAMPLE).read_bytes()
+
+
+@pytest.mark.slow
+def test_the_pipelines_never_import_the_generator():
+    # It ships in the image for `retry-lineage generate` only: workers and launchers never load it.
+    code = ("import sys, pipelines.cli, pipelines.retry_lineage, pipelines.retry_lineage_stream; "
+            "print(sorted(name for name in sys.modules if name.startswith('pipelines.synthetic_feed')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                          timeout=120)
+    assert done.stdout.strip() == "[]"
 
 
 def test_routed_share(classified):
