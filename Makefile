@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := samples/canvas-live-events-sample.jsonl.gz
 
-.PHONY: run test bench sample clean
+.PHONY: run test bench sample clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(BIN)/python:
 
 # Reinstall when the project's metadata changes; the install is editable, so code changes need none.
 $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[report]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -21,8 +21,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/retry-lineage run --input '$(SAMPLE)' --output out/
+	$(BIN)/retry-lineage report out/
 
-test: $(VENV)/.installed-test
+# The report's browser test needs Chromium (Debian's package; CI runs as root).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q chromium; }
+
+test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test

@@ -65,8 +65,11 @@ def bar_chart(title: str, x_title: str, y_title: str, labels, values, horizontal
                        text=text, textposition="auto")
         layout = _layout(title, x_title, y_title)
         layout["xaxis"]["type"] = "category"
+    value_axis = layout["xaxis" if horizontal else "yaxis"]
     if percent:
-        layout["xaxis" if horizontal else "yaxis"]["tickformat"] = ".0%"
+        value_axis["tickformat"] = ".0%"
+    elif values and max(values) <= 10:
+        value_axis["dtick"] = 1  # counts: no ticks at halves
     return go.Figure(trace, layout)
 
 
@@ -83,6 +86,8 @@ def stacked_bars(title: str, x_title: str, y_title: str, rows: list[tuple[str, s
                      legend={"orientation": "h", "y": -0.28, "x": 0})
     layout["margin"]["b"] = 100
     layout["xaxis"]["type"] = "category"
+    if max((sum(counts.get((x, name), 0) for name in series) for x in xs), default=0) <= 10:
+        layout["yaxis"]["dtick"] = 1
     return go.Figure(traces, layout)
 
 
@@ -100,6 +105,8 @@ def log_step_histogram(title: str, x_title: str, bins: list[tuple[float, float, 
     ticks = [(value, text) for value, text in LOG_TICKS if low / 10 <= value <= high * 10]
     layout["xaxis"].update({"type": "log", "tickvals": [value for value, _ in ticks],
                             "ticktext": [text for _, text in ticks]})
+    if max(ys, default=0) <= 10:
+        layout["yaxis"]["dtick"] = 1
     return go.Figure(trace, layout)
 
 
@@ -226,8 +233,9 @@ def headline_section(page: Page, figures: dict, output: data.Output) -> None:
         _figure("copy source known (matched)", _percent(figures["matched_share"])),
         _figure("dead-letter rate", _percent(figures["dead_letter_rate"])),
         _figure("duplicates dropped", f"{figures['duplicates']:,}"),
-        _figure("pseudonymisation", "on (" + figures["pseudonymization"] + ")"
-                if figures["pseudonymization"] == "hmac-sha256" else figures["pseudonymization"]),
+        _figure(f"pseudonymisation ({figures['pseudonymization']})",
+                {"hmac-sha256": "on", "disabled": "off"}.get(figures["pseudonymization"],
+                                                           figures["pseudonymization"])),
         _check("summary balance check", figures["balanced"]),
         *([_check("outputs complete check", figures["outputs_complete"])] if output.kind != data.STREAMING else []),
         _figure("lineage edges", f"{figures['lineage_edges']:,}"),
