@@ -63,6 +63,11 @@ def test_retries_per_day_ignores_the_machine_time_zone(tmp_path, monkeypatch):
     assert data.top_courses(output.connection, "root_course_uuid")[0].last_retry == "2024-07-03 13:00"
 
 
+def test_lineage_status_counts(undated):
+    assert data.lineage_status_counts(undated.connection) == [
+        ("same_course", 1, 1 / 6), ("matched", 3, 0.5), ("source_mismatch", 1, 1 / 6), ("no_migration", 1, 1 / 6)]
+
+
 def test_top_courses(undated):
     roots = data.top_courses(undated.connection, "root_course_uuid")
     assert roots == [
@@ -179,7 +184,7 @@ def test_page_holds_the_data_and_nothing_private(tmp_path, capsys):
     assert fx.HOSTILE_EVENT_NAME not in page  # escaped, never markup
     assert fx.A in page and "course_copy_importer" in page and "Success rate by source course" in page
     assert "<script src" not in page and "http://" not in page.split("<script>")[0]
-    assert page.count('class="chart"') == 10
+    assert page.count('class="chart"') == 11
 
 
 def test_page_says_when_outcomes_are_missing(tmp_path):
@@ -280,3 +285,35 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys):
     assert "cannot write" in one_line_error(capsys)
     assert not (out / "report.html").exists()
 
+
+
+def test_report_of_real_dated_and_streaming_runs(tmp_path, capsys):
+    """The layouts as the pipelines write them today: a two-day backfill, and a bounded --watch stream."""
+    a, b = course("A"), course("B")
+    days = {"2024-07-01": [completed("1", b, "2024-07-01T00:00:00Z", source_uuid=a), noise(), b"{broken"],
+            "2024-07-02": [retry(a, b, "2024-07-02T00:00:00Z"), retry(a, b, "2024-07-02T01:00:00Z"), noise()]}
+    for day, lines in days.items():
+        (tmp_path / f"{day}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    dated = tmp_path / "dated"
+    assert main(["run", "--start", "2024-07-01", "--end", "2024-07-02", "--input-template",
+                 str(tmp_path / "{date}.jsonl"), "--output", str(dated)]) == 0
+    capsys.readouterr()
+    assert main(["report", str(dated)]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "6 lines read, 2 retries in 1 courses (100.0% matched), 1 dead letters (16.7%), balance check passed")
+    output = data.open_output(str(dated))
+    assert output.kind == data.DATED and [period.label for period in output.periods] == list(days)
+    assert data.dead_letters_over_time(output.periods, output.kind) == [("2024-07-01", "invalid_json", 1)]
+    assert "dated batch output, 2 ingest day(s) 2024-07-01 to 2024-07-02" in (dated / "report.html").read_text()
+
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    (tmp_path / "2024-07-01.jsonl").rename(watched / "a.jsonl")
+    (tmp_path / "2024-07-02.jsonl").rename(watched / "b.jsonl")
+    stream = tmp_path / "stream"
+    assert main(["stream", "--watch", str(watched / "*.jsonl"), "--output", str(stream), "--stop-after", "5"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(stream)]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "6 lines read, 2 retries in 1 courses (100.0% matched), 1 dead letters (16.7%), balance check passed")
+    assert data.open_output(str(stream)).kind == data.STREAMING

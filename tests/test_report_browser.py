@@ -50,7 +50,7 @@ def assert_clean(browser: Browser, page: Path) -> None:
 def test_every_chart_renders_offline_without_errors(tmp_path, browser_binary):
     page = report_of(fx.write_undated(tmp_path / "out", outcomes=True))
     expected = page.read_text().count('class="chart"')
-    assert expected == 10
+    assert expected == 11
     with Browser(browser_binary, timeout=90) as browser:
         browser.open(page)
         rendered = browser.wait_for(

@@ -271,6 +271,14 @@ def retries_per_day(connection) -> list[tuple[str, str, int]]:
         "GROUP BY ALL ORDER BY day, lineage_status").fetchall()]
 
 
+def lineage_status_counts(connection) -> list[tuple[str, int, float]]:
+    """(lineage_status, retries, share) for every status, zeros included, in LINEAGE_STATUSES order."""
+    counts = dict(connection.execute("SELECT lineage_status, count(*) FROM retries GROUP BY 1").fetchall())
+    total = sum(counts.values())
+    statuses = list(LINEAGE_STATUSES) + sorted(set(counts) - set(LINEAGE_STATUSES))
+    return [(status, counts.get(status, 0), ratio(counts.get(status, 0), total) or 0.0) for status in statuses]
+
+
 @dataclasses.dataclass(frozen=True)
 class CourseCount:
     course: str

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import os
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -29,11 +28,11 @@ LOG_TICKS = [(1, "1 s"), (10, "10 s"), (60, "1 min"), (600, "10 min"), (3600, "1
 LABEL_CHARS = 60
 
 
-def _label(text) -> str:
+def _label(text, chars: int = LABEL_CHARS, keep_end: bool = False) -> str:
     """Data text as a chart label: shortened, and escaped (Plotly reads labels as a subset of HTML)."""
     text = str(text)
-    if len(text) > LABEL_CHARS:
-        text = text[:LABEL_CHARS - 1] + "…"
+    if len(text) > chars:
+        text = "…" + text[-(chars - 1):] if keep_end else text[:chars - 1] + "…"
     return html.escape(text)
 
 
@@ -51,10 +50,11 @@ def _layout(title: str, x_title: str, y_title: str, height: int = CHART_HEIGHT, 
 
 
 def bar_chart(title: str, x_title: str, y_title: str, labels, values, horizontal: bool = False,
-              colour: str = BAR_COLOUR, percent: bool = False) -> go.Figure:
+              colour: str | list[str] = BAR_COLOUR, percent: bool = False, file_labels: bool = False) -> go.Figure:
     text = [f"{value:.1%}" if percent else f"{value:,}" for value in values]
     if horizontal:
-        trace = go.Bar(x=list(values), y=[_label(label) for label in labels], orientation="h",
+        shown = [_label(label, 40, keep_end=True) if file_labels else _label(label) for label in labels]
+        trace = go.Bar(x=list(values), y=shown, orientation="h",
                        marker_color=colour, text=text, textposition="auto")
         layout = _layout(title, x_title, y_title, height=max(CHART_HEIGHT, 90 + 22 * len(values)))
         layout["yaxis"] = {"title": {"text": y_title}, "automargin": True, "autorange": "reversed",
@@ -129,7 +129,8 @@ h3 { font-size: 14px; margin: 0 0 8px; }
 .figure .value { font-size: 22px; font-weight: 600; }
 .figure .name { color: var(--muted); font-size: 12px; }
 .figure.ok .value { color: var(--ok); } .figure.bad .value { color: var(--bad); }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(570px, 1fr)); gap: 12px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(570px, 1fr)); gap: 12px;
+        align-items: start; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px; min-width: 0;
         break-inside: avoid; page-break-inside: avoid; }
 .chart { width: 560px; max-width: 100%; }
@@ -193,7 +194,10 @@ def _figure(name: str, value: str, state: str = "") -> str:
 
 
 def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+    """A share as a percentage; shares under 1 % keep two decimals so that a few rows never read as 0.0 %."""
+    if value is None:
+        return "n/a"
+    return f"{value:.2%}" if 0 < value < 0.01 else f"{value:.1%}"
 
 
 def _check(name: str, value) -> str:
@@ -251,7 +255,15 @@ def retries_sections(page: Page, connection) -> None:
     per_day = data.retries_per_day(connection)
     page.add('<div class="grid">' + page.chart(stacked_bars(
         "Retries per UTC day, by lineage status", "event date (UTC)", "retries per day", per_day,
-        STATUS_COLOURS, data.LINEAGE_STATUSES)) + "</div>")
+        STATUS_COLOURS, data.LINEAGE_STATUSES)))
+    statuses = data.lineage_status_counts(connection)
+    page.add(page.chart(bar_chart(
+        "Retries by lineage status", "lineage_status", "share of retries", [s for s, _, _ in statuses],
+        [share for _, _, share in statuses], colour=[STATUS_COLOURS.get(s, BAR_COLOUR) for s, _, _ in statuses],
+        percent=True),
+        "matched: the copy source is known; source_mismatch: the course was copied from another course; "
+        "no_migration: no copy into the course is known; same_course: a retry within one course. "
+        + ", ".join(f"{status}: {count:,}" for status, count, _ in statuses) + ".") + "</div>")
 
     page.add("<h2>Where retries come from</h2><div class=\"grid\">")
     for column, title in (("root_course_uuid", "Root courses with the most retries"),
@@ -340,7 +352,7 @@ def quality_section(page: Page, output: data.Output, figures: dict) -> None:
             files = data.dead_letters_by_file(connection)
             page.add(page.chart(bar_chart("Dead letters by input file", "dead letters", "input file",
                                           [f for f, _ in files], [n for _, n in files], horizontal=True,
-                                          colour="#c62828"),
+                                          colour="#c62828", file_labels=True),
                                 "An undated output is one run: dated and streaming outputs show dead letters per "
                                 "ingest day or hour."))
         else:
@@ -369,7 +381,7 @@ def build_page(output: data.Output, generated_at: dt.datetime | None = None) -> 
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
     figures = data.headline(output.connection, output.summary)
     page = Page()
-    page.add(f"<h1>Retry lineage report</h1><p class=\"meta\">{html.escape(os.path.abspath(output.path))} · "
+    page.add(f"<h1>Retry lineage report</h1><p class=\"meta\">{html.escape(output.path)} · "
              f"{html.escape(_kind_line(output))} · generated {generated_at:%Y-%m-%d %H:%M} UTC</p>")
     if output.empty:
         page.add('<div class="notice"><strong>Nothing yet.</strong> This output holds no rows: no retries, no '
