@@ -55,14 +55,14 @@ def bar_chart(title: str, x_title: str, y_title: str, labels, values, horizontal
     if horizontal:
         shown = [_label(label, 40, keep_end=True) if file_labels else _label(label) for label in labels]
         trace = go.Bar(x=list(values), y=shown, orientation="h",
-                       marker_color=colour, text=text, textposition="auto")
+                       marker_color=colour, text=text, textposition="outside", cliponaxis=False)
         layout = _layout(title, x_title, y_title, height=max(CHART_HEIGHT, 90 + 22 * len(values)))
         layout["yaxis"] = {"title": {"text": y_title}, "automargin": True, "autorange": "reversed",
                            "type": "category"}
-        layout["margin"]["l"] = 10
+        layout["margin"].update({"l": 10, "r": 60})
     else:
         trace = go.Bar(x=[_label(label) for label in labels], y=list(values), marker_color=colour,
-                       text=text, textposition="auto")
+                       text=text, textposition="outside", cliponaxis=False)
         layout = _layout(title, x_title, y_title)
         layout["xaxis"]["type"] = "category"
     value_axis = layout["xaxis" if horizontal else "yaxis"]
