@@ -317,3 +317,22 @@ def test_report_of_real_dated_and_streaming_runs(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[1] == (
         "6 lines read, 2 retries in 1 courses (100.0% matched), 1 dead letters (16.7%), balance check passed")
     assert data.open_output(str(stream)).kind == data.STREAMING
+
+
+def test_verbose_logs_the_traceback(tmp_path, capsys, caplog):
+    out = fx.write_undated(tmp_path / "out")
+    (out / "_SUMMARY.json").write_text("[1, 2")
+    with caplog.at_level("DEBUG"):
+        assert main(["report", str(out), "--verbose"]) == 2
+    one_line_error(capsys)
+    assert any(record.exc_info for record in caplog.records if record.name == "pipelines.report")
+
+
+def test_browser_lookup(monkeypatch, tmp_path):
+    from tests.browser import find_browser
+
+    monkeypatch.delenv("RETRY_LINEAGE_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_browser() is None  # the browser tests then fail, never skip
+    monkeypatch.setenv("RETRY_LINEAGE_CHROMIUM", "/opt/chrome/chrome")
+    assert find_browser() == "/opt/chrome/chrome"
