@@ -1,6 +1,5 @@
 """`retry-lineage report`: the aggregates behind each chart against figures worked out by hand, the layouts
 it reads, the page it writes, and its errors."""
-import json
 import os
 import shutil
 
@@ -95,7 +94,8 @@ def test_seconds_since_migration_on_log_bins(undated):
     # Quarter decades: 30 s in bin 5 (10^1.25..10^1.5), 3600 s in bin 14, 86400 s in bin 19; no gaps between.
     assert [round(lower, 6) for lower, _, _ in bins] == [round(10 ** (k / 4), 6) for k in range(5, 20)]
     assert [count for _, _, count in bins] == [1] + [0] * 8 + [1] + [0] * 4 + [1]
-    assert all(lower < value < upper for value, (lower, upper, _) in zip((30, 3600, 86400), (bins[0], bins[9], bins[14])))
+    for value, (lower, upper, _) in zip((30, 3600, 86400), (bins[0], bins[9], bins[14])):
+        assert lower < value < upper
     assert data.quantiles(undated.connection, "retries", "seconds_since_migration") == {
         "median": pytest.approx(1815.0), "p90": pytest.approx(61560.0)}
 
@@ -140,7 +140,8 @@ def test_dated_output_reads_every_ingest_day(tmp_path):
     output = data.open_output(str(fx.write_dated(tmp_path / "out")))
     assert output.kind == data.DATED
     assert [period.label for period in output.periods] == list(fx.DATED_DAYS)
-    assert output.summary["lines_read"] == (2 + 2 + 1) + (2 + 0 + 1) + (2 + 1 + 1) and output.summary["balanced"] is True
+    assert output.summary["lines_read"] == (2 + 2 + 1) + (2 + 0 + 1) + (2 + 1 + 1)
+    assert output.summary["balanced"] is True
     assert data.count_rows(output.connection, "retries") == 6
     assert data.retries_per_day(output.connection)[0] == ("2024-07-01", "matched", 2)
     assert data.dead_letters_over_time(output.periods, output.kind) == [

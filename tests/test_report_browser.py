@@ -55,7 +55,8 @@ def test_every_chart_renders_offline_without_errors(tmp_path, browser_binary):
         browser.open(page)
         rendered = browser.wait_for(
             f"document.querySelectorAll('.chart .main-svg').length >= {expected} * 2 && "
-            "[...document.querySelectorAll('.chart')].every(chart => chart.querySelector('.cartesianlayer .trace'))", 60)
+            "[...document.querySelectorAll('.chart')].every(chart => chart.querySelector('.cartesianlayer .trace'))",
+            60)
         assert rendered
         charts = browser.evaluate(MARKS)
         assert len(charts) == expected

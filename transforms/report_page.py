@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
