@@ -8,7 +8,7 @@ SAMPLE := samples/canvas-live-events-sample.jsonl.gz
 # (requirements-test.txt): what `make test` tests is what the Dockerfile ships.
 CONSTRAINTS := -c requirements.txt -c requirements-test.txt
 
-.PHONY: run test test-fast bench sample clean
+.PHONY: run test test-fast bench sample clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 
 # Reinstall when the project's metadata changes; the install is editable, so code changes need none.
 $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py requirements.txt requirements-test.txt
-	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e .
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e '.[report]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -26,9 +26,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/retry-lineage run --input '$(SAMPLE)' --output out/
+	$(BIN)/retry-lineage report out/
+
+# The report's browser test needs Chromium (Debian's package; CI runs as root).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q chromium; }
 
 # The whole suite (what CI runs).
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest
 
 # The edit loop: everything but the tests marked `slow` (whole pipelines, subprocesses).

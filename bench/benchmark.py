@@ -3,6 +3,7 @@
     make bench                                   # 1,000,000 events, as the README reports
     .venv/bin/python bench/benchmark.py --events 200000 --repeat 3
     .venv/bin/python bench/benchmark.py --stream      # adds the local streaming path (minutes for 1M events)
+    .venv/bin/python bench/benchmark.py --report      # adds retry-lineage report on the pipeline's output
 
 Generates the feed with the project's generator (cached in bench/work/), then in
 the same run times, each in its own process:
@@ -30,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 TARGET_RATIO = 3.0
 TARGET_RSS_MB = 1536
+TARGET_REPORT_S = 5.0
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 DUCKDB_BASELINE = """
@@ -130,6 +132,8 @@ def main() -> int:
                         help="also time the local streaming path (retry-lineage stream --watch) on the same feed, once")
     parser.add_argument("--stream-window-seconds", type=int, default=3600,
                         help="window of the streaming run (the local runner pays per timer firing; see README)")
+    parser.add_argument("--report", action="store_true",
+                        help=f"also time retry-lineage report on the pipeline's output (target <= {TARGET_REPORT_S} s)")
     args = parser.parse_args()
 
     feed = feed_path(args.events, args.seed)
@@ -152,6 +156,13 @@ def main() -> int:
         rss = max(run[1] for run in runs)
         medians[name] = (wall, rss)
         print(f"{name:9s} wall {wall:6.2f} s   {args.events / wall:12,.0f} events/s   peak RSS {rss:7,.0f} MB")
+    if args.report:
+        report_cmd = [str(Path(sys.executable).parent / "retry-lineage"), "report", str(out / "pipeline"),
+                      "--html", str(out / "report.html")]
+        runs = [timed_process(report_cmd) for _ in range(args.repeat)]
+        wall, rss = statistics.median(run[0] for run in runs), max(run[1] for run in runs)
+        print(f"{'report':9s} wall {wall:6.2f} s   (target <= {TARGET_REPORT_S} s)   peak RSS {rss:7,.0f} MB   "
+              f"page {(out / 'report.html').stat().st_size / 1e6:.1f} MB")
     if args.stream:
         watched = WORK / "watch"
         shutil.rmtree(watched, ignore_errors=True)

@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 
-SUBCOMMANDS = ("run", "stream", "generate")
+SUBCOMMANDS = ("run", "stream", "generate", "report")
 # Logged by Beam's BigQuery client module on every import where google-apitools is absent
 # (the default install, without the gcp extra); this job never uses BigQuery.
 BEAM_APITOOLS_NOTICE = ("apitools not found, and bigquery client libraries are not available "
@@ -40,15 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     # Beam logs every worker and type-hint detail at INFO; keep the run's own log readable.
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     if argv and argv[0] in ("-h", "--help"):
-        print("usage: retry-lineage {run,stream,generate} [options]\n\n"
+        print("usage: retry-lineage {run,stream,generate,report} [options]\n\n"
               "  run       run the batch pipeline (retry-lineage run --help)\n"
               "  stream    run the streaming pipeline (Pub/Sub in; see README)\n"
-              "  generate  write a synthetic feed (retry-lineage generate --help)")
+              "  generate  write a synthetic feed (retry-lineage generate --help)\n"
+              "  report    write an HTML report of an output folder (retry-lineage report --help)")
         return 0
     command, rest = (argv[0], argv[1:]) if argv and argv[0] in SUBCOMMANDS else ("run", argv)
     try:
         if command == "generate":
             return generate(rest)
+        if command == "report":
+            from pipelines.report import run as run_report
+
+            return run_report(rest)
         if command == "stream":
             from pipelines.retry_lineage_stream import run as run_stream
 

@@ -72,7 +72,7 @@ def test_every_image_the_dockerfile_uses_has_a_fixed_tag():
 
 
 @pytest.mark.parametrize("target, command", [
-    ("run", "pip install --quiet -c requirements.txt -c requirements-test.txt -e ."),
+    ("run", "pip install --quiet -c requirements.txt -c requirements-test.txt -e '.[report]'"),
     ("test", "pip install --quiet -c requirements.txt -c requirements-test.txt -e '.[test]'"),
     ("test-fast", "-m pytest -m \"not slow\""),
 ])
