@@ -94,20 +94,25 @@ def check_run_id(run_id: str) -> str:
 
 
 class _Steps:
-    """Counts publish steps; interrupts at step N when the fault hook or the environment asks for it."""
+    """Announces each step that changes the output; interrupts at step N when a test asks for it.
 
-    def __init__(self):
-        self.count = 0
+    Steps are numbered across the whole process (tidying up, migrating and
+    publishing alike), which is what ``RETRY_LINEAGE_PUBLISH_FAULT=N:action``
+    counts (``action``: ``raise``, ``kill`` (SIGKILL), ``term`` (SIGTERM) or
+    ``int`` (SIGINT), sent by the process to itself).
+    """
+
+    total = 0
 
     def __call__(self, name: str) -> None:
-        self.count += 1
-        _LOG.debug("publish step %d: %s", self.count, name)
+        _Steps.total += 1
+        _LOG.debug("publish step %d: %s", _Steps.total, name)
         if FAULT_HOOK is not None:
             FAULT_HOOK(name)
         spec = os.environ.get(FAULT_ENV)
         if spec:
             number, _, action = spec.partition(":")
-            if int(number) == self.count:
+            if int(number) == _Steps.total:
                 _inject(action or "raise", name)
 
 
@@ -366,22 +371,27 @@ def _tidy_local(layout: OutputLayout) -> None:
     steps = _Steps()
     for name in os.listdir(output) if os.path.isdir(output) else []:
         if name.startswith(f"{CURRENT_LINK}.tmp") or name.startswith(".tmp-link-"):
+            publish_step(steps, f"delete the temporary link {name}")
             os.unlink(os.path.join(output, name))
     staging = os.path.join(output, STAGING_DIR)
     if os.path.isdir(staging):
         for name in os.listdir(staging):
             if name != STREAM_STAGING:
+                publish_step(steps, f"delete the staging folder {name}")
                 _rmtree(os.path.join(staging, name))
         _rmdir_if_empty(staging)
     if current_version(output) is None:
         _migrate_legacy_local(layout, steps)
     else:
         _ensure_links(output, layout, steps)  # finishes an interrupted migration
-        _rmtree(os.path.join(output, MIGRATING_DIR))
+        if os.path.lexists(os.path.join(output, MIGRATING_DIR)):
+            publish_step(steps, f"delete {MIGRATING_DIR}")
+            _rmtree(os.path.join(output, MIGRATING_DIR))
     current = current_version(output)
     versions = os.path.join(output, VERSIONS_DIR)
     for name in sorted(os.listdir(versions)) if os.path.isdir(versions) else []:
         if name != current:
+            publish_step(steps, f"delete version {name}")
             _rmtree(os.path.join(versions, name))
 
 
@@ -462,14 +472,16 @@ def _migrate_legacy_local(layout: OutputLayout, steps: _Steps) -> None:
 
 
 def _tidy_remote(output: str) -> None:
+    steps = _Steps()
     stale = _match(FileSystems.join(output, STAGING_DIR, "**"))
     stale = [path for path in stale if f"/{STAGING_DIR}/{STREAM_STAGING}/" not in path]
     if stale:
+        publish_step(steps, "delete staging folders")
         FileSystems.delete(stale)
     keep = _manifest_versions(read_manifest(output))
-    for path in _version_names_remote(output):
-        if path not in keep:
-            _delete_remote_version(output, path)
+    for name in sorted(_version_names_remote(output) - keep):
+        publish_step(steps, f"delete version {name}")
+        _delete_remote_version(output, name)
 
 
 # ----------------------------------------------------------------------------------------------- publishing

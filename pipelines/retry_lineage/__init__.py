@@ -254,7 +254,7 @@ def parse_options(argv: list[str]) -> PipelineOptions:
     if standard.runner is None:
         standard.runner = DEFAULT_LOCAL_RUNNER
     opts = options.view_as(RetryLineageOptions)
-    if not opts.run_id:
+    if opts.run_id is None:  # an explicit empty --run-id is refused by check_run_id
         opts.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
     return options
 
@@ -278,13 +278,22 @@ def signals_as_interrupts():
             signal.signal(number, signal.SIG_IGN)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    def quiet_after_a_signal(record: logging.LogRecord) -> bool:
+        # Beam logs the interrupted step with a traceback; the run reports the interruption in one line.
+        return not (received and record.name.startswith("apache_beam"))
+
     try:
         previous = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         previous = {}
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet_after_a_signal)
     try:
         yield received
     finally:
+        for handler in handlers:
+            handler.removeFilter(quiet_after_a_signal)
         for number, handler in previous.items():
             signal.signal(number, handler)
 
@@ -322,6 +331,7 @@ def run(argv: list[str] | None = None) -> int:
     hand_over_lease = opts.no_wait and "://" in opts.output
     state: dict = {}
     with signals_as_interrupts() as received:
+        state["signals"] = received
         lock = OutputLock(opts.output, run_id)
         try:
             if not nothing_runs:
@@ -385,6 +395,11 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
     except LayoutMismatch as error:
         _error(str(error))
         return EXIT_USAGE
+    except Exception as error:
+        _LOG.debug("%s: preparing %s failed", where, opts.output, exc_info=True)
+        print(f"retry-lineage: {where}: cannot prepare {opts.output}: {_one_line(error)}; nothing was published",
+              file=sys.stderr)
+        return EXIT_PIPELINE_FAILED
     state["version"] = version
     _LOG.info("%s: reading %s", where, ", ".join(input_patterns(opts)))
     started = time.monotonic()
@@ -410,6 +425,8 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         return EXIT_USAGE
     except Exception as error:
         _LOG.debug("%s: pipeline failed", where, exc_info=True)
+        if state.get("signals"):
+            return EXIT_PIPELINE_FAILED  # run() reports the interruption
         published = current_version(opts.output) == version
         print(f"retry-lineage: {where}: pipeline failed: {_one_line(error)}; " + (
             f"{opts.output} holds this run's complete output (published before the failure)" if published
