@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.localfilesystem import LocalFileSystem
@@ -48,8 +49,10 @@ class FakeObjectStore(LocalFileSystem):
 
     def _list(self, dir_or_prefix):
         local = self._local(dir_or_prefix)
-        for meta in super()._list(local):
-            yield FileMetadata(self._remote(meta.path), meta.size_in_bytes, meta.last_updated_in_seconds)
+        for folder, _, names in os.walk(local):
+            for name in names:
+                path = os.path.join(folder, name)
+                yield FileMetadata(self._remote(path), os.path.getsize(path), os.path.getmtime(path))
 
     def create(self, path, *args, **kwargs):
         return super().create(self._local(path), *args, **kwargs)
@@ -84,4 +87,9 @@ class FakeObjectStore(LocalFileSystem):
         return FileMetadata(path, meta.size_in_bytes, meta.last_updated_in_seconds)
 
     def delete(self, paths):
-        super().delete([self._local(p) for p in paths])
+        for path in paths:
+            local = self._local(path)
+            if os.path.isdir(local):
+                shutil.rmtree(local)
+            elif os.path.exists(local):
+                os.remove(local)

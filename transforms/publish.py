@@ -383,10 +383,7 @@ def _tidy_local(layout: OutputLayout) -> None:
     if current_version(output) is None:
         _migrate_legacy_local(layout, steps)
     else:
-        _ensure_links(output, layout, steps)  # finishes an interrupted migration
-        if os.path.lexists(os.path.join(output, MIGRATING_DIR)):
-            publish_step(steps, f"delete {MIGRATING_DIR}")
-            _rmtree(os.path.join(output, MIGRATING_DIR))
+        _finish_migration(layout, steps)  # when a run was killed in the middle of it
     current = current_version(output)
     versions = os.path.join(output, VERSIONS_DIR)
     for name in sorted(os.listdir(versions)) if os.path.isdir(versions) else []:
@@ -440,8 +437,9 @@ def _migrate_legacy_local(layout: OutputLayout, steps: _Steps) -> None:
     kind = _legacy_layout_local(output)
     names = [name for name in layout.stable_names()
              if os.path.lexists(os.path.join(output, name)) and not os.path.islink(os.path.join(output, name))]
-    if kind is None or not names:
+    if not names:
         return
+    kind = kind if kind in (DATED, UNDATED) else layout.kind  # folders with nothing recognisable in them
     version = "migrated-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target = os.path.join(output, VERSIONS_DIR, version)
     _rmtree(target)
@@ -456,19 +454,34 @@ def _migrate_legacy_local(layout: OutputLayout, steps: _Steps) -> None:
                       {"version": version, "run_id": None, "layout": kind, "migrated_from": "real folders"})
     _fsync_tree(target)
     _swap_current(output, version, steps)
+    _finish_migration(layout, steps)
+    _LOG.info("moved the existing output of %s into %s/%s (one-time change of layout)", output, VERSIONS_DIR, version)
+
+
+def _finish_migration(layout: OutputLayout, steps: _Steps) -> None:
+    """Swap each real folder (or summary file) of the old layout for its link into the current version."""
+    output = layout.output
     moved = os.path.join(output, MIGRATING_DIR)
-    os.makedirs(moved, exist_ok=True)
-    for name in names:
+    for name in layout.stable_names():
+        path = os.path.join(output, name)
+        if not os.path.lexists(path) or os.path.islink(path):
+            continue
+        if not os.path.lexists(os.path.join(output, CURRENT_LINK, name)):
+            _LOG.warning("%s is a real folder the current version does not hold; left as it is", path)
+            continue
         publish_step(steps, f"replace the folder {name} by its link")
+        os.makedirs(moved, exist_ok=True)
         link = os.path.join(output, f".tmp-link-{name}")
         _rmtree(link)
         os.symlink(f"{CURRENT_LINK}/{name}", link)
-        os.rename(os.path.join(output, name), os.path.join(moved, name))
-        os.replace(link, os.path.join(output, name))
+        _rmtree(os.path.join(moved, name))
+        os.rename(path, os.path.join(moved, name))
+        os.replace(link, path)
     _fsync_dir(output)
     _ensure_links(output, layout, steps)
-    shutil.rmtree(moved)
-    _LOG.info("moved the existing output of %s into %s/%s (one-time change of layout)", output, VERSIONS_DIR, version)
+    if os.path.lexists(moved):
+        publish_step(steps, f"delete {MIGRATING_DIR}")
+        _rmtree(moved)
 
 
 def _tidy_remote(output: str) -> None:
