@@ -300,13 +300,10 @@ class ObjectStore:
         manifest = publish.read_manifest(self.out)
         con = duckdb.connect()
         state = {}
-        for table in TABLES:
-            from transforms.tables import TABLES as ALL
-
-            folders = publish.current_table_dirs(self.out, next(t for t in ALL if t.name == table))
-            patterns = [f"{self.local(folder)}/**/*.parquet" for folder in folders]
+        for table in publish.TABLES:
+            patterns = [f"{self.local(folder)}/**/*.parquet" for folder in publish.current_table_dirs(self.out, table)]
             rows = con.sql(f"select * from read_parquet({patterns!r}, hive_partitioning=true)").fetchall()
-            state[table] = sorted(map(repr, rows))
+            state[table.name] = sorted(map(repr, rows))
         if manifest["layout"] == "dated":
             state["summaries"] = {day: json.loads((self.local(publish.version_dir(self.out, entry["version"]))
                                                    / "_runs" / f"ingest_date={day}.json").read_text())

@@ -531,7 +531,8 @@ def _complete_version(layout, root, run_id, summary, codec, steps) -> None:
         folder = layout.table_dir(table, root)
         if not [path for path in _files_under(folder) if path.endswith(".parquet")]:
             publish_step(steps, f"write an empty {table.name} file")
-            empty_dir = FileSystems.join(folder, layout.empty_file_dir(table)) if layout.empty_file_dir(table) else folder
+            relative = layout.empty_file_dir(table)
+            empty_dir = FileSystems.join(folder, relative) if relative else folder
             _make_local_dirs(empty_dir)
             write_parquet(FileSystems.join(empty_dir, "part-empty-00000.parquet"), table, [], codec)
         publish_step(steps, f"write the {table.name} {SUCCESS_MARKER} marker")
@@ -700,10 +701,10 @@ def _collect_remote(output: str, steps: _Steps) -> None:
         _delete_remote_version(output, name)
     if manifest and manifest["layout"] == DATED:
         legacy_days = {day for day, entry in manifest["days"].items() if entry["version"] == ""}
+        ours = (FileSystems.join(output, VERSIONS_DIR), FileSystems.join(output, RUNS_DIR))
         for path in _match(FileSystems.join(output, "*", "ingest_date=*", "**")):
             match = _INGEST_DIR.search(path)
-            if (match and match.group(1) not in legacy_days and not path.startswith(FileSystems.join(output, VERSIONS_DIR))
-                    and not path.startswith(FileSystems.join(output, RUNS_DIR))):
+            if match and match.group(1) not in legacy_days and not path.startswith(ours):
                 publish_step(steps, f"delete replaced {path}")
                 FileSystems.delete([path])
     elif manifest:

@@ -354,7 +354,8 @@ def run(argv: list[str] | None = None) -> int:
                 code = run_once(options, state=state, release_lease_of=run_id if hand_over_lease else None)
                 if code != EXIT_OK or received:
                     if len(days) > 1 and not received:
-                        _LOG.error("stopping the backfill at ingest_date=%s (exit %d): later days depend on it", day, code)
+                        _LOG.error("stopping the backfill at ingest_date=%s (exit %d): later days depend on it",
+                                   day, code)
                     break
         except KeyboardInterrupt:
             if not received:
