@@ -161,18 +161,18 @@ def test_bad_date_options_are_usage_errors(tmp_path, capsys, args, message):
 
 
 def test_publishing_again_after_an_interruption_finishes_without_harm(tmp_path):
-    from transforms.output import OutputLayout, publish_run, staging_dir, write_parquet
+    from transforms.output import write_parquet
+    from transforms.publish import OutputLayout, publish, version_dir
     from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES, LineageRow
 
     out = str(tmp_path / "out")
     layout = OutputLayout(out, DAYS[0])
-    staging = staging_dir(out, "run-1")
+    version = version_dir(out, "run-1")
     row = LineageRow("1", "c" * 40, None, None, None, None, 0, None, None, "f" * 64)
-    write_parquet(f"{staging}/course_lineage/part-00000.parquet", COURSE_LINEAGE, [row], "zstd")
-    (tmp_path / "out" / "_staging" / "run-1" / "_SUMMARY.json").write_text("{}")
-    publish_run(layout, "run-1")
+    write_parquet(f"{version}/course_lineage/ingest_date={DAYS[0]}/part-00000.parquet", COURSE_LINEAGE, [row], "zstd")
+    publish(layout, "run-1", "run-1", {})
     published = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    publish_run(layout, "run-1")  # a retried step: staging is gone, every table is marked as this run's
+    publish(layout, "run-1", "run-1", {})  # a retried step: the version is already the current one
     again = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert again == published
     assert pq.read_table(f"{out}/course_lineage/ingest_date={DAYS[0]}").num_rows == 1

@@ -4,6 +4,12 @@ Lineage spans days: a retry on day D may need a migration (or the identity
 pair that resolves its parent) ingested on any earlier day. Only earlier days
 count, so that a day's output never depends on whether later days exist and a
 rerun of day D after D+1 gives the same rows.
+
+By default the history is the output's own published ``course_lineage``:
+through the links of a local output (which lead into its current version), or
+the days the manifest of an object-store output names. Which files that is is
+decided when the job runs, not when it is built, so building a job needs no
+access to the output.
 """
 from __future__ import annotations
 
@@ -17,13 +23,23 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.fileio import EmptyMatchTreatment
 
+from transforms.publish import current_table_dirs
 from transforms.tables import COURSE_LINEAGE, LineageRow
 
 _INGEST_DATE = re.compile(r"ingest_date=(\d{4}-\d{2}-\d{2})")
 
 
 def default_history_pattern(output: str) -> str:
+    """The history of a local output (its ``course_lineage`` days, through the link to the current version)."""
     return FileSystems.join(output, COURSE_LINEAGE.name, "ingest_date=*", "*.parquet")
+
+
+def published_history_patterns(output: str) -> list[str]:
+    """File patterns of every published day of ``course_lineage`` in ``output`` (local or object store)."""
+    if "://" not in output:
+        return [default_history_pattern(output)]
+    return [FileSystems.join(folder, "*.parquet") for folder in current_table_dirs(output, COURSE_LINEAGE)
+            if _INGEST_DATE.search(folder)]
 
 
 def counts_before(path: str, day: str) -> bool:
@@ -44,18 +60,27 @@ def read_lineage_rows(path: str) -> list[LineageRow]:
 
 
 class ReadLineageHistory(beam.PTransform):
-    """A file pattern -> the ``LineageRow`` of every history file ingested before ``day``."""
+    """A file pattern (default: the published history of ``output``) -> the ``LineageRow`` of every history file
+    ingested before ``day``."""
 
-    def __init__(self, pattern: str, day: str):
+    def __init__(self, pattern: str | None, day: str, output: str | None = None):
         super().__init__()
+        if pattern is None and output is None:
+            raise ValueError("ReadLineageHistory needs a pattern or an output")
         self._pattern = pattern
         self._day = day
+        self._output = output
 
     def expand(self, pbegin):
         day = self._day
+        if self._pattern is not None:
+            patterns = pbegin | "HistoryPattern" >> beam.Create([self._pattern])
+        else:
+            patterns = (pbegin | "HistoryOutput" >> beam.Create([self._output])
+                        | "PublishedHistory" >> beam.FlatMap(published_history_patterns))
         return (
-            pbegin
-            | "MatchHistory" >> fileio.MatchFiles(self._pattern, empty_match_treatment=EmptyMatchTreatment.ALLOW)
+            patterns
+            | "MatchHistory" >> fileio.MatchAll(empty_match_treatment=EmptyMatchTreatment.ALLOW)
             | "EarlierDaysOnly" >> beam.Filter(lambda meta: counts_before(meta.path, day))
             | "ReadRows" >> beam.FlatMap(lambda meta: read_lineage_rows(meta.path))
         )

@@ -13,16 +13,20 @@ Run locally::
 or, equivalently, ``python -m pipelines.retry_lineage --input ... --output ...``.
 Any Beam option passes through (``--runner DataflowRunner --project ...``).
 
-Exit codes: 0 success, 1 pipeline failure, 2 bad usage, 3 the summary is not
-balanced or the dead-letter ratio exceeded ``--max-dead-letter-ratio``.
+Exit codes: 0 success, 1 pipeline failure, 2 bad usage (or the output is in
+use by another run), 3 the summary is not balanced or the dead-letter ratio
+exceeded ``--max-dead-letter-ratio``, 130 interrupted (SIGINT), 143 terminated
+(SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+import contextlib
 import logging
 import re
+import signal
 import sys
 import time
 import uuid
@@ -33,10 +37,11 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from transforms.classify import DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents, default_processes
 from transforms.counters import COUNTS
 from transforms import lineage
-from transforms.history import ReadLineageHistory, default_history_pattern
-from transforms.output import (
-    DEFAULT_PARQUET_CODEC, PARQUET_CODECS, OutputLayout, PublishRun, WriteTable, read_summary,
-    remove_staging, staging_dir,
+from transforms.history import ReadLineageHistory
+from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS, WriteTable
+from transforms.publish import (
+    BadRunId, LayoutMismatch, OutputBusy, OutputLayout, OutputLock, PublishRun, check_run_id, current_version,
+    discard_version, prepare_output, read_summary, version_dir,
 )
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON, load_hmac_key
 from transforms.resolve import (
@@ -85,7 +90,8 @@ class RetryLineageOptions(PipelineOptions):
                             help="Return once the job is submitted (Flex Template launches); the job still "
                                  "publishes its output and _runs summary, which a scheduler then checks.")
         parser.add_argument("--run-id", "--run_id", dest="run_id", default=None,
-                            help="Names this run's staging folder (default: generated).")
+                            help="Names this run (its version folder, the lock): letters, digits, '.', '_', '-' "
+                                 "(default: UTC time and a random suffix).")
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -168,13 +174,22 @@ def hmac_key_of(options: RetryLineageOptions) -> bytes | None:
         raise UsageError(f"--hmac-key-file: {error}") from error
 
 
-def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollection]:
-    """Add the whole batch job to ``p``; returns its outputs by name (rows and the summary)."""
+def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None,
+          release_lease_of: str | None = None) -> dict[str, beam.PCollection]:
+    """Add the whole batch job to ``p``; returns its outputs by name (rows and the summary).
+
+    The tables are written into ``OUTPUT/_versions/<version>/`` (default: the
+    run id) and published by the last step; ``release_lease_of`` names the run
+    whose object-store lease that step releases (a job nobody waits for).
+    """
     opts = options.view_as(RetryLineageOptions)
     validate_options(opts)
+    run_id = check_run_id(opts.run_id or "adhoc")
     hmac_key = hmac_key_of(opts)
-    staging = staging_dir(opts.output, opts.run_id or "adhoc")
+    version = version or run_id
+    staging = version_dir(opts.output, version)
     day = opts.date
+    partition = f"ingest_date={day}" if day else ""
 
     events = p | "ReadCanvasEvents" >> ReadCanvasEvents(input_patterns(opts), hmac_key, parse_processes(options))
     retries = events[RETRIES] | "NumberRetryAttempts" >> NumberRetryAttempts()
@@ -182,8 +197,7 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollect
     identity_pairs = [retries[IDENTITY_PAIRS], migrations[IDENTITY_PAIRS]]
     history = []
     if day:
-        history_rows = p | "ReadLineageHistory" >> ReadLineageHistory(
-            opts.lineage_history or default_history_pattern(opts.output), day)
+        history_rows = p | "ReadLineageHistory" >> ReadLineageHistory(opts.lineage_history, day, output=opts.output)
         identity_pairs.append(history_rows | "HistoryIdentityPairs" >> beam.FlatMap(lineage.row_identity_pairs))
         history.append(history_rows)
     identity = identity_pairs | "AllIdentityPairs" >> beam.Flatten() | "BuildIdentityMap" >> BuildIdentityMap()
@@ -196,14 +210,15 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollect
     joined = retries.numbered | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
 
     written = [
-        joined.rows | "WriteRetries" >> WriteTable(RETRIES_TABLE, staging, opts.parquet_codec),
-        lineage_rows | "WriteCourseLineage" >> WriteTable(COURSE_LINEAGE, staging, opts.parquet_codec),
-        events[DEAD_LETTERS] | "WriteDeadLetters" >> WriteTable(DEAD_LETTER, staging, opts.parquet_codec),
+        joined.rows | "WriteRetries" >> WriteTable(RETRIES_TABLE, staging, opts.parquet_codec, partition),
+        lineage_rows | "WriteCourseLineage" >> WriteTable(COURSE_LINEAGE, staging, opts.parquet_codec, partition),
+        events[DEAD_LETTERS] | "WriteDeadLetters" >> WriteTable(DEAD_LETTER, staging, opts.parquet_codec, partition),
     ]
     counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS], *written]
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
     summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(pseudonymization)
-    summary | "PublishRun" >> PublishRun(OutputLayout(opts.output, day), opts.run_id or "adhoc", opts.parquet_codec)
+    summary | "PublishRun" >> PublishRun(OutputLayout(opts.output, day), version, run_id, opts.parquet_codec,
+                                         release_lease_of)
     return {
         "retries": joined.rows,
         "course_lineage": lineage_rows,
@@ -239,13 +254,61 @@ def parse_options(argv: list[str]) -> PipelineOptions:
     if standard.runner is None:
         standard.runner = DEFAULT_LOCAL_RUNNER
     opts = options.view_as(RetryLineageOptions)
-    if not opts.run_id:
+    if opts.run_id is None:  # an explicit empty --run-id is refused by check_run_id
         opts.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
     return options
 
 
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
+
+
+@contextlib.contextmanager
+def signals_as_interrupts():
+    """SIGINT and SIGTERM both interrupt the run (KeyboardInterrupt); yields the list of signals received.
+
+    After the first signal both are ignored, so that removing the unfinished
+    version and releasing the lock cannot be cut short.
+    """
+    received: list[int] = []
+
+    def interrupt(signum, frame):
+        received.append(signum)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def quiet_after_a_signal(record: logging.LogRecord) -> bool:
+        # Beam logs the interrupted step with a traceback; the run reports the interruption in one line.
+        return not (received and record.name.startswith("apache_beam"))
+
+    try:
+        previous = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: leave signals alone
+        previous = {}
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet_after_a_signal)
+    try:
+        yield received
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet_after_a_signal)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _error(message: str) -> None:
+    print(f"retry-lineage: error: {message}", file=sys.stderr)
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Run the batch job to completion, publish its output, print the summary; returns the exit code."""
+    """Run the batch job to completion, publish its output, print the summary; returns the exit code.
+
+    The output is locked for the whole command (every day of a backfill);
+    SIGINT and SIGTERM remove the unfinished version, release the lock and
+    exit 130 and 143.
+    """
     argv = sys.argv[1:] if argv is None else argv
     if any(arg in ("-h", "--help") for arg in argv):
         print_help()
@@ -255,53 +318,125 @@ def run(argv: list[str] | None = None) -> int:
         options = parse_options(argv)
         opts = options.view_as(RetryLineageOptions)
         validate_options(opts)
+        check_run_id(opts.run_id)
         hmac_key_of(opts)
-    except UsageError as error:
-        print(f"retry-lineage: error: {error}", file=sys.stderr)
+    except (UsageError, BadRunId) as error:
+        _error(str(error))
         return EXIT_USAGE
 
     days = ingest_days(opts)
     run_id = opts.run_id
-    for day in days:
-        if day:
-            opts.date, opts.start, opts.end = day, None, None
-            opts.run_id = f"{run_id}-{day}"
-        code = run_once(options)
-        if code != EXIT_OK:
-            if len(days) > 1:
-                _LOG.error("stopping the backfill at ingest_date=%s (exit %d): later days depend on it", day, code)
-            return code
-    return EXIT_OK
+    nothing_runs = options.view_as(TestOptions).dry_run
+    # A job nobody waits for releases an object store's lease itself when it has published.
+    hand_over_lease = opts.no_wait and "://" in opts.output
+    state: dict = {}
+    with signals_as_interrupts() as received:
+        state["signals"] = received
+        lock = OutputLock(opts.output, run_id)
+        try:
+            if not nothing_runs:
+                lock.acquire()
+        except OutputBusy as error:
+            _error(str(error))
+            return EXIT_USAGE
+        except OSError as error:
+            _error(f"cannot lock --output {opts.output}: {error.strerror or error}")
+            _LOG.debug("locking %s failed", opts.output, exc_info=True)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            pass
+        code = EXIT_OK
+        try:
+            for day in days if not received else []:
+                if day:
+                    opts.date, opts.start, opts.end = day, None, None
+                    opts.run_id = f"{run_id}-{day}"
+                code = run_once(options, state=state, release_lease_of=run_id if hand_over_lease else None)
+                if code != EXIT_OK or received:
+                    if len(days) > 1 and not received:
+                        _LOG.error("stopping the backfill at ingest_date=%s (exit %d): later days depend on it",
+                                   day, code)
+                    break
+        except KeyboardInterrupt:
+            if not received:
+                received.append(signal.SIGINT)
+        finally:
+            if not hand_over_lease:
+                lock.release()
+        if received:
+            name = signal.Signals(received[0]).name
+            published = state.get("version") and current_version(opts.output) == state["version"]
+            what = "this run's output was published before it" if published else "the previous output is unchanged"
+            print(f"retry-lineage: interrupted by {name}: {opts.output}: {what}", file=sys.stderr)
+            return EXIT_TERMINATED if received[0] == signal.SIGTERM else EXIT_INTERRUPTED
+    return code
 
 
-def run_once(options: PipelineOptions) -> int:
-    """One pipeline (one ingest date, or an undated run), published, summarised and checked."""
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def run_once(options: PipelineOptions, state: dict | None = None, release_lease_of: str | None = None) -> int:
+    """One pipeline (one ingest date, or an undated run), published, summarised and checked.
+
+    Under the output's lock (taken by :func:`run`) unless nothing runs (a dry
+    run): checks the output's layout, removes what interrupted runs left, then
+    writes a new version and publishes it. A failed or interrupted run leaves
+    the previous output as it was and removes its unfinished version.
+    """
+    state = {} if state is None else state
     opts = options.view_as(RetryLineageOptions)
     layout = OutputLayout(opts.output, opts.date)
     where = f"ingest_date={opts.date}" if opts.date else "undated run"
+    dry_run = options.view_as(TestOptions).dry_run
+    try:
+        version = opts.run_id if dry_run else prepare_output(layout, opts.run_id)
+    except LayoutMismatch as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except Exception as error:
+        _LOG.debug("%s: preparing %s failed", where, opts.output, exc_info=True)
+        print(f"retry-lineage: {where}: cannot prepare {opts.output}: {_one_line(error)}; nothing was published",
+              file=sys.stderr)
+        return EXIT_PIPELINE_FAILED
+    state["version"] = version
     _LOG.info("%s: reading %s", where, ", ".join(input_patterns(opts)))
     started = time.monotonic()
+    keep_version = False
     try:
         pipeline = beam.Pipeline(options=options)
-        build(pipeline, options)
+        build(pipeline, options, version=version, release_lease_of=release_lease_of)
         result = pipeline.run()
-        if options.view_as(TestOptions).dry_run:
+        if dry_run:
+            keep_version = True
             _LOG.info("%s: dry run: the job graph was built and validated; nothing ran, nothing was published", where)
             return EXIT_OK
         if opts.no_wait:
+            keep_version = True
             _LOG.info("%s: submitted; the job publishes %s when it succeeds", where, layout.summary_path)
             return EXIT_OK
-        state = result.wait_until_finish()
-        if state != beam.runners.runner.PipelineState.DONE:
-            raise RuntimeError(f"pipeline finished in state {state}")
+        state_ = result.wait_until_finish()
+        if state_ != beam.runners.runner.PipelineState.DONE:
+            raise RuntimeError(f"pipeline finished in state {state_}")
+        keep_version = True
     except UsageError as error:
-        print(f"retry-lineage: error: {error}", file=sys.stderr)
+        _error(str(error))
         return EXIT_USAGE
-    except Exception:
-        _LOG.exception("%s: pipeline failed; %s left as it was", where, opts.output)
-        remove_staging(opts.output, opts.run_id)
+    except Exception as error:
+        _LOG.debug("%s: pipeline failed", where, exc_info=True)
+        if state.get("signals"):
+            return EXIT_PIPELINE_FAILED  # run() reports the interruption
+        published = current_version(opts.output) == version
+        print(f"retry-lineage: {where}: pipeline failed: {_one_line(error)}; " + (
+            f"{opts.output} holds this run's complete output (published before the failure)" if published
+            else f"{opts.output} left as it was"), file=sys.stderr)
         return EXIT_PIPELINE_FAILED
-    summary = read_summary(layout)
+    finally:
+        if not keep_version:
+            discard_version(opts.output, version)
+    summary = read_summary(layout, version)
     print(json.dumps(summary, indent=2))
     _LOG.info("%s: %d lines read, %d retries, %d lineage rows, %d dead letters in %.1f s; summary %s",
               where, summary["lines_read"], summary["retries_written"], summary["lineage_edges_written"],
