@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # whatever escaped the subcommand: one line, the traceback only with --verbose
         from pipelines.errors import one_line
 
-        print(f"retry-lineage: error: {one_line(error)}", file=sys.stderr)
         _LOG.debug("%s failed", command, exc_info=True)
+        print(f"retry-lineage: error: {one_line(error)}", file=sys.stderr)
         return EXIT_PIPELINE_FAILED
 
 

@@ -361,8 +361,8 @@ def run_once(options: PipelineOptions) -> int:
         print(f"retry-lineage: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:
-        print(f"retry-lineage: error: {where}: {one_line(error)}; {opts.output} left as it was", file=sys.stderr)
         _LOG.debug("%s: pipeline failed", where, exc_info=True)
+        print(f"retry-lineage: error: {where}: {one_line(error)}; {opts.output} left as it was", file=sys.stderr)
         remove_staging(opts.output, opts.run_id)
         return EXIT_PIPELINE_FAILED
     summary = read_summary(layout)
