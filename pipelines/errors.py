@@ -29,5 +29,10 @@ def one_line(error: BaseException) -> str:
     ours = _OUR_ERROR_LINE.search(text)
     if ours:
         return _STEP_SUFFIX.sub("", ours.group(1)).strip()
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        # A worker's traceback as text (portable and multi-process runners): its last unindented line says what.
+        unindented = [line for line in lines if not line[0].isspace() and not line.startswith("Traceback")]
+        return _STEP_SUFFIX.sub("", unindented[-1] if unindented else lines[-1]).strip()
+    first = lines[0].strip() if lines else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -22,7 +22,8 @@ def test_an_unexpected_error_is_one_line_and_exit_1():
     code, stderr = cli("generate", "--events", "10", "--output", "/proc/no-such-folder/feed.jsonl")
     assert code == 1
     assert stderr.splitlines() == [
-        "retry-lineage: error: FileNotFoundError: [Errno 2] No such file or directory: '/proc/no-such-folder/feed.jsonl'"]
+        "retry-lineage: error: FileNotFoundError: [Errno 2] No such file or directory: "
+        "'/proc/no-such-folder/feed.jsonl'"]
 
 
 def test_verbose_anywhere_shows_the_traceback_for_every_subcommand():
@@ -31,7 +32,8 @@ def test_verbose_anywhere_shows_the_traceback_for_every_subcommand():
         assert code == 1 and "Traceback (most recent call last)" in stderr, stderr
         assert stderr.rstrip().splitlines()[-1].startswith("retry-lineage: error: FileNotFoundError")
     code, stderr = cli("stream", "--verbose", "--output", "o")
-    assert code == 2 and stderr.splitlines() == ["retry-lineage stream: error: give one source: --input-subscription or --watch"]
+    assert code == 2
+    assert stderr.splitlines() == ["retry-lineage stream: error: give one source: --input-subscription or --watch"]
 
 
 def test_verbose_sets_this_projects_loggers_to_debug_and_back(tmp_path):
@@ -55,3 +57,6 @@ def test_one_line_names_our_errors_through_beam_and_remote_tracebacks():
                           "(truncated file?) [while running 'ReadCanvasEvents/ClassifyFileRange']\n")
     assert one_line(remote) == "gs://b/a.jsonl.xz: compressed data ends early (truncated file?)"
     assert one_line(ValueError("first line\nsecond")) == "ValueError: first line"
+    worker = RuntimeError("Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    g()\n"
+                          "AttributeError: no attribute 'y' [while running 'ListFiles']\n\n")
+    assert one_line(worker) == "AttributeError: no attribute 'y'"

@@ -104,7 +104,8 @@ def test_a_truncated_input_fails_the_run_in_one_line_and_publishes_nothing(tmp_p
     good.write_bytes(gzip.compress(DATA))
     assert main(["run", "--input", str(good), "--output", str(out)]) == 0
     before = table_bytes(out)
-    for name, codec in [("feed.jsonl.bz2", "bz2"), ("feed.jsonl.xz", "xz"), ("FEED.JSONL.GZ", "gz"), ("f.jsonl.gz", "gz")]:
+    cases = [("feed.jsonl.bz2", "bz2"), ("feed.jsonl.xz", "xz"), ("FEED.JSONL.GZ", "gz"), ("f.jsonl.gz", "gz")]
+    for name, codec in cases:
         compressed = CODECS[codec](DATA)
         truncated = tmp_path / name
         truncated.write_bytes(compressed[:len(compressed) * 2 // 3])
@@ -122,4 +123,5 @@ def test_verbose_shows_the_traceback(tmp_path):
     assert code == 1 and "Traceback" in stderr and "UnreadableInputError" in stderr
     assert f"{truncated}: compressed data ends early" in stderr
     code, stderr = cli("--verbose", "run", "--input", str(tmp_path / "typo.jsonl"), "--output", str(tmp_path / "out"))
-    assert code == 2 and stderr.splitlines() == [f"retry-lineage: error: --input {tmp_path / 'typo.jsonl'}: no such file"]
+    assert code == 2
+    assert stderr.splitlines() == [f"retry-lineage: error: --input {tmp_path / 'typo.jsonl'}: no such file"]

@@ -15,7 +15,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.counters import COUNTS, count_pairs
 from transforms.events import ROLE_RETRY
-from transforms.inputs import iter_resolved
+from transforms.inputs import resolve_inputs
 from transforms.parent_watch import exit_with_parent
 from transforms.read import (
     DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, RangeResult, classify_file_range, split_file, split_range,
@@ -52,7 +52,8 @@ class ListFileRanges(beam.PTransform):
         return (
             pbegin
             | "Patterns" >> beam.Create([self._patterns])
-            | "ListFiles" >> beam.FlatMap(lambda patterns: iter_resolved(patterns, output, allow_empty, absent_is_empty))
+            | "ListFiles" >> beam.FlatMap(
+                lambda patterns: resolve_inputs(patterns, output, allow_empty, absent_is_empty=absent_is_empty))
             | "SplitFiles" >> beam.FlatMap(lambda file: split_file(file.path, file.size, range_bytes))
             | "Rebalance" >> beam.Reshuffle()
         )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import NamedTuple
 
 GLOB_CHARACTERS = "*?["
@@ -180,8 +180,3 @@ def resolve_inputs(patterns: Iterable[str], output: str | None = None, allow_emp
                 files.append(file)
     return files
 
-
-def iter_resolved(patterns: Iterable[str], output: str | None, allow_empty: bool,
-                  absent_is_empty: bool) -> Iterator[InputFile]:
-    """:func:`resolve_inputs` as a generator, for a pipeline step that lists the files when it runs."""
-    yield from resolve_inputs(patterns, output, allow_empty, absent_is_empty=absent_is_empty)
