@@ -68,9 +68,9 @@ class RetryLineageOptions(PipelineOptions):
         parser.add_argument("--input", dest="input", action="extend", nargs="+", default=None,
                             help="File pattern(s) of event lines (local or any Beam filesystem; .gz is read transparently). Repeatable.")
         parser.add_argument("--allow-empty-input", "--allow_empty_input", dest="allow_empty_input", nargs="?",
-                            const=True, default=False, type=_true_or_false,
-                            help="A pattern (or a dated run's day) that matches no file is an empty input, "
-                                 "not an error (exit 2). Also --allow-empty-input=true|false (Flex Templates).")
+                            const=True, default=False, type=_true_or_false, metavar="true|false",
+                            help="A pattern (or a dated run's day) that matches no file is read as empty input "
+                                 "instead of failing with exit 2. The value is optional (Flex Templates pass one).")
         parser.add_argument("--output", dest="output", default=None, help="Output directory.")
         parser.add_argument("--hmac-key-file", "--hmac_key_file", dest="hmac_key_file", default=None,
                             help="File whose bytes key the actor HMAC (else env RETRY_LINEAGE_HMAC_KEY).")
@@ -276,7 +276,8 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollect
 def print_help() -> None:
     parser = argparse.ArgumentParser(
         prog="retry-lineage run", description=__doc__.split("\n\n")[0],
-        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through.")
+        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through. "
+               "--verbose logs at DEBUG level, with the traceback of any failure.")
     RetryLineageOptions._add_argparse_args(parser)
     parser.print_help()
 
