@@ -1,4 +1,8 @@
-"""``retry-lineage`` command line: ``run`` (the batch pipeline) and ``generate`` (a synthetic feed)."""
+"""``retry-lineage`` command line: ``run`` (the batch pipeline), ``stream`` and ``generate`` (a synthetic feed).
+
+Errors are one line on stderr with the exit code the README documents;
+``--verbose`` (any subcommand) logs at DEBUG, tracebacks included.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +10,12 @@ import logging
 import sys
 
 SUBCOMMANDS = ("run", "stream", "generate", "report")
+VERBOSE = "--verbose"
+EXIT_PIPELINE_FAILED = 1
+# Loggers of this project: --verbose sets them to DEBUG.
+OWN_LOGGERS = ("retry_lineage", "pipelines", "transforms")
+
+_LOG = logging.getLogger("retry_lineage.cli")
 # Logged by Beam's BigQuery client module on every import where google-apitools is absent
 # (the default install, without the gcp extra); this job never uses BigQuery.
 BEAM_APITOOLS_NOTICE = ("apitools not found, and bigquery client libraries are not available "
@@ -15,6 +25,34 @@ BEAM_APITOOLS_NOTICE = ("apitools not found, and bigquery client libraries are n
 def not_beam_apitools_notice(record: logging.LogRecord) -> bool:
     """False for exactly Beam's apitools notice: every other record passes."""
     return not (record.name == "root" and record.getMessage() == BEAM_APITOOLS_NOTICE)
+
+
+class _QuietBeamErrors(logging.Filter):
+    """Drops Beam's ERROR records (a failing step's traceback) unless verbose: the command reports it in one line."""
+
+    quiet = True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.quiet and record.name.startswith("apache_beam") and record.levelno >= logging.ERROR)
+
+
+_QUIET_BEAM_ERRORS = _QuietBeamErrors()
+
+
+def configure_logging(verbose: bool) -> None:
+    """INFO to stderr (DEBUG for this project's loggers when verbose); safe to call again."""
+    root = logging.getLogger()
+    if not root.handlers:  # a host that configured logging (a test runner, an application) keeps its own
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for handler in root.handlers:
+            handler.addFilter(_QUIET_BEAM_ERRORS)
+    if not_beam_apitools_notice not in root.filters:  # before anything imports Beam
+        root.addFilter(not_beam_apitools_notice)
+    _QUIET_BEAM_ERRORS.quiet = not verbose
+    # Beam logs every worker and type-hint detail at INFO; keep the run's own log readable.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
 
 
 def generate(argv: list[str]) -> int:
@@ -34,19 +72,30 @@ def generate(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().addFilter(not_beam_apitools_notice)  # before anything imports Beam
-    # Beam logs every worker and type-hint detail at INFO; keep the run's own log readable.
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    verbose = VERBOSE in argv
+    argv = [arg for arg in argv if arg != VERBOSE]
+    configure_logging(verbose)
     if argv and argv[0] in ("-h", "--help"):
-        print("usage: retry-lineage {run,stream,generate,report} [options]\n\n"
+        print("usage: retry-lineage {run,stream,generate,report} [--verbose] [options]\n\n"
               "  run       run the batch pipeline (retry-lineage run --help)\n"
               "  stream    run the streaming pipeline (Pub/Sub in; see README)\n"
               "  generate  write a synthetic feed (retry-lineage generate --help)\n"
-              "  report    write an HTML report of an output folder (retry-lineage report --help)")
+              "  report    write an HTML report of an output folder (retry-lineage report --help)\n\n"
+              "  --verbose log at DEBUG level, with the traceback of any failure")
         return 0
     command, rest = (argv[0], argv[1:]) if argv and argv[0] in SUBCOMMANDS else ("run", argv)
+    try:
+        return _run_command(command, rest)
+    except Exception as error:  # whatever escaped the subcommand: one line, the traceback only with --verbose
+        from pipelines.errors import one_line
+
+        _LOG.debug("%s failed", command, exc_info=True)
+        print(f"retry-lineage: error: {one_line(error)}", file=sys.stderr)
+        return EXIT_PIPELINE_FAILED
+
+
+def _run_command(command: str, rest: list[str]) -> int:
     try:
         if command == "generate":
             return generate(rest)

@@ -120,6 +120,7 @@ class FaultAt:
             raise RuntimeError(f"injected fault at {name}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dated", [False, True], ids=["undated", "dated"])
 def test_a_fault_at_any_publish_step_leaves_old_or_new_and_the_next_run_recovers(tmp_path, monkeypatch, dated):
     scenario = Scenario(tmp_path, dated)
@@ -161,6 +162,7 @@ def run_cli(argv: list[str], fault: str | None = None) -> subprocess.CompletedPr
                           timeout=300, env=env, cwd=ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dated", [False, True], ids=["undated", "dated"])
 def test_sigkill_at_any_publish_step_leaves_old_or_new_and_the_next_run_recovers(tmp_path, dated):
     scenario = Scenario(tmp_path, dated)
@@ -190,6 +192,7 @@ def step_names(scenario: Scenario, monkeypatch) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("action, code, name", [("term", 143, "SIGTERM"), ("int", 130, "SIGINT")])
 def test_sigterm_and_sigint_exit_cleanly_and_leave_the_previous_output(tmp_path, monkeypatch, action, code, name):
     scenario = Scenario(tmp_path, dated=True)
@@ -314,6 +317,7 @@ class ObjectStore:
         return state
 
 
+@pytest.mark.slow
 def test_object_store_readers_follow_the_manifest_written_last(tmp_path, monkeypatch):
     store = ObjectStore(tmp_path, monkeypatch)
     old, new = write_lines(tmp_path / "old.jsonl", OLD_FEED), write_lines(tmp_path / "new.jsonl", NEW_FEED)
@@ -379,6 +383,7 @@ def test_object_store_lease_held_by_another_run_stops_a_second_run(tmp_path, mon
     assert not lease.exists()
 
 
+@pytest.mark.slow
 def test_object_store_dated_days_and_their_history_come_from_the_manifest(tmp_path, monkeypatch):
     store = ObjectStore(tmp_path, monkeypatch)
     days = tmp_path / "in"
@@ -419,6 +424,7 @@ def make_legacy(out: Path) -> None:
         shutil.rmtree(out / name) if (out / name).is_dir() and not (out / name).is_symlink() else (out / name).unlink()
 
 
+@pytest.mark.slow
 def test_an_output_of_the_previous_layout_is_moved_into_a_version_without_losing_a_row(tmp_path, monkeypatch):
     scenario = Scenario(tmp_path, dated=True)
     make_legacy(scenario.template)

@@ -19,12 +19,12 @@ def undated(tmp_path):
 
 
 def test_names_shared_with_the_writers_are_the_writers_own():
-    from transforms import output, stream_output
+    from transforms import publish, stream_output
     from transforms.lineage import LINEAGE_STATUSES
     from transforms.tables import TABLES
 
     assert (data.SUMMARY_FILE, data.RUNS_DIR, data.SUMMARIES_DIR) == (
-        output.SUMMARY_FILE, output.RUNS_DIR, stream_output.SUMMARIES_DIR)
+        publish.SUMMARY_FILE, publish.RUNS_DIR, stream_output.SUMMARIES_DIR)
     assert data.REQUIRED_TABLES == tuple(table.name for table in TABLES)
     assert data.LINEAGE_STATUSES == LINEAGE_STATUSES
     assert set(data.DEAD_LETTER_COLUMNS) <= set(DEAD_LETTER_SCHEMA.names) - {"raw", "error_detail"}
@@ -288,6 +288,7 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys):
 
 
 
+@pytest.mark.slow
 def test_report_of_real_dated_and_streaming_runs(tmp_path, capsys):
     """The layouts as the pipelines write them today: a two-day backfill, and a bounded --watch stream."""
     a, b = course("A"), course("B")

@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 import collections
-import logging
-import time
 import concurrent.futures
+import logging
 import multiprocessing
 import os
+import time
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.counters import COUNTS, count_pairs
 from transforms.events import ROLE_RETRY
+from transforms.inputs import resolve_inputs
+from transforms.parent_watch import exit_with_parent
 from transforms.read import (
     DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, RangeResult, classify_file_range, split_file, split_range,
 )
@@ -28,20 +29,32 @@ DEAD_LETTERS = "dead_letters"
 
 
 class ListFileRanges(beam.PTransform):
-    """File patterns -> :class:`FileRange` elements, rebalanced across workers."""
+    """File patterns -> :class:`FileRange` elements, rebalanced across workers.
 
-    def __init__(self, patterns: list[str], range_bytes: int = DEFAULT_RANGE_BYTES):
+    The files are listed when the job runs, by the rules of
+    :func:`transforms.inputs.resolve_inputs` (an existing file is read as
+    itself, nothing under ``output`` is read, an empty match fails unless
+    ``allow_empty_input``), so that the job graph can be built offline.
+    """
+
+    def __init__(self, patterns: list[str], range_bytes: int = DEFAULT_RANGE_BYTES, output: str | None = None,
+                 allow_empty_input: bool = False, absent_is_empty: bool = False):
         super().__init__()
-        self._patterns = list(patterns)
+        self._patterns = tuple(patterns)
         self._range_bytes = range_bytes
+        self._output = output
+        self._allow_empty_input = allow_empty_input
+        self._absent_is_empty = absent_is_empty
 
     def expand(self, pbegin):
-        range_bytes = self._range_bytes
+        range_bytes, output = self._range_bytes, self._output
+        allow_empty, absent_is_empty = self._allow_empty_input, self._absent_is_empty
         return (
             pbegin
-            | "Patterns" >> beam.Create(self._patterns)
-            | "MatchAll" >> fileio.MatchAll()
-            | "SplitFiles" >> beam.FlatMap(lambda meta: split_file(meta.path, meta.size_in_bytes, range_bytes))
+            | "Patterns" >> beam.Create([self._patterns])
+            | "ListFiles" >> beam.FlatMap(
+                lambda patterns: resolve_inputs(patterns, output, allow_empty, absent_is_empty=absent_is_empty))
+            | "SplitFiles" >> beam.FlatMap(lambda file: split_file(file.path, file.size, range_bytes))
             | "Rebalance" >> beam.Reshuffle()
         )
 
@@ -77,8 +90,11 @@ class ClassifyFileRange(beam.DoFn):
         if self._processes > 1:
             # spawn, not fork: the runner process has threads, and a forked child
             # could inherit a lock held by one of them.
+            # Workers exit with this process, even when it is killed (SIGKILL included);
+            # the multiprocessing resource tracker, whose pipe they hold open, then exits too.
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self._processes, mp_context=multiprocessing.get_context("spawn"))
+                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
+                initargs=(os.getpid(),))
 
     def teardown(self):
         if self._pool is not None:
@@ -131,9 +147,12 @@ class ReadCanvasEvents(beam.PTransform):
     """File patterns -> DoOutputsTuple with ``retries``, ``migrations``, ``dead_letters``, ``counts``."""
 
     def __init__(self, patterns: list[str], hmac_key: bytes | None = None, processes: int = 1,
-                 range_bytes: int = DEFAULT_RANGE_BYTES, block_bytes: int = DEFAULT_BLOCK_BYTES):
+                 range_bytes: int = DEFAULT_RANGE_BYTES, block_bytes: int = DEFAULT_BLOCK_BYTES,
+                 output: str | None = None, allow_empty_input: bool = False, absent_is_empty: bool = False):
         super().__init__()
         self._patterns = patterns
+        self._list_options = {"output": output, "allow_empty_input": allow_empty_input,
+                              "absent_is_empty": absent_is_empty}
         self._hmac_key = hmac_key
         self._processes = processes
         self._range_bytes = range_bytes
@@ -142,7 +161,7 @@ class ReadCanvasEvents(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            | "ListFileRanges" >> ListFileRanges(self._patterns, self._range_bytes)
+            | "ListFileRanges" >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
             | "ClassifyFileRange" >> beam.ParDo(
                 ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)).with_outputs(
                 RETRIES, MIGRATIONS, DEAD_LETTERS, COUNTS)

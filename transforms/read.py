@@ -4,7 +4,9 @@ Lines are read as bytes in large blocks (``bytes.split`` on megabytes at a
 time) because a Beam element per line costs more than classifying the line.
 An uncompressed file is cut into byte ranges; a line belongs to the range in
 which it starts, so ranges can be read by different workers without overlap.
-A compressed file cannot be entered mid-stream and is one range.
+A compressed file cannot be entered mid-stream and is one range; it is read
+to the end of its last compressed stream or not at all: a file that ends early
+or fails its check raises :class:`UnreadableInputError`, whatever the codec.
 
 This module does not import Beam at load time: the classifier's worker
 processes import it, and should start in a fraction of a second.
@@ -15,8 +17,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
 import collections
-import gzip
-import os
+import zlib
 
 from transforms.events import UTF8_BOM, LineClassifier
 
@@ -39,10 +40,99 @@ class LineBlock(NamedTuple):
 # Beam's CompressionTypes.detect_compression_type suffixes (a test keeps them in step),
 # spelled here so that classifier workers need not import Beam to open a plain file.
 COMPRESSED_SUFFIXES = (".bz2", ".deflate", ".gz", ".zst", ".zstd", ".xz", ".lzma")
+_RAW_CHUNK_BYTES = 256 << 10
+
+
+class UnreadableInputError(OSError):
+    """An input file that cannot be read to its end (truncated or corrupt compressed data, I/O error).
+
+    Its message is one line that names the file. An OSError, so that callers
+    that handle unreadable files handle this one too.
+    """
 
 
 def is_compressed(path: str) -> bool:
     return path.lower().endswith(COMPRESSED_SUFFIXES)
+
+
+def _new_decompressor(path: str):
+    """A fresh decompressor object for the file's codec (suffix in any case), as Beam would pick it."""
+    suffix = path.lower().rsplit(".", 1)[-1]
+    if suffix == "gz":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing: the CRC and length are checked
+    if suffix == "deflate":
+        return zlib.decompressobj()
+    if suffix == "bz2":
+        import bz2
+
+        return bz2.BZ2Decompressor()
+    if suffix in ("xz", "lzma"):
+        import lzma
+
+        return lzma.LZMADecompressor()
+    if suffix in ("zst", "zstd"):
+        import zstandard
+
+        # Beam's window limit: larger windows could need too much memory.
+        return zstandard.ZstdDecompressor(max_window_size=2147483648).decompressobj()
+    raise ValueError(f"{path}: not a compressed file name")
+
+
+class DecompressedFile:
+    """A compressed file read as its decompressed bytes, to the checked end of its last stream.
+
+    Beam's ``CompressedFile`` stops quietly wherever the compressed bytes stop,
+    so a truncated ``.bz2`` or ``.xz`` would read as fewer lines. Here the
+    decompressor must report the end of its stream (and, for gzip, a matching
+    CRC and length) before the file ends; concatenated streams (``cat a.gz
+    b.gz``) are read one after the other. An empty file reads as empty.
+    """
+
+    def __init__(self, raw: BinaryIO, path: str):
+        self._raw = raw
+        self._path = path
+        self._decompressor = _new_decompressor(path)
+        self._buffer = bytearray()
+        self._started = False  # any compressed byte seen
+        self._finished = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._finished and (size < 0 or len(self._buffer) < size):
+            self._decompress_more()
+        size = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def _decompress_more(self) -> None:
+        decompressor = self._decompressor
+        if decompressor.eof:
+            data = decompressor.unused_data or self._raw.read(_RAW_CHUNK_BYTES)
+            if not data:
+                self._finished = True
+                return
+            decompressor = self._decompressor = _new_decompressor(self._path)
+        else:
+            data = self._raw.read(_RAW_CHUNK_BYTES)
+            if not data:
+                if self._started:
+                    raise UnreadableInputError(f"{self._path}: compressed data ends early (truncated file?)")
+                self._finished = True
+                return
+        self._started = True
+        try:
+            self._buffer += decompressor.decompress(data)
+        except Exception as error:  # zlib.error, OSError, LZMAError, ZstdError: the data is not what it claims
+            raise UnreadableInputError(f"{self._path}: corrupt compressed data ({error})") from error
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
 
 def split_range(file_range: FileRange, parts: int) -> list[FileRange]:
@@ -128,22 +218,22 @@ def iter_line_blocks(handle: BinaryIO, start: int = 0, end: int | None = None,
         carry += chunk
 
 
-def open_range(file_range: FileRange) -> BinaryIO:
-    """The file, decompressed by its extension (Beam's rules: .gz, .bz2, .zst, ...).
+def open_range(file_range: FileRange) -> BinaryIO | DecompressedFile:
+    """The file, decompressed by its extension in any case (Beam's suffixes: .gz, .bz2, .zst, ...).
 
-    Local plain and gzip files skip Beam's wrappers (the hot path); everything
-    else goes through Beam's FileSystems, which knows every other codec.
+    Local files are opened directly (classifier workers need not import Beam);
+    others through Beam's FileSystems. Decompression is always
+    :class:`DecompressedFile`, which fails on a truncated or corrupt file.
     """
     path = file_range.path
-    if "://" not in path and os.path.exists(path):
-        if path.endswith(".gz"):
-            return gzip.open(path, "rb")
-        if not is_compressed(path):
-            return open(path, "rb")
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
+    if "://" in path:
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
 
-    return FileSystems.open(path, compression_type=CompressionTypes.AUTO)
+        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    else:
+        raw = open(path, "rb")
+    return DecompressedFile(raw, path) if is_compressed(path) else raw
 
 
 class RangeResult(NamedTuple):
@@ -162,10 +252,15 @@ def classify_file_range(file_range: FileRange, hmac_key: bytes | None,
     if classifier is None:
         classifier = _CLASSIFIERS[hmac_key] = LineClassifier(hmac_key)
     result = RangeResult(collections.Counter(), [], [])
-    with open_range(file_range) as handle:
-        for block in iter_line_blocks(handle, file_range.start, file_range.end, block_bytes):
-            classified = classifier.classify_lines(block.lines, block.first_offset, file_range.path)
-            result.counts.update(classified.counts)
-            result.accepted.extend(classified.accepted)
-            result.dead_letters.extend(classified.dead_letters)
+    try:
+        with open_range(file_range) as handle:
+            for block in iter_line_blocks(handle, file_range.start, file_range.end, block_bytes):
+                classified = classifier.classify_lines(block.lines, block.first_offset, file_range.path)
+                result.counts.update(classified.counts)
+                result.accepted.extend(classified.accepted)
+                result.dead_letters.extend(classified.dead_letters)
+    except UnreadableInputError:
+        raise
+    except OSError as error:  # a file that vanished or a failing disk: the run cannot account for its lines
+        raise UnreadableInputError(f"{file_range.path}: cannot be read ({error.strerror or error})") from error
     return result

@@ -21,12 +21,26 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MICROS_PER_DAY = 86_400_000_000
 
 
+def _micros_since_epoch(moment: dt.datetime) -> int:
+    delta = moment - _EPOCH
+    return delta.days * _MICROS_PER_DAY + delta.seconds * 1_000_000 + delta.microseconds
+
+
+# Rows become Python datetimes (Arrow conversion, event_date partitions), which
+# exist for the UTC years 1 to 9999 only: an instant outside them cannot be a row.
+MIN_EVENT_MICROS = _micros_since_epoch(dt.datetime.min.replace(tzinfo=dt.timezone.utc))
+MAX_EVENT_MICROS = _micros_since_epoch(dt.datetime.max.replace(tzinfo=dt.timezone.utc))
+
+
 class TimestampError(ValueError):
     """The text is not an ISO 8601 timestamp with a UTC offset we accept."""
 
 
 def parse_event_time(text: str) -> int:
     """Parse an ISO 8601 timestamp with offset and return UTC epoch microseconds.
+
+    An instant outside the UTC years 1 to 9999 (``0001-01-01T00:30:00+01:00``)
+    is a :class:`TimestampError` like any other unusable time.
 
     >>> parse_event_time("2019-11-05 07:38:00 -0800") == parse_event_time("2019-11-05T15:38:00Z")
     True
@@ -49,8 +63,10 @@ def parse_event_time(text: str) -> int:
     offset = (offset_hours * 60 + offset_minutes) * 60_000_000
     if sign == "-":
         offset = -offset
-    delta = local - _EPOCH
-    return (delta.days * _MICROS_PER_DAY + delta.seconds * 1_000_000 + delta.microseconds) - offset
+    utc_micros = _micros_since_epoch(local) - offset
+    if not MIN_EVENT_MICROS <= utc_micros <= MAX_EVENT_MICROS:
+        raise TimestampError(f"outside the UTC years 1 to 9999: {text[:64]!r}")
+    return utc_micros
 
 
 def micros_to_datetime(micros: int) -> dt.datetime:

@@ -25,19 +25,23 @@ import datetime as dt
 import json
 import contextlib
 import logging
+import os
 import re
 import signal
 import sys
+import tempfile
 import time
 import uuid
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TestOptions
 
+from pipelines.errors import one_line
 from transforms.classify import DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents, default_processes
 from transforms.counters import COUNTS
 from transforms import lineage
 from transforms.history import ReadLineageHistory
+from transforms.inputs import InputError, could_read_output, is_remote, resolve_inputs
 from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS, WriteTable
 from transforms.publish import (
     BadRunId, LayoutMismatch, OutputBusy, OutputLayout, OutputLock, PublishRun, check_run_id, current_version,
@@ -68,6 +72,10 @@ class RetryLineageOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         parser.add_argument("--input", dest="input", action="extend", nargs="+", default=None,
                             help="File pattern(s) of event lines (local or any Beam filesystem; .gz is read transparently). Repeatable.")
+        parser.add_argument("--allow-empty-input", "--allow_empty_input", dest="allow_empty_input", nargs="?",
+                            const=True, default=False, type=_true_or_false, metavar="true|false",
+                            help="A pattern (or a dated run's day) that matches no file is read as empty input "
+                                 "instead of failing with exit 2. The value is optional (Flex Templates pass one).")
         parser.add_argument("--output", dest="output", default=None, help="Output directory.")
         parser.add_argument("--hmac-key-file", "--hmac_key_file", dest="hmac_key_file", default=None,
                             help="File whose bytes key the actor HMAC (else env RETRY_LINEAGE_HMAC_KEY).")
@@ -92,6 +100,14 @@ class RetryLineageOptions(PipelineOptions):
         parser.add_argument("--run-id", "--run_id", dest="run_id", default=None,
                             help="Names this run (its version folder, the lock): letters, digits, '.', '_', '-' "
                                  "(default: UTC time and a random suffix).")
+
+
+def _true_or_false(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -152,6 +168,49 @@ def validate_options(options: RetryLineageOptions) -> None:
         raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {options.parquet_codec!r}")
     if options.parse_processes is not None and options.parse_processes < 1:
         raise UsageError(f"--parse-processes must be at least 1, got {options.parse_processes}")
+    template = options.input_template
+    for day in days:
+        for pattern in [template.replace("{date}", day)] if template else options.input:
+            written = could_read_output(pattern, options.output)
+            if written:
+                raise UsageError(f"{'--input-template' if template else '--input'} {pattern} could read the output "
+                                 f"({written}); narrow the pattern or write --output elsewhere")
+
+
+def check_output_folder(output: str) -> None:
+    """A local --output must be a folder this process can write in (checked by writing there)."""
+    if is_remote(output):
+        return
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise UsageError(f"--output {output} is a file, not a folder")
+    existing = os.path.abspath(output)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"--output {output}: {existing} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".retry-lineage-probe-", dir=existing))
+    except OSError as error:
+        raise UsageError(f"--output {output}: cannot write in {existing} ({error.strerror or error})") from None
+
+
+def check_inputs(options: RetryLineageOptions) -> None:
+    """Resolve the input of every day to run (see transforms.inputs) and check --output, before anything runs.
+
+    Raises UsageError: an absent literal path, a folder, a pattern (or a dated
+    run's day) that matches nothing without --allow-empty-input, an input inside
+    the output, an --output that is a file or cannot be written.
+    """
+    check_output_folder(options.output)
+    for day in ingest_days(options):
+        template = options.input_template
+        patterns = [template.replace("{date}", day)] if template else options.input
+        try:
+            resolve_inputs(patterns, options.output, options.allow_empty_input,
+                           option=f"--input-template (ingest_date={day})" if template else "--input",
+                           absent_is_empty=bool(template))
+        except InputError as error:
+            raise UsageError(str(error)) from None
 
 
 def parse_processes(options: PipelineOptions) -> int:
@@ -191,7 +250,9 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
     day = opts.date
     partition = f"ingest_date={day}" if day else ""
 
-    events = p | "ReadCanvasEvents" >> ReadCanvasEvents(input_patterns(opts), hmac_key, parse_processes(options))
+    events = p | "ReadCanvasEvents" >> ReadCanvasEvents(
+        input_patterns(opts), hmac_key, parse_processes(options), output=opts.output,
+        allow_empty_input=opts.allow_empty_input, absent_is_empty=bool(opts.input_template))
     retries = events[RETRIES] | "NumberRetryAttempts" >> NumberRetryAttempts()
     migrations = events[MIGRATIONS] | "GroupMigrations" >> GroupMigrations()
     identity_pairs = [retries[IDENTITY_PAIRS], migrations[IDENTITY_PAIRS]]
@@ -230,7 +291,8 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
 def print_help() -> None:
     parser = argparse.ArgumentParser(
         prog="retry-lineage run", description=__doc__.split("\n\n")[0],
-        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through.")
+        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through. "
+               "--verbose logs at DEBUG level, with the traceback of any failure.")
     RetryLineageOptions._add_argparse_args(parser)
     parser.print_help()
 
@@ -320,6 +382,8 @@ def run(argv: list[str] | None = None) -> int:
         validate_options(opts)
         check_run_id(opts.run_id)
         hmac_key_of(opts)
+        if not options.view_as(TestOptions).dry_run:  # a dry run builds the graph offline: no file is touched
+            check_inputs(opts)
     except (UsageError, BadRunId) as error:
         _error(str(error))
         return EXIT_USAGE
@@ -372,12 +436,6 @@ def run(argv: list[str] | None = None) -> int:
     return code
 
 
-def _one_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[-1] if lines else type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 def run_once(options: PipelineOptions, state: dict | None = None, release_lease_of: str | None = None) -> int:
     """One pipeline (one ingest date, or an undated run), published, summarised and checked.
 
@@ -398,7 +456,7 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         return EXIT_USAGE
     except Exception as error:
         _LOG.debug("%s: preparing %s failed", where, opts.output, exc_info=True)
-        print(f"retry-lineage: {where}: cannot prepare {opts.output}: {_one_line(error)}; nothing was published",
+        print(f"retry-lineage: {where}: cannot prepare {opts.output}: {one_line(error)}; nothing was published",
               file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     state["version"] = version
@@ -429,7 +487,7 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         if state.get("signals"):
             return EXIT_PIPELINE_FAILED  # run() reports the interruption
         published = current_version(opts.output) == version
-        print(f"retry-lineage: {where}: pipeline failed: {_one_line(error)}; " + (
+        print(f"retry-lineage: {where}: pipeline failed: {one_line(error)}; " + (
             f"{opts.output} holds this run's complete output (published before the failure)" if published
             else f"{opts.output} left as it was"), file=sys.stderr)
         return EXIT_PIPELINE_FAILED
