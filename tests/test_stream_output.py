@@ -60,7 +60,8 @@ def test_a_watermark_jump_over_many_windows_writes_one_file_per_partition(tmp_pa
 
     out = str(tmp_path)
     days, per_day = 3, 40
-    rows = [retry_row(T0 + day * 86_400_000_000 + k * 7 * W) for day in range(days) for k in range(per_day)]
+    midnight = T0 - T0 % 86_400_000_000
+    rows = [retry_row(midnight + day * 86_400_000_000 + k * 7 * W) for day in range(days) for k in range(per_day)]
     stream = (BeamTestStream().add_elements([TimestampedValue(row, row.event_time / 1e6) for row in rows])
               .advance_watermark_to_infinity())
     with streaming_pipeline() as p:

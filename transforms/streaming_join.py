@@ -171,14 +171,17 @@ class ShardState(LoggedMachine):
         if account is None:
             account = self.accounts[event.root_account_uuid or ""] = AccountLineage()
         account.learn(event)
-        decide = ceil_to(event.event_time + 1, rules.window)
-        deadlines = [decide, expiry, ceil_to(closes_at, rules.window)]
+        # Deadlines are rounded up to window boundaries (a handful of distinct timers per window of
+        # event time); a window's close is exact, so that the late gate closes it on time.
+        deadlines = [ceil_to(event.event_time + 1, rules.window), expiry, closes_at]
         if isinstance(event, RetryEvent):
             heapq.heappush(self._arrived, (event.event_time, fingerprint, event))
             deadlines.append(ceil_to(event.event_time + rules.wait + 1, rules.window))
         elif event.event_name == MIGRATION_COMPLETED:
             heapq.heappush(self._migrations, (event.event_time, fingerprint, event))
-        return ACCEPTED, deadlines
+        if self.clock is not None:  # a deadline the shard has passed is due at the next firing
+            deadlines = [max(deadline, self.clock + 1) for deadline in deadlines]
+        return ACCEPTED, sorted(set(deadlines))
 
     def advance(self, until: int) -> tuple[list[lineage.LineageRow], list[tuple[RetryEvent, lineage.RetryRow]]]:
         """The watermark has reached ``until``: decide everything due by then."""
