@@ -36,6 +36,7 @@ from pipelines.retry_lineage import (
 from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
+from transforms.local_runner import cache_signatures
 from transforms.stream_state import ceil_to
 from transforms.streaming import DEFAULT_STATE_SHARDS, ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
@@ -140,6 +141,8 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
 def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None) -> dict:
     """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Returns its outputs."""
     shared, own = stream_settings(options, needs_source=lines is None)
+    if "BundleBased" in str(options.view_as(StandardOptions).runner):
+        cache_signatures()  # the local runner inspects every DoFn for every bundle
     if lines is None:
         lines = p | "ReadFromPubSub" >> beam.io.ReadFromPubSub(subscription=own.input_subscription)
     hmac_key = hmac_key_of(shared)
