@@ -41,7 +41,7 @@ def _event_time(line: bytes) -> int | None:
         return None
 
 
-def in_order_feed(lines: int, seed: int, stretch: int, noise_kept: int = 20) -> list[tuple[int | None, bytes]]:
+def in_order_feed(lines: int, seed: int, stretch: float, noise_kept: int = 20) -> list[tuple[int | None, bytes]]:
     """A generated feed, its event times stretched ``stretch`` times, in event-time order.
 
     One noise line in ``noise_kept`` is kept (noise only needs counting; a
@@ -64,7 +64,7 @@ def in_order_feed(lines: int, seed: int, stretch: int, noise_kept: int = 20) -> 
             timed.append((last, line))
             continue
         start = 1_722_124_800_000_000  # the generator's first day
-        micros = start + (micros - start) * stretch
+        micros = start + int((micros - start) * stretch)
         metadata = event["metadata"]
         routed = metadata.get("event_name") in ROUTED_EVENT_NAMES
         if not routed and zlib.crc32(line) % noise_kept:
@@ -154,7 +154,7 @@ def watch_like_stream(files) -> BeamTestStream:
         if newest - LAG > (watermark or 0):
             watermark = (newest - LAG) // 1000 * 1000
             stream = stream.advance_watermark_to(watermark / 1e6)
-    return (stream.advance_watermark_to((newest + 2 * DAY) / 1e6).advance_processing_time(86_400)
+    return (stream.advance_watermark_to((newest + 2 * DAY) // 1000 * 1000 / 1e6).advance_processing_time(86_400)
             .advance_watermark_to_infinity())
 
 

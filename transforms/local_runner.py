@@ -6,7 +6,8 @@ about 160 ``inspect.signature`` calls, some 0.02 s, per bundle of every step,
 whatever the bundle holds. A stream that runs in many small bundles (every
 watermark move makes a round of bundles through the graph) spent most of its
 time there. The signatures of methods and module-level functions never change
-while a process runs, so :func:`cache_signatures` memoizes them; functions
+while a process runs, nor do the state and timer specs of a DoFn class, so
+:func:`cache_signatures` memoizes them; functions
 made at run time (lambdas, closures, which the runner re-creates for every
 bundle) are not cached. Only the local runner path installs it.
 """
@@ -48,8 +49,35 @@ def caching(original):
     return get_signature
 
 
+def _specs_key(dofn):
+    """DoFns whose state and timer specs follow from their class alone; else None."""
+    from apache_beam.transforms.core import CallableWrapperDoFn
+
+    cls = type(dofn)
+    if "<" in cls.__qualname__ or isinstance(dofn, CallableWrapperDoFn):
+        return None
+    if any(isinstance(value, types.MethodType) for value in vars(dofn).values()):
+        return None  # methods set on the instance
+    return cls
+
+
+def caching_specs(original):
+    cache: dict = {}
+
+    def get_dofn_specs(dofn):
+        key = _specs_key(dofn)
+        if key is None:
+            return original(dofn)
+        specs = cache.get(key)
+        if specs is None:
+            specs = cache[key] = original(dofn)
+        return set(specs[0]), set(specs[1])
+
+    return get_dofn_specs
+
+
 def cache_signatures() -> None:
-    """Memoize Beam's ``get_signature`` wherever Beam imported it (idempotent)."""
+    """Memoize Beam's ``get_signature`` and ``get_dofn_specs`` wherever Beam imported them (idempotent)."""
     global _installed
     with _lock:
         if _installed:
@@ -60,4 +88,11 @@ def cache_signatures() -> None:
         cached = caching(decorators.get_signature)
         for module in (decorators, core, ptransform, util):
             module.get_signature = cached
+        from apache_beam.runners.direct import transform_evaluator
+        from apache_beam.transforms import userstate
+
+        specs = caching_specs(userstate.get_dofn_specs)
+        userstate.get_dofn_specs = specs
+        transform_evaluator.get_dofn_specs = specs
+        transform_evaluator.is_stateful_dofn = lambda dofn: any(specs(dofn))
         _installed = True

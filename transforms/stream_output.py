@@ -39,7 +39,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.output import STAGING_DIR, retry_partition, write_parquet
-from transforms.stream_state import LoggedMachine, load_machine, log_state_specs, record
+from transforms.stream_state import LoggedMachine, coarse_deadline, load_machine, log_state_specs, record
 from transforms.streaming import window_start
 from transforms.summary import SumCounters, build_summary
 from transforms.tables import RETRIES, Table
@@ -85,19 +85,23 @@ class WindowBuffer(LoggedMachine):
         self.rows: dict[int, dict[str, list]] = {}
         self._due: list[int] = []  # heap of window starts with rows
         self.rows_held = 0
+        self._reference: int | None = None  # the last flush, else the first window seen
 
     def add(self, start: int, partition: str, row) -> int:
-        """Buffer a row; returns the time at which its window is due."""
+        """Buffer a row; returns when to look at its window (its due time, rounded up when far ahead)."""
         if start not in self.rows:
             self.rows[start] = {}
             heapq.heappush(self._due, start)
         self.rows[start].setdefault(partition, []).append(row)
         self.rows_held += 1
-        return start + self._window + self._hold
+        if self._reference is None:
+            self._reference = start
+        return coarse_deadline(start + self._window + self._hold, self._reference, self._window)
 
     def flush(self, until: int) -> list[tuple[int, str, list]]:
         """(window start, partition, rows) of every window due by ``until``, oldest first."""
         out = []
+        self._reference = max(self._reference or until, until)
         while self._due and self._due[0] + self._window + self._hold <= until:
             start = heapq.heappop(self._due)
             for partition, rows in self.rows.pop(start).items():

@@ -42,6 +42,22 @@ def ceil_to(micros: int, step: int) -> int:
     return -(-micros // step) * step
 
 
+def coarse_deadline(deadline: int, reference: int | None, step: int, levels: int = 16) -> int:
+    """``deadline``, rounded up more the further it lies beyond ``reference`` (the shard's clock).
+
+    Within ``levels`` steps it is kept; beyond, it is rounded up to a
+    power-of-two multiple of ``step`` near a ``levels``-th of the distance. So a
+    shard holds some ``2 * levels`` distinct timers per doubling of the
+    distance (a few hundred for a year of event time) rather than one per
+    window of the span, and a deadline near the watermark stays exact.
+    Rounding up only delays a decision, never advances it.
+    """
+    if reference is None or deadline - reference < levels * step:
+        return deadline
+    scale = (deadline - reference) // (levels * step)
+    return ceil_to(deadline, step << (scale.bit_length() - 1))
+
+
 def log_state_specs(prefix: str) -> tuple[BagStateSpec, ReadModifyWriteStateSpec]:
     return (BagStateSpec(f"{prefix}_log", beam.coders.PickleCoder()),
             ReadModifyWriteStateSpec(f"{prefix}_version", beam.coders.VarIntCoder()))

@@ -19,6 +19,7 @@ behind the rules' back. Times are epoch microseconds in rows; Beam timestamps ar
 from __future__ import annotations
 
 import collections
+import re
 import typing
 import uuid
 
@@ -42,7 +43,7 @@ DUPLICATES = "duplicates"
 DEFAULT_STATE_SHARDS = 4
 # A routed line names its event; a line without one of these bytes is noise or invalid
 # (a JSON escape in the name is caught by the block's own result, see below).
-_ROUTED_MARKERS = (b"content_migration_", b"retry_outcome_alignment_clone", b"quizzes_next_quiz_duplicated")
+_ROUTED_MARKERS = re.compile(rb"content_migration_|retry_outcome_alignment_clone|quizzes_next_quiz_duplicated")
 
 
 def window_start(event_time_micros: int, window_seconds: int) -> int:
@@ -71,7 +72,7 @@ def unreadable_file_dead_letter(unreadable: UnreadableFile) -> DeadLetterRow:
 
 
 def _may_be_routed(line: bytes) -> bool:
-    return any(marker in line for marker in _ROUTED_MARKERS)
+    return _ROUTED_MARKERS.search(line) is not None
 
 
 class ClassifyLinesInStream(beam.DoFn):
@@ -103,8 +104,9 @@ class ClassifyLinesInStream(beam.DoFn):
             yield line_counts({"lines_read": 1, "dead_letter_by_code." + UNREADABLE_FILE: 1})
             return
         lines = element if isinstance(element, list) else [element]
-        candidates = [line for line in lines if _may_be_routed(line)]
-        others = [line for line in lines if not _may_be_routed(line)] if candidates else lines
+        routed = [_may_be_routed(line) for line in lines]
+        candidates = [line for line, maybe in zip(lines, routed) if maybe]
+        others = [line for line, maybe in zip(lines, routed) if not maybe] if candidates else lines
         settled = collections.Counter()
         result = self._classifier.classify_lines(others, None, self._source)
         if result.accepted:  # a routed name spelled with JSON escapes: classify those lines one by one

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 from transforms import lineage
 from transforms.events import MIGRATION_COMPLETED, MigrationEvent, RetryEvent
-from transforms.stream_state import LoggedMachine, ceil_to
+from transforms.stream_state import LoggedMachine, ceil_to, coarse_deadline
 
 LINEAGE_ROWS = "lineage_rows"
 DAY_MICROS = 86_400 * 1_000_000
@@ -152,6 +152,7 @@ class ShardState(LoggedMachine):
         self.waiting: dict[str, tuple[RetryEvent, int | None]] = {}  # numbered retries waiting for lineage
         self._deadlines: list[tuple[int, str]] = []  # (lineage wait deadline, fingerprint)
         self._pruned_at = None
+        self._first_seen: int | None = None  # the shard's reference for timers before its first firing
 
     # --- inputs ---------------------------------------------------------------------
 
@@ -181,7 +182,10 @@ class ShardState(LoggedMachine):
             heapq.heappush(self._migrations, (event.event_time, fingerprint, event))
         if self.clock is not None:  # a deadline the shard has passed is due at the next firing
             deadlines = [max(deadline, self.clock + 1) for deadline in deadlines]
-        return ACCEPTED, sorted(set(deadlines))
+        if self._first_seen is None:
+            self._first_seen = event.event_time
+        reference = self.clock if self.clock is not None else self._first_seen
+        return ACCEPTED, sorted({coarse_deadline(deadline, reference, rules.window) for deadline in deadlines})
 
     def advance(self, until: int) -> tuple[list[lineage.LineageRow], list[tuple[RetryEvent, lineage.RetryRow]]]:
         """The watermark has reached ``until``: decide everything due by then."""
