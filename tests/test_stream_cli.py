@@ -26,7 +26,8 @@ def test_stream_help_prints_the_streaming_options(capsys):
         assert batch_only not in text, batch_only
 
 
-@pytest.mark.parametrize("option", [["--date", "2024-07-30"], ["--input", "x.jsonl"], ["--max-dead-letter-ratio", "0.1"],
+@pytest.mark.parametrize("option", [["--date", "2024-07-30"], ["--input", "x.jsonl"],
+                                    ["--max-dead-letter-ratio", "0.1"],
                                     ["--start=2024-07-30"], ["--end", "2024-07-31"], ["--input-template", "{date}"],
                                     ["--lineage-history", "h"], ["--run-id", "r"], ["--parse-processes", "2"],
                                     ["--state-shards", "0"], ["--lineage-retention-days", "0"], ["--no-such-option"]])
@@ -69,7 +70,8 @@ def test_a_bounded_watch_run_over_months_accounts_for_every_line(tmp_path):
 
     names = sorted(path.name for path in (out / "_summaries").glob("*.jsonl"))
     assert names and all(re.fullmatch(r"summary-\d{8}T\d{6}Z-\d{6}-[0-9a-f]{12}\.jsonl", name) for name in names)
-    records = [json.loads(text) for path in (out / "_summaries").glob("*.jsonl") for text in path.read_text().splitlines()]
+    records = [json.loads(text) for path in (out / "_summaries").glob("*.jsonl")
+               for text in path.read_text().splitlines()]
     assert all(record["balanced"] for record in records)
     total = sum(len(lines) for lines in files.values())
     assert sum(record["lines_read"] for record in records) == total == 12

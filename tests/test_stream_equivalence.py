@@ -205,6 +205,7 @@ def test_streaming_gives_batch_rows_on_an_in_order_feed_of_months(months_feed, t
     streamed = table_rows(f"{out}/retries/**/*.parquet", "event_fingerprint", ("attempt_count", "event_date"))
     assert streamed == batch_retries
     assert table_rows(f"{out}/course_lineage/*.parquet", "content_migration_id") == batch_lineage
-    records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl") for line in path.read_text().splitlines()]
+    records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl")
+               for line in path.read_text().splitlines()]
     assert all(record["balanced"] for record in records)
     assert sum(record["lines_read"] for record in records) == len(timed)

@@ -97,3 +97,16 @@ def test_join_state_is_pruned_by_the_retention():
     # 200 days of migrations, attempts and dedup entries; only the last 30 days' (and one horizon's) remain.
     assert len(account.versions) <= 31 and len(state.attempts) <= 31 and len(state.seen) <= 4
     assert state.live_size() < 120
+
+
+def test_far_deadlines_are_rounded_up_by_less_than_the_lateness_and_near_ones_kept():
+    from transforms.stream_state import coarse_deadline
+
+    window, lateness, start = 300_000_000, 3_600_000_000, 1_722_124_800_000_000
+    deadlines = [start + k * 7_000_000 for k in range(1, 2_000_000, 37)]  # about 160 days
+    rounded = [coarse_deadline(deadline, start, window, lateness) for deadline in deadlines]
+    assert all(0 <= late - deadline < lateness for late, deadline in zip(rounded, deadlines))
+    assert all(late == deadline for late, deadline in zip(rounded, deadlines) if deadline - start < 16 * window)
+    # About one distinct timer per lateness of the span at most, not one per deadline or per window.
+    span = deadlines[-1] - start
+    assert len(set(rounded)) < span // lateness + 2_500 < span // window / 5

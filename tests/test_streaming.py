@@ -64,7 +64,8 @@ def apply_rules(steps, checks, window=300, lateness=3600, horizon=86400, wait=60
         out = (
             p
             | stream
-            | beam.Map(lambda event: (0, (event, event.event_fingerprint.encode(), getattr(event, "event_name", "retry"))))
+            | beam.Map(lambda event: (0, (event, event.event_fingerprint.encode(),
+                                          getattr(event, "event_name", "retry"))))
             | beam.ParDo(ApplyStreamRules(rules)).with_outputs("lineage_rows", "late", "counts", main="rows")
         )
         checks(out)

@@ -79,9 +79,10 @@ def publish_file(directory: str, name: str, table: Table, rows: list, codec: str
 class WindowBuffer(LoggedMachine):
     """Rows per (window start, partition), written once the watermark passes the window's end plus the hold."""
 
-    def __init__(self, window_micros: int, hold_micros: int):
+    def __init__(self, window_micros: int, hold_micros: int, max_step_micros: int = 0):
         self._window = window_micros
         self._hold = hold_micros
+        self._max_step = max_step_micros
         self.rows: dict[int, dict[str, list]] = {}
         self._due: list[int] = []  # heap of window starts with rows
         self.rows_held = 0
@@ -96,7 +97,7 @@ class WindowBuffer(LoggedMachine):
         self.rows_held += 1
         if self._reference is None:
             self._reference = start
-        return coarse_deadline(start + self._window + self._hold, self._reference, self._window)
+        return coarse_deadline(start + self._window + self._hold, self._reference, self._window, self._max_step)
 
     def flush(self, until: int) -> list[tuple[int, str, list]]:
         """(window start, partition, rows) of every window due by ``until``, oldest first."""
@@ -123,7 +124,9 @@ class _WriteWindows(beam.DoFn):
     LOG, VERSION = log_state_specs("windows")
     DUE = TimerSpec("due", TimeDomain.WATERMARK)
 
-    def __init__(self, table: Table, output: str, codec: str, window_seconds: int, hold_seconds: int):
+    def __init__(self, table: Table, output: str, codec: str, window_seconds: int, hold_seconds: int,
+                 max_step_seconds: int = 0):
+        self._max_step_micros = max_step_seconds * 1_000_000
         self._table = table
         self._output = output
         self._codec = codec
@@ -133,7 +136,7 @@ class _WriteWindows(beam.DoFn):
 
     def _machine(self, key, log, version) -> WindowBuffer:
         return load_machine(self._owner, key, log, version,
-                            lambda: WindowBuffer(self._window_micros, self._hold_micros))
+                            lambda: WindowBuffer(self._window_micros, self._hold_micros, self._max_step_micros))
 
     def start_bundle(self):
         self._ready: list[tuple[int, str, list]] = []
@@ -175,8 +178,9 @@ class WriteWindowFiles(beam.PTransform):
     """Rows of one table -> Parquet files per event-time window (returns the written paths)."""
 
     def __init__(self, table: Table, output: str, codec: str, window_seconds: int, hold_seconds: int = 0,
-                 shards: int = DEFAULT_WINDOW_SHARDS):
+                 shards: int = DEFAULT_WINDOW_SHARDS, max_step_seconds: int = 0):
         super().__init__()
+        self._max_step_seconds = max_step_seconds
         self._table = table
         self._output = output
         self._codec = codec
@@ -197,7 +201,7 @@ class WriteWindowFiles(beam.PTransform):
             rows
             | "KeyByWindow" >> beam.Map(key_by_window).with_output_types(typing.Tuple[int, typing.Any])
             | "WriteWindows" >> beam.ParDo(_WriteWindows(table, self._output, self._codec, window_seconds,
-                                                         self._hold_seconds))
+                                                         self._hold_seconds, self._max_step_seconds))
         )
 
 

@@ -42,20 +42,24 @@ def ceil_to(micros: int, step: int) -> int:
     return -(-micros // step) * step
 
 
-def coarse_deadline(deadline: int, reference: int | None, step: int, levels: int = 16) -> int:
+def coarse_deadline(deadline: int, reference: int | None, step: int, max_step: int, levels: int = 16) -> int:
     """``deadline``, rounded up more the further it lies beyond ``reference`` (the shard's clock).
 
     Within ``levels`` steps it is kept; beyond, it is rounded up to a
     power-of-two multiple of ``step`` near a ``levels``-th of the distance. So a
     shard holds some ``2 * levels`` distinct timers per doubling of the
-    distance (a few hundred for a year of event time) rather than one per
-    window of the span, and a deadline near the watermark stays exact.
-    Rounding up only delays a decision, never advances it.
+    distance (up to ``max_step``) rather than one per window of the span, and a
+    deadline near the watermark stays exact. Rounding up only delays a
+    decision, never advances it, and by less than ``max_step`` (the allowed
+    lateness), which a bounded run's drain covers.
     """
     if reference is None or deadline - reference < levels * step:
         return deadline
     scale = (deadline - reference) // (levels * step)
-    return ceil_to(deadline, step << (scale.bit_length() - 1))
+    coarse = step << (scale.bit_length() - 1)
+    while coarse > max(step, max_step):
+        coarse //= 2
+    return ceil_to(deadline, coarse)
 
 
 def log_state_specs(prefix: str) -> tuple[BagStateSpec, ReadModifyWriteStateSpec]:

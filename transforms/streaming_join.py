@@ -185,7 +185,8 @@ class ShardState(LoggedMachine):
         if self._first_seen is None:
             self._first_seen = event.event_time
         reference = self.clock if self.clock is not None else self._first_seen
-        return ACCEPTED, sorted({coarse_deadline(deadline, reference, rules.window) for deadline in deadlines})
+        return ACCEPTED, sorted({coarse_deadline(deadline, reference, rules.window, rules.lateness)
+                                 for deadline in deadlines})
 
     def advance(self, until: int) -> tuple[list[lineage.LineageRow], list[tuple[RetryEvent, lineage.RetryRow]]]:
         """The watermark has reached ``until``: decide everything due by then."""

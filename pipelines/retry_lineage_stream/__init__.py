@@ -60,7 +60,8 @@ class StreamOptions(PipelineOptions):
         parser.add_argument("--window-seconds", "--window_seconds", dest="window_seconds", type=int, default=300,
                             help="Fixed event-time window of the output files (default 300).")
         parser.add_argument("--allowed-lateness-seconds", "--allowed_lateness_seconds", dest="allowed_lateness_seconds",
-                            type=int, default=3600, help="How long after its end a window still takes events (default 3600).")
+                            type=int, default=3600,
+                            help="How long after its end a window still takes events (default 3600).")
         parser.add_argument("--dedup-horizon-seconds", "--dedup_horizon_seconds", dest="dedup_horizon_seconds",
                             type=int, default=86400, help="How long copies of an event are recognised (default 86400).")
         parser.add_argument("--lineage-wait-seconds", "--lineage_wait_seconds", dest="lineage_wait_seconds",
@@ -156,7 +157,8 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
     hold = ceil_to(own.lineage_wait_seconds, own.window_seconds)
     written = {
         table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(
-            table, output, codec, own.window_seconds, hold_seconds=hold, shards=shards)
+            table, output, codec, own.window_seconds, hold_seconds=hold, shards=shards,
+            max_step_seconds=own.allowed_lateness_seconds)
         for key, table in (("retries", RETRIES), ("course_lineage", COURSE_LINEAGE), ("dead_letters", DEAD_LETTER))
     }
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
@@ -183,7 +185,8 @@ def run(argv: list[str] | None = None) -> int:
         pipeline = beam.Pipeline(options=options)
         watcher = None
         if own.watch:
-            drain = own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds
+            # Event time past every window, wait and (rounded-up) timer of the last events, twice over.
+            drain = 2 * (own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds)
             watcher = TestStreamServiceController(FolderWatcher(
                 own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds,
                 drain))
@@ -204,8 +207,9 @@ def run(argv: list[str] | None = None) -> int:
         result.wait_until_finish()
     except Exception as error:
         _LOG.debug("streaming pipeline failed", exc_info=True)
-        print(f"retry-lineage stream: pipeline failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-              f" (--verbose shows the traceback)", file=sys.stderr)
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        print(f"retry-lineage stream: pipeline failed: {type(error).__name__}: {first_line} "
+              f"(--verbose shows the traceback)", file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     finally:
         if watcher is not None:
