@@ -50,8 +50,8 @@ def coarse_deadline(deadline: int, reference: int | None, step: int, max_step: i
     shard holds some ``2 * levels`` distinct timers per doubling of the
     distance (up to ``max_step``) rather than one per window of the span, and a
     deadline near the watermark stays exact. Rounding up only delays a
-    decision, never advances it, and by less than ``max_step`` (the allowed
-    lateness), which a bounded run's drain covers.
+    decision, never advances it, and by less than ``max_step`` (a day, or the
+    allowed lateness), which a bounded run's drain covers.
     """
     if reference is None or deadline - reference < levels * step:
         return deadline

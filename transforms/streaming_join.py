@@ -54,6 +54,10 @@ class StreamRules(NamedTuple):
         return cls(window * 1_000_000, lateness * 1_000_000, horizon * 1_000_000, wait * 1_000_000,
                    retention_days * DAY_MICROS)
 
+    def max_timer_step(self) -> int:
+        """The most a far deadline is rounded up: a day (or the lateness), which a bounded run's drain covers."""
+        return max(self.lateness, DAY_MICROS)
+
     def expiry_step(self) -> int:
         """Dedup entries expire in coarse steps: at most 16 pending deadlines per horizon."""
         return max(self.window, ceil_to(max(self.horizon, 1) // 16, self.window))
@@ -185,7 +189,7 @@ class ShardState(LoggedMachine):
         if self._first_seen is None:
             self._first_seen = event.event_time
         reference = self.clock if self.clock is not None else self._first_seen
-        return ACCEPTED, sorted({coarse_deadline(deadline, reference, rules.window, rules.lateness)
+        return ACCEPTED, sorted({coarse_deadline(deadline, reference, rules.window, rules.max_timer_step())
                                  for deadline in deadlines})
 
     def advance(self, until: int) -> tuple[list[lineage.LineageRow], list[tuple[RetryEvent, lineage.RetryRow]]]:

@@ -77,6 +77,7 @@ class StreamOptions(PipelineOptions):
 
 
 DATAFLOW_STATE_SHARDS = 64
+MAX_TIMER_STEP_SECONDS = 86_400  # see transforms.streaming_join.StreamRules.max_timer_step
 # The batch job's options that a stream has no use for: given to `stream`, they are a usage error.
 SHARED_OPTIONS = ("--output", "--hmac-key-file", "--hmac_key_file", "--parquet-codec", "--parquet_codec")
 BATCH_ONLY_OPTIONS = ("--input", "--max-dead-letter-ratio", "--max_dead_letter_ratio", "--parse-processes",
@@ -158,7 +159,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
     written = {
         table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(
             table, output, codec, own.window_seconds, hold_seconds=hold, shards=shards,
-            max_step_seconds=own.allowed_lateness_seconds)
+            max_step_seconds=max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS))
         for key, table in (("retries", RETRIES), ("course_lineage", COURSE_LINEAGE), ("dead_letters", DEAD_LETTER))
     }
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
@@ -185,8 +186,10 @@ def run(argv: list[str] | None = None) -> int:
         pipeline = beam.Pipeline(options=options)
         watcher = None
         if own.watch:
-            # Event time past every window, wait and (rounded-up) timer of the last events, twice over.
-            drain = 2 * (own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds)
+            # Event time past every window and wait of the last events, and past their timers, which
+            # may be rounded up by a day (or the lateness) when they lie far beyond a shard's clock.
+            drain = (2 * (own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds)
+                     + max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS))
             watcher = TestStreamServiceController(FolderWatcher(
                 own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds,
                 drain))
