@@ -30,9 +30,10 @@ def lineage_row(migration_id, completed_at):
 
 
 def test_window_file_names_are_deterministic_and_safe():
-    name = window_file_name(T0, 2, [("b",), ("a",)])
-    assert name == window_file_name(T0, 2, [("a",), ("b",)])
-    assert name.startswith("part-20240730T100000Z-p002-") and name.endswith(".parquet")
+    name = window_file_name(T0, T0 + W, [("b",), ("a",)])
+    assert name == window_file_name(T0, T0 + W, [("a",), ("b",)])
+    assert name != window_file_name(T0, T0 + W, [("a",), ("c",)])
+    assert name.startswith("part-20240730T100000Z-20240730T100500Z-") and name.endswith(".parquet")
     assert not set(name) & set(":[] ")
 
 
@@ -49,13 +50,42 @@ def test_rows_are_written_per_window_on_time_then_late(tmp_path):
     )
     with streaming_pipeline() as p:
         p | stream | WriteWindowFiles(COURSE_LINEAGE, out, "zstd", 300)
-    files = sorted(path.name for path in (tmp_path / "course_lineage").glob("*.parquet"))
-    assert [name[:26] for name in files] == ["part-20240730T100000Z-p000", "part-20240730T100000Z-p001",
-                                             "part-20240730T100500Z-p000"]
-    contents = [sorted(pq.read_table(tmp_path / "course_lineage" / name).column("content_migration_id").to_pylist())
-                for name in files]
-    assert contents == [["1"], ["3"], ["2"]]
+    files = sorted((tmp_path / "course_lineage").glob("*.parquet"), key=lambda path: path.stat().st_mtime_ns)
+    contents = [(path.name[:38], pq.read_table(path).column("content_migration_id").to_pylist()) for path in files]
+    # On time for the first window, then the late row in a further file, then the second window.
+    assert contents == [("part-20240730T100000Z-20240730T100000Z", ["1"]),
+                        ("part-20240730T100000Z-20240730T100000Z", ["3"]),
+                        ("part-20240730T100500Z-20240730T100500Z", ["2"])]
     assert not list((tmp_path / "_staging").rglob("*.parquet"))  # temporary files were renamed away
+
+
+def test_a_watermark_jump_over_many_windows_writes_one_file_per_partition(tmp_path):
+    from transforms.tables import RETRIES
+
+    out = str(tmp_path)
+    days, per_day = 3, 40
+    midnight = T0 - T0 % 86_400_000_000
+    rows = [retry_row(midnight + day * 86_400_000_000 + k * 7 * W) for day in range(days) for k in range(per_day)]
+    stream = (BeamTestStream().add_elements([TimestampedValue(row, row.event_time / 1e6) for row in rows])
+              .advance_watermark_to_infinity())
+    with streaming_pipeline() as p:
+        p | stream | WriteWindowFiles(RETRIES, out, "zstd", 300, hold_seconds=600)
+    files = sorted((tmp_path / "retries").rglob("*.parquet"))
+    assert [path.parent.name for path in files] == ["event_date=2024-07-30", "event_date=2024-07-31",
+                                                    "event_date=2024-08-01"]
+    assert sum(pq.read_metadata(path).num_rows for path in files) == days * per_day
+
+
+def retry_row(event_time):
+    from transforms.tables import RETRIES, RetryRow
+
+    values = {name: None for name in RetryRow._fields}
+    values.update(event_fingerprint=f"f{event_time}", source_event_name="outcomes.retry_outcome_alignment_clone",
+                  event_time=event_time, original_course_uuid="a" * 40, new_course_uuid="b" * 40,
+                  lineage_status="no_migration", lineage_path=["a" * 40, "b" * 40], root_course_uuid="a" * 40,
+                  lineage_depth=1, lineage_cycle=False, lineage_truncated=False)
+    assert RETRIES.row is RetryRow
+    return RetryRow(**values)
 
 
 def test_summary_records_are_deltas_and_each_balances(tmp_path):

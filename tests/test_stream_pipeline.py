@@ -68,9 +68,9 @@ def test_streaming_dataflow_graph_builds_offline():
     build(pipeline, options)
     pipeline.run()
     names = {t.unique_name for t in runner.proto_pipeline.components.transforms.values()}
-    for step in ("ReadFromPubSub", "ProcessCanvasStream/GateLateEvents", "ProcessCanvasStream/DeduplicateWithinHorizon",
-                 "ProcessCanvasStream/JoinRetriesInStream", "WriteRetries", "WriteCourseLineage", "WriteDeadLetter",
-                 "WriteStreamSummaries"):
+    # The late gate, deduplication, attempts and the join are one stateful step per shard.
+    for step in ("ReadFromPubSub", "ProcessCanvasStream/ClassifyLinesInStream", "ProcessCanvasStream/ApplyStreamRules",
+                 "WriteRetries", "WriteCourseLineage", "WriteDeadLetter", "WriteStreamSummaries"):
         assert step in names, step
 
 

@@ -1,39 +1,51 @@
 """Streaming output: Parquet files per event-time window, and summary records per firing.
 
-``WriteWindowFiles`` buffers a table's rows per (partition, window) in state,
-in the global window, and writes a file when the watermark passes the window's
-end; rows that come later (retries held for their lineage, late migrations)
-go out in further files, one batch per window's worth of watermark. Nothing is
-dropped: however late a row comes, it is written as a further file of its window. File names
-are deterministic (window start, pane, a digest of the rows; no colons,
+``WriteWindowFiles`` buffers a table's rows per window under a few shard keys
+(``--state-shards``; a window's shard follows from its start) and writes them
+when the watermark passes the window's end plus a hold (the pipeline holds
+windows for the lineage wait, so that retries decided after their window ended
+still go out with it). Rows that come later go out at the next firing. A
+firing writes every window due by then, and the files of one bundle are
+grouped per partition, so a watermark that jumps over months of event time
+writes one file per partition, not one per window. File names are
+deterministic (first and last window start, a digest of the rows; no colons,
 brackets or spaces) and every file is written under a temporary name and
 renamed, so readers (DuckDB while the stream runs) never see half a file.
 
 ``WriteStreamSummaries`` sums per-line counter records per processing-time
 firing into one summary record each: deltas, every line in exactly one record,
-each record balanced because a line's counters always travel together.
+each record balanced because a line's counters always travel together. Record
+names are deterministic (the stream's start, the firing number and a digest of
+the counters), so a retried write replaces its record rather than adding one.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
+import heapq
 import json
 import os
 import time
 import typing
+import uuid
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms import trigger
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.transforms.userstate import TimerSpec, on_timer
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.output import STAGING_DIR, retry_partition, write_parquet
+from transforms.stream_state import LoggedMachine, coarse_deadline, load_machine, log_state_specs, record
 from transforms.streaming import window_start
 from transforms.summary import SumCounters, build_summary
 from transforms.tables import RETRIES, Table
 
 SUMMARIES_DIR = "_summaries"
+DEFAULT_WINDOW_SHARDS = 4
 
 
 def row_time(table: Table, row, element_time: Timestamp) -> int:
@@ -44,10 +56,13 @@ def row_time(table: Table, row, element_time: Timestamp) -> int:
     return completed_at if completed_at is not None else element_time.micros
 
 
-def window_file_name(start_micros: int, pane: int, rows: list) -> str:
+def _stamp(micros: int) -> str:
+    return Timestamp(micros=micros).to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
+
+
+def window_file_name(first_start: int, last_start: int, rows: list) -> str:
     digest = hashlib.sha1(repr(sorted(map(repr, rows))).encode("utf-8")).hexdigest()[:12]
-    stamp = Timestamp(micros=start_micros).to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
-    return f"part-{stamp}-p{pane:03d}-{digest}.parquet"
+    return f"part-{_stamp(first_start)}-{_stamp(last_start)}-{digest}.parquet"
 
 
 def publish_file(directory: str, name: str, table: Table, rows: list, codec: str, output: str) -> str:
@@ -61,95 +76,148 @@ def publish_file(directory: str, name: str, table: Table, rows: list, codec: str
     return final
 
 
-class _WriteWindow(beam.DoFn):
-    BUFFER = BagStateSpec("buffer", beam.coders.PickleCoder())
-    PANE = ReadModifyWriteStateSpec("pane", beam.coders.VarIntCoder())
-    FLUSHED_AT = ReadModifyWriteStateSpec("flushed_at", beam.coders.VarIntCoder())
-    ON_TIME = TimerSpec("on_time", TimeDomain.WATERMARK)
-    LATE_FLUSH = TimerSpec("late_flush", TimeDomain.WATERMARK)
+class WindowBuffer(LoggedMachine):
+    """Rows per (window start, partition), written once the watermark passes the window's end plus the hold."""
 
-    def __init__(self, table: Table, output: str, codec: str, window_seconds: int):
+    def __init__(self, window_micros: int, hold_micros: int, max_step_micros: int = 0):
+        self._window = window_micros
+        self._hold = hold_micros
+        self._max_step = max_step_micros
+        self.rows: dict[int, dict[str, list]] = {}
+        self._due: list[int] = []  # heap of window starts with rows
+        self.rows_held = 0
+        self._reference: int | None = None  # the last flush, else the first window seen
+
+    def add(self, start: int, partition: str, row) -> int:
+        """Buffer a row; returns when to look at its window (its due time, rounded up when far ahead)."""
+        if start not in self.rows:
+            self.rows[start] = {}
+            heapq.heappush(self._due, start)
+        self.rows[start].setdefault(partition, []).append(row)
+        self.rows_held += 1
+        if self._reference is None:
+            self._reference = start
+        return coarse_deadline(start + self._window + self._hold, self._reference, self._window, self._max_step)
+
+    def flush(self, until: int) -> list[tuple[int, str, list]]:
+        """(window start, partition, rows) of every window due by ``until``, oldest first."""
+        out = []
+        self._reference = max(self._reference or until, until)
+        while self._due and self._due[0] + self._window + self._hold <= until:
+            start = heapq.heappop(self._due)
+            for partition, rows in self.rows.pop(start).items():
+                self.rows_held -= len(rows)
+                out.append((start, partition, rows))
+        return out
+
+    def replay(self, entry) -> None:
+        if entry[0] == "row":
+            self.add(*entry[1:])
+        else:
+            self.flush(entry[1])
+
+    def live_size(self) -> int:
+        return self.rows_held
+
+
+class _WriteWindows(beam.DoFn):
+    LOG, VERSION = log_state_specs("windows")
+    DUE = TimerSpec("due", TimeDomain.WATERMARK)
+
+    def __init__(self, table: Table, output: str, codec: str, window_seconds: int, hold_seconds: int,
+                 max_step_seconds: int = 0):
+        self._max_step_micros = max_step_seconds * 1_000_000
         self._table = table
         self._output = output
         self._codec = codec
         self._window_micros = window_seconds * 1_000_000
+        self._hold_micros = hold_seconds * 1_000_000
+        self._owner = f"windows-{table.name}-{uuid.uuid4().hex}"
 
-    def process(self, keyed, buffer=beam.DoFn.StateParam(BUFFER), flushed_at=beam.DoFn.StateParam(FLUSHED_AT),
-                on_time=beam.DoFn.TimerParam(ON_TIME), late_flush=beam.DoFn.TimerParam(LATE_FLUSH)):
-        (_, start), row = keyed
-        buffer.add(row)
-        last = flushed_at.read()
-        if last is None:
-            on_time.set(Timestamp(micros=start + self._window_micros))
-        else:
-            # Later rows go out in batches, one window's worth of watermark after the last file.
-            late_flush.set(Timestamp(micros=last + self._window_micros))
+    def _machine(self, key, log, version) -> WindowBuffer:
+        return load_machine(self._owner, key, log, version,
+                            lambda: WindowBuffer(self._window_micros, self._hold_micros, self._max_step_micros))
 
-    @on_timer(ON_TIME)
-    def write_on_time(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam,
-                      buffer=beam.DoFn.StateParam(BUFFER), pane=beam.DoFn.StateParam(PANE),
-                      flushed_at=beam.DoFn.StateParam(FLUSHED_AT)):
-        flushed_at.write(fired.micros)
-        yield from self._flush(key, buffer, pane)
+    def start_bundle(self):
+        self._ready: list[tuple[int, str, list]] = []
 
-    @on_timer(LATE_FLUSH)
-    def write_late(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam,
-                   buffer=beam.DoFn.StateParam(BUFFER), pane=beam.DoFn.StateParam(PANE),
-                   flushed_at=beam.DoFn.StateParam(FLUSHED_AT)):
-        flushed_at.write(fired.micros)
-        yield from self._flush(key, buffer, pane)
+    def process(self, keyed, key=beam.DoFn.KeyParam, log=beam.DoFn.StateParam(LOG),
+                version=beam.DoFn.StateParam(VERSION), due=beam.DoFn.TimerParam(DUE)):
+        _, (start, partition, row) = keyed
+        machine = self._machine(key, log, version)
+        deadline = machine.add(start, partition, row)
+        record(machine, ("row", start, partition, row), log, version)
+        due.set(Timestamp(micros=deadline), dynamic_timer_tag=str(deadline))
 
-    def _flush(self, key, buffer, pane):
-        rows = list(buffer.read())
-        if not rows:
-            return
-        buffer.clear()
-        number = pane.read() or 0
-        pane.write(number + 1)
-        partition, start = key
-        directory = FileSystems.join(self._output, self._table.name, partition) if partition else FileSystems.join(
-            self._output, self._table.name)
-        yield publish_file(directory, window_file_name(start, number, rows), self._table, rows, self._codec, self._output)
+    @on_timer(DUE)
+    def write_due(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam, log=beam.DoFn.StateParam(LOG),
+                  version=beam.DoFn.StateParam(VERSION)):
+        machine = self._machine(key, log, version)
+        ready = machine.flush(fired.micros)
+        if ready:
+            record(machine, ("flush", fired.micros), log, version)
+            self._ready.extend(ready)  # written together at the end of the bundle, one file per partition
+        return ()
+
+    def finish_bundle(self):
+        by_partition: dict[str, list[tuple[int, list]]] = collections.defaultdict(list)
+        for start, partition, rows in self._ready:
+            by_partition[partition].append((start, rows))
+        self._ready = []
+        for partition, windows in sorted(by_partition.items()):
+            rows = [row for _, window_rows in windows for row in window_rows]
+            starts = [start for start, _ in windows]
+            directory = (FileSystems.join(self._output, self._table.name, partition) if partition
+                         else FileSystems.join(self._output, self._table.name))
+            path = publish_file(directory, window_file_name(min(starts), max(starts), rows), self._table, rows,
+                                self._codec, self._output)
+            yield WindowedValue(path, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class WriteWindowFiles(beam.PTransform):
     """Rows of one table -> Parquet files per event-time window (returns the written paths)."""
 
-    def __init__(self, table: Table, output: str, codec: str, window_seconds: int):
+    def __init__(self, table: Table, output: str, codec: str, window_seconds: int, hold_seconds: int = 0,
+                 shards: int = DEFAULT_WINDOW_SHARDS, max_step_seconds: int = 0):
         super().__init__()
+        self._max_step_seconds = max_step_seconds
         self._table = table
         self._output = output
         self._codec = codec
         self._window_seconds = window_seconds
+        self._hold_seconds = hold_seconds
+        self._shards = shards
 
     def expand(self, rows):
-        table, window_seconds = self._table, self._window_seconds
+        table, window_seconds, shards = self._table, self._window_seconds, self._shards
 
         def key_by_window(row, timestamp=beam.DoFn.TimestampParam):
             start = window_start(row_time(table, row, timestamp), window_seconds)
             # Windows divide a day, so a window's rows share the event date of their partition.
             partition = retry_partition(row) if table is RETRIES else ""
-            return ((partition, start), row)
+            return (start // (window_seconds * 1_000_000) % shards, (start, partition, row))
 
         return (
             rows
-            | "KeyByWindow" >> beam.Map(key_by_window).with_output_types(
-                typing.Tuple[typing.Tuple[str, int], typing.Any])
-            | "WriteWindow" >> beam.ParDo(_WriteWindow(table, self._output, self._codec, window_seconds))
+            | "KeyByWindow" >> beam.Map(key_by_window).with_output_types(typing.Tuple[int, typing.Any])
+            | "WriteWindows" >> beam.ParDo(_WriteWindows(table, self._output, self._codec, window_seconds,
+                                                         self._hold_seconds, self._max_step_seconds))
         )
 
 
 class WriteStreamSummaries(beam.PTransform):
     """Per-line counter records -> one balanced summary record (JSON line) per processing-time firing."""
 
-    def __init__(self, output: str, pseudonymization: str, every_seconds: int = 60):
+    def __init__(self, output: str, pseudonymization: str, every_seconds: int = 60, stream_tag: str | None = None):
         super().__init__()
+        # Fixed when the job is built: names this stream's records apart from other runs' ones.
+        self._tag = stream_tag or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self._output = output
         self._pseudonymization = pseudonymization
         self._every = every_seconds
 
     def expand(self, counts):
-        output, pseudonymization = self._output, self._pseudonymization
+        output, pseudonymization, tag = self._output, self._pseudonymization, self._tag
 
         def write(totals, pane=beam.DoFn.PaneInfoParam):
             record = build_summary(totals, pseudonymization)
@@ -159,9 +227,11 @@ class WriteStreamSummaries(beam.PTransform):
                 del record[batch_only]
             record["window"] = {"kind": "processing_time_firing", "firing": pane.index,
                                 "written_at": Timestamp.of(time.time()).to_rfc3339()}
+            # The name depends on what the record counts, never on when it was written: a
+            # retried write replaces the same record instead of counting its lines twice.
+            digest = hashlib.sha1(json.dumps(totals, sort_keys=True).encode()).hexdigest()[:12]
+            name = f"summary-{tag}-{pane.index:06d}-{digest}.jsonl"
             line = json.dumps(record, sort_keys=True)
-            stamp = Timestamp.of(time.time()).to_utc_datetime().strftime("%Y%m%dT%H%M%S%fZ")
-            name = f"summary-{stamp}-{hashlib.sha1(line.encode()).hexdigest()[:8]}.jsonl"
             path = FileSystems.join(output, SUMMARIES_DIR, name)
             with FileSystems.create(path) as handle:
                 handle.write((line + "\n").encode("utf-8"))

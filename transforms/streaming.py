@@ -1,38 +1,49 @@
-"""Streaming building blocks: event-time windows, the late-event gate, deduplication with expiry.
+"""Streaming: classify lines, then one stateful step per shard applies the batch rules as time allows.
 
-The streaming pipeline (issue "Streaming mode") applies the batch rules event by
-event; these stateful DoFns are where it differs because time forces it:
+* :class:`ClassifyLinesInStream` settles noise, blank and invalid lines where
+  they are read (counted, dead-lettered) and keys each routed event by the
+  shard of its root account (``--state-shards`` keys, whatever the span).
+* :class:`ApplyStreamRules` holds a :class:`transforms.streaming_join.ShardState`
+  per shard: the late gate, deduplication within the horizon, attempt numbers
+  and the lineage join. It sets event-time timers only at deadlines that
+  matter (rounded up to a window boundary), one timer per distinct deadline;
+  a firing at ``T`` decides everything due by ``T``. The runner delivers every
+  timer that a watermark move makes due in one bundle, so the cost follows the
+  events and the watermark moves, not the event-time span.
 
-* :class:`GateLateEvents` keys events by their fixed event-time window and
-  closes a window once the watermark passes its end plus the allowed lateness.
-  An event that arrives for a closed window is not dropped silently, as Beam's
-  own windowing would: it becomes a ``late_event`` dead letter with its raw
-  bytes. Everything runs in the global window, so no runner drops anything
-  behind the gate's back.
-* :class:`DeduplicateWithinHorizon` keeps one copy per fingerprint for
-  ``horizon`` seconds of event time; an event-time timer clears the state, so
-  it holds at most one horizon of routed events.
-
-Times are epoch microseconds in rows; Beam timestamps are seconds.
+An event whose window had closed (window end plus the allowed lateness at or
+before the shard's latest firing) is a ``late_event`` dead letter with its raw
+bytes. Everything runs in the global window, so no runner drops anything
+behind the rules' back. Times are epoch microseconds in rows; Beam timestamps are seconds.
 """
 from __future__ import annotations
 
 import collections
+import re
 import typing
+import uuid
 
 import apache_beam as beam
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.counters import COUNTS, count_pairs
 from transforms.events import RetryEvent
+from transforms.stream_state import load_machine, log_state_specs, record, stable_shard
+from transforms.streaming_join import (
+    ACCEPTED, DUPLICATE, LATE, LINEAGE_ROWS, ShardState, StreamRules,
+)
 from transforms.tables import DeadLetterRow
+from transforms.watch import UNREADABLE_FILE, UnreadableFile
 
 LATE_EVENT = "late_event"
 DEAD_LETTERS = "dead_letters"
-LATE = "late"
 DUPLICATES = "duplicates"
+DEFAULT_STATE_SHARDS = 4
+# A routed line names its event; a line without one of these bytes is noise or invalid
+# (a JSON escape in the name is caught by the block's own result, see below).
+_ROUTED_MARKERS = re.compile(rb"content_migration_|retry_outcome_alignment_clone|quizzes_next_quiz_duplicated")
 
 
 def window_start(event_time_micros: int, window_seconds: int) -> int:
@@ -45,18 +56,6 @@ def micros_to_timestamp(micros: int) -> Timestamp:
     return Timestamp(micros=micros)
 
 
-# One key: every routed event (about 1 % of the firehose) passes one clock, so
-# only the pipeline's very first event goes unjudged. A worker handles a few
-# thousand events a second on one key, ample for an institution; a multi-tenant
-# firehose can raise this, at one unjudged event per shard.
-GATE_SHARDS = 1
-
-
-def gate_shard(fingerprint: str) -> int:
-    """The late-event gate's key (each key keeps its own clock)."""
-    return int(fingerprint[:8], 16) % GATE_SHARDS
-
-
 def line_counts(counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
     """The counters of one line (or one output row), as one ``counts`` element; also Beam metrics.
 
@@ -66,104 +65,31 @@ def line_counts(counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
     return beam.pvalue.TaggedOutput(COUNTS, dict(count_pairs(counts)))
 
 
-class GateLateEvents(beam.DoFn):
-    """(shard, (window start, event_time, event, raw line, event_name)) -> event, or a ``late_event`` dead letter.
-
-    Python DoFns cannot read the watermark, so each shard keeps a clock of its
-    own: ``closed_until``, the latest window-close time (window end plus the
-    allowed lateness) that the watermark has passed. An event-time timer moves
-    it one window at a time, as far as the latest window the shard has seen
-    (a day of watermark is 288 firings of 300 s windows), then sleeps until
-    an event of a newer window arrives. An event whose window closes at or
-    before the clock is late.
-
-    Limit: the clock only knows windows it has seen. The first event of a
-    shard, and after an idle spell an event of a window newer than any seen
-    that closed during the idle spell, cannot be judged late and pass; what
-    comes after them can.
-
-    Main output: events of windows still open, timestamped at their event time.
-    Tagged output ``late``: :class:`DeadLetterRow` of the others.
-    """
-
-    CLOSED_UNTIL = ReadModifyWriteStateSpec("closed_until", beam.coders.VarIntCoder())
-    LATEST_CLOSE = ReadModifyWriteStateSpec("latest_close", beam.coders.VarIntCoder())
-    NEXT_TICK = ReadModifyWriteStateSpec("next_tick", beam.coders.VarIntCoder())
-    TICK = TimerSpec("tick", TimeDomain.WATERMARK)
-
-    def __init__(self, window_seconds: int, allowed_lateness_seconds: int):
-        self._window_micros = window_seconds * 1_000_000
-        self._lateness_micros = allowed_lateness_seconds * 1_000_000
-
-    def process(self, keyed, closed_until=beam.DoFn.StateParam(CLOSED_UNTIL),
-                latest_close=beam.DoFn.StateParam(LATEST_CLOSE), next_tick=beam.DoFn.StateParam(NEXT_TICK),
-                tick=beam.DoFn.TimerParam(TICK)):
-        _, (start, event_time, event, raw, event_name) = keyed
-        closes_at = start + self._window_micros + self._lateness_micros
-        closed = closed_until.read()
-        if closed is not None and closes_at <= closed:
-            yield line_counts({"lines_read": 1, "dead_letter_by_code." + LATE_EVENT: 1})
-            yield beam.pvalue.TaggedOutput(LATE, DeadLetterRow(
-                LATE_EVENT, f"window starting {Timestamp(micros=start).to_rfc3339()} had closed", event_name,
-                None, None, raw))
-            return
-        if closes_at > (latest_close.read() or closes_at - 1):
-            latest_close.write(closes_at)
-        if next_tick.read() is None:
-            next_tick.write(closes_at)
-            tick.set(micros_to_timestamp(closes_at))
-        yield beam.window.TimestampedValue(event, micros_to_timestamp(event_time))
-
-    @on_timer(TICK)
-    def advance_clock(self, fired=beam.DoFn.TimestampParam, closed_until=beam.DoFn.StateParam(CLOSED_UNTIL),
-                      latest_close=beam.DoFn.StateParam(LATEST_CLOSE), next_tick=beam.DoFn.StateParam(NEXT_TICK),
-                      tick=beam.DoFn.TimerParam(TICK)):
-        closed_until.write(fired.micros)
-        following = fired.micros + self._window_micros
-        if following <= (latest_close.read() or 0):
-            next_tick.write(following)
-            tick.set(micros_to_timestamp(following))
-        else:
-            next_tick.clear()  # caught up with every window seen: sleep until a newer one arrives
+def unreadable_file_dead_letter(unreadable: UnreadableFile) -> DeadLetterRow:
+    """A watched file that vanished or could not be read: one dead letter naming it."""
+    detail = f"{unreadable.path}: {unreadable.reason}"
+    return DeadLetterRow(UNREADABLE_FILE, detail, None, unreadable.path, None, detail.encode("utf-8", "replace"))
 
 
-class DeduplicateWithinHorizon(beam.DoFn):
-    """(fingerprint, event) -> the first copy of each event; copies within the horizon are counted."""
-
-    SEEN = ReadModifyWriteStateSpec("seen", beam.coders.BooleanCoder())
-    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
-
-    def __init__(self, horizon_seconds: int):
-        self._horizon_micros = horizon_seconds * 1_000_000
-
-    def process(self, keyed, seen=beam.DoFn.StateParam(SEEN), expire=beam.DoFn.TimerParam(EXPIRE)):
-        _, event = keyed
-        if seen.read():
-            yield line_counts({"lines_read": 1, DUPLICATES: 1})
-            return
-        seen.write(True)
-        yield line_counts({"lines_read": 1, "accepted." + ("retry" if isinstance(event, RetryEvent) else event.event_name): 1})
-        # Copies share the event time, so one horizon after it no copy can still be "new".
-        expire.set(micros_to_timestamp(event.event_time + self._horizon_micros))
-        yield event
-
-    @on_timer(EXPIRE)
-    def forget(self, seen=beam.DoFn.StateParam(SEEN)):
-        seen.clear()
+def _may_be_routed(line: bytes) -> bool:
+    return _ROUTED_MARKERS.search(line) is not None
 
 
 class ClassifyLinesInStream(beam.DoFn):
-    """A raw line, or a block of them -> keyed routed events for the gate, dead letters; noise is only counted.
+    """A raw line, a block of them, or an UnreadableFile -> keyed routed events, dead letters; noise is counted.
 
     Every line's counters are emitted where its fate is decided, ``lines_read``
-    included: here for blank, skipped and dead-lettered lines, at the gate for
-    late ones, at deduplication for the rest. So every batch of counters
-    balances on its own, whatever window or firing it lands in.
+    included: here for blank, skipped and dead-lettered lines (and a file that
+    could not be read, which counts as one line), in the shard step for the
+    rest (accepted, duplicate or late). So every batch of counters balances on
+    its own, whatever firing it lands in.
+
+    Main output: ``(shard, (event, raw line, event name))``.
     """
 
-    def __init__(self, hmac_key: bytes | None, window_seconds: int, source: str | None = None):
+    def __init__(self, hmac_key: bytes | None, state_shards: int = DEFAULT_STATE_SHARDS, source: str | None = None):
         self._hmac_key = hmac_key
-        self._window_seconds = window_seconds
+        self._shards = state_shards
         self._source = source
         self._classifier = None
 
@@ -172,82 +98,125 @@ class ClassifyLinesInStream(beam.DoFn):
 
         self._classifier = LineClassifier(self._hmac_key)
 
-    def process(self, element: bytes | list[bytes]):
+    def process(self, element):
+        if isinstance(element, UnreadableFile):
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, unreadable_file_dead_letter(element))
+            yield line_counts({"lines_read": 1, "dead_letter_by_code." + UNREADABLE_FILE: 1})
+            return
+        lines = element if isinstance(element, list) else [element]
+        routed = [_may_be_routed(line) for line in lines]
+        candidates = [line for line, maybe in zip(lines, routed) if maybe]
+        others = [line for line, maybe in zip(lines, routed) if not maybe] if candidates else lines
         settled = collections.Counter()
-        for line in element if isinstance(element, list) else [element]:
+        result = self._classifier.classify_lines(others, None, self._source)
+        if result.accepted:  # a routed name spelled with JSON escapes: classify those lines one by one
+            candidates, others = lines, []
+        else:
+            settled.update(result.counts)
+            yield from (beam.pvalue.TaggedOutput(DEAD_LETTERS, row) for row in result.dead_letters)
+        for line in candidates:
             result = self._classifier.classify_lines([line], None, self._source)
             for dead_letter in result.dead_letters:
                 yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter)
             if not result.accepted:
                 settled.update(result.counts)
-            for accepted in result.accepted:  # counted where its fate is decided: gate or deduplication
+            for accepted in result.accepted:  # counted where its fate is decided, in the shard step
                 event = accepted.event
                 event_name = getattr(event, "event_name", None) or event.source_event_name
-                yield (gate_shard(event.event_fingerprint), (window_start(event.event_time, self._window_seconds),
-                                                             event.event_time, event, line.rstrip(b"\r"), event_name))
+                shard = stable_shard(event.root_account_uuid or "", self._shards)
+                yield (shard, (event, line.rstrip(b"\r"), event_name))
         if settled:
             yield line_counts(settled)
 
+
+def _accepted_counter(event) -> str:
+    return "accepted." + ("retry" if isinstance(event, RetryEvent) else event.event_name)
+
+
+class ApplyStreamRules(beam.DoFn):
+    """(shard, (event, raw, event name)) -> ``RetryRow``; tagged ``lineage_rows``, ``late``, ``counts``.
+
+    Main output: retries rows, timestamped at their event time. ``lineage_rows``:
+    ``course_lineage`` rows at their completion time. ``late``: ``late_event``
+    dead letters.
+    """
+
+    LOG, VERSION = log_state_specs("shard")
+    WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
+
+    def __init__(self, rules: StreamRules):
+        self._rules = rules
+        self._owner = f"rules-{uuid.uuid4().hex}"  # names this step's machines in worker memory
+
+    def _machine(self, key, log, version) -> ShardState:
+        return load_machine(self._owner, key, log, version, lambda: ShardState(self._rules))
+
+    def process(self, keyed, key=beam.DoFn.KeyParam, log=beam.DoFn.StateParam(LOG),
+                version=beam.DoFn.StateParam(VERSION), wake=beam.DoFn.TimerParam(WAKE)):
+        _, (event, raw, event_name) = keyed
+        machine = self._machine(key, log, version)
+        outcome, deadlines = machine.admit(event)
+        if outcome == LATE:
+            start = event.event_time - event.event_time % self._rules.window
+            yield line_counts({"lines_read": 1, "dead_letter_by_code." + LATE_EVENT: 1})
+            yield beam.pvalue.TaggedOutput(LATE, DeadLetterRow(
+                LATE_EVENT, f"window starting {Timestamp(micros=start).to_rfc3339()} had closed", event_name,
+                None, None, raw))
+            return
+        if outcome == DUPLICATE:
+            yield line_counts({"lines_read": 1, DUPLICATES: 1})
+            return
+        assert outcome == ACCEPTED
+        record(machine, ("admit", event), log, version)
+        yield line_counts({"lines_read": 1, _accepted_counter(event): 1})
+        for deadline in deadlines:
+            wake.set(micros_to_timestamp(deadline), dynamic_timer_tag=str(deadline))
+
+    @on_timer(WAKE)
+    def advance(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam, log=beam.DoFn.StateParam(LOG),
+                version=beam.DoFn.StateParam(VERSION)):
+        machine = self._machine(key, log, version)
+        if machine.clock is not None and fired.micros <= machine.clock:
+            return
+        lineage_rows, decided = machine.advance(fired.micros)
+        record(machine, ("advance", fired.micros), log, version)
+        for row in lineage_rows:
+            yield line_counts({"course_lineage_rows": 1})
+            yield beam.pvalue.TaggedOutput(LINEAGE_ROWS, beam.window.TimestampedValue(
+                row, micros_to_timestamp(row.completed_at)))
+        for retry, row in decided:
+            yield line_counts({"lineage_status." + row.lineage_status: 1})
+            yield beam.window.TimestampedValue(row, micros_to_timestamp(retry.event_time))
 
 
 class ProcessCanvasStream(beam.PTransform):
     """Raw event lines -> {``retries``, ``course_lineage``: rows; ``dead_letters``; ``counts``}.
 
-    The batch rules, event by event: classify every line, turn events of
-    closed windows into ``late_event`` dead letters, drop copies within the
-    dedup horizon, number attempts per assignment, and join each retry to the
-    lineage of its root account once it is settled or its wait has passed.
+    The batch rules, event by event: classify every line, then per shard turn
+    events of closed windows into ``late_event`` dead letters, drop copies
+    within the dedup horizon, number attempts per assignment, and join each
+    retry to the lineage of its root account once the watermark says the
+    events before it have arrived.
     """
 
     def __init__(self, hmac_key: bytes | None, window_seconds: int, allowed_lateness_seconds: int,
-                 dedup_horizon_seconds: int, lineage_wait_seconds: int, source: str | None = None):
+                 dedup_horizon_seconds: int, lineage_wait_seconds: int, source: str | None = None,
+                 state_shards: int = DEFAULT_STATE_SHARDS, lineage_retention_days: int = 400):
         super().__init__()
         self._hmac_key = hmac_key
-        self._window_seconds = window_seconds
-        self._lateness = allowed_lateness_seconds
-        self._horizon = dedup_horizon_seconds
-        self._wait = lineage_wait_seconds
+        self._rules = StreamRules.of_seconds(window_seconds, allowed_lateness_seconds, dedup_horizon_seconds,
+                                             lineage_wait_seconds, lineage_retention_days)
         self._source = source
+        self._shards = state_shards
 
     def expand(self, lines):
-        from transforms.events import MigrationEvent
-        from transforms.streaming_join import (
-            LINEAGE_ROWS, JoinRetriesInStream, NumberAttemptsInStream, account_key, assignment_key,
-        )
-
-        # Typed keys give the stateful steps deterministic key coders.
+        # Typed keys give the stateful step a deterministic key coder.
         classified = lines | "ClassifyLinesInStream" >> beam.ParDo(
-            ClassifyLinesInStream(self._hmac_key, self._window_seconds, self._source)).with_output_types(
+            ClassifyLinesInStream(self._hmac_key, self._shards, self._source)).with_output_types(
             typing.Tuple[int, typing.Any]).with_outputs(DEAD_LETTERS, COUNTS, main="routed")
-        gated = classified.routed | "GateLateEvents" >> beam.ParDo(
-            GateLateEvents(self._window_seconds, self._lateness)).with_outputs(LATE, COUNTS, main="events")
-        distinct = (
-            gated.events
-            | "KeyByFingerprint" >> beam.Map(lambda event: (event.event_fingerprint, event)).with_output_types(
-                typing.Tuple[str, typing.Any])
-            | "DeduplicateWithinHorizon" >> beam.ParDo(DeduplicateWithinHorizon(self._horizon)).with_outputs(
-                COUNTS, main="events")
-        )
-        numbered_retries = (
-            distinct.events
-            | "KeepRetries" >> beam.Filter(lambda event: isinstance(event, RetryEvent))
-            | "KeyByAssignment" >> beam.Map(assignment_key).with_output_types(
-                typing.Tuple[typing.Tuple[str, typing.Optional[str]], typing.Any])
-            | "NumberAttemptsInStream" >> beam.ParDo(NumberAttemptsInStream())
-        )
-        migrations = (
-            distinct.events
-            | "KeepMigrations" >> beam.Filter(lambda event: isinstance(event, MigrationEvent))
-            | "NoAttempt" >> beam.Map(lambda event: (event, None))
-        )
-        joined = (
-            (numbered_retries, migrations)
-            | "RoutedEvents" >> beam.Flatten()
-            | "KeyByAccount" >> beam.Map(account_key).with_output_types(typing.Tuple[str, typing.Any])
-            | "JoinRetriesInStream" >> beam.ParDo(JoinRetriesInStream(self._wait)).with_outputs(
-                LINEAGE_ROWS, COUNTS, main="retries")
-        )
-        dead_letters = (classified[DEAD_LETTERS], gated[LATE]) | "AllDeadLetters" >> beam.Flatten()
-        counts = (classified[COUNTS], gated[COUNTS], distinct[COUNTS], joined[COUNTS]) | "AllCounts" >> beam.Flatten()
-        return {"retries": joined.retries, "course_lineage": joined[LINEAGE_ROWS],
+        applied = classified.routed | "ApplyStreamRules" >> beam.ParDo(ApplyStreamRules(self._rules)).with_outputs(
+            LINEAGE_ROWS, LATE, COUNTS, main="retries")
+        dead_letters = (classified[DEAD_LETTERS], applied[LATE]) | "AllDeadLetters" >> beam.Flatten()
+        counts = (classified[COUNTS], applied[COUNTS]) | "AllCounts" >> beam.Flatten()
+        return {"retries": applied.retries, "course_lineage": applied[LINEAGE_ROWS],
                 "dead_letters": dead_letters, "counts": counts}

@@ -19,8 +19,10 @@ On Dataflow::
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+import time
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
@@ -34,7 +36,9 @@ from pipelines.retry_lineage import (
 from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
-from transforms.streaming import ProcessCanvasStream
+from transforms.local_runner import cache_signatures
+from transforms.stream_state import ceil_to
+from transforms.streaming import DEFAULT_STATE_SHARDS, ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
 from transforms.watch import WATCH_CODER, FolderWatcher
 
@@ -56,13 +60,58 @@ class StreamOptions(PipelineOptions):
         parser.add_argument("--window-seconds", "--window_seconds", dest="window_seconds", type=int, default=300,
                             help="Fixed event-time window of the output files (default 300).")
         parser.add_argument("--allowed-lateness-seconds", "--allowed_lateness_seconds", dest="allowed_lateness_seconds",
-                            type=int, default=3600, help="How long after its end a window still takes events (default 3600).")
+                            type=int, default=3600,
+                            help="How long after its end a window still takes events (default 3600).")
         parser.add_argument("--dedup-horizon-seconds", "--dedup_horizon_seconds", dest="dedup_horizon_seconds",
                             type=int, default=86400, help="How long copies of an event are recognised (default 86400).")
         parser.add_argument("--lineage-wait-seconds", "--lineage_wait_seconds", dest="lineage_wait_seconds",
                             type=int, default=600, help="Event time a retry waits for its migration (default 600).")
         parser.add_argument("--summary-seconds", "--summary_seconds", dest="summary_seconds", type=int, default=60,
                             help="Processing time between summary records (default 60).")
+        parser.add_argument("--state-shards", "--state_shards", dest="state_shards", type=int, default=None,
+                            help=f"Keys the stream's state is spread over (root accounts hash to them; default "
+                                 f"{DEFAULT_STATE_SHARDS} locally, {DATAFLOW_STATE_SHARDS} on Dataflow).")
+        parser.add_argument("--lineage-retention-days", "--lineage_retention_days", dest="lineage_retention_days",
+                            type=int, default=400, help="Event time the join remembers a migration, an identity "
+                                                        "pair or an attempt counter (default 400).")
+
+
+DATAFLOW_STATE_SHARDS = 64
+MAX_TIMER_STEP_SECONDS = 86_400  # see transforms.streaming_join.StreamRules.max_timer_step
+# The batch job's options that a stream has no use for: given to `stream`, they are a usage error.
+SHARED_OPTIONS = ("--output", "--hmac-key-file", "--hmac_key_file", "--parquet-codec", "--parquet_codec")
+BATCH_ONLY_OPTIONS = ("--input", "--max-dead-letter-ratio", "--max_dead_letter_ratio", "--parse-processes",
+                      "--parse_processes", "--date", "--start", "--end", "--input-template", "--input_template",
+                      "--lineage-history", "--lineage_history", "--no-wait", "--no_wait", "--run-id", "--run_id")
+
+
+def print_help() -> None:
+    parser = argparse.ArgumentParser(
+        prog="retry-lineage stream", description=__doc__.split("\n\n")[0],
+        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through.")
+    shared = argparse.ArgumentParser(add_help=False)
+    RetryLineageOptions._add_argparse_args(shared)
+    for action in shared._actions:
+        if action.option_strings and action.option_strings[0] in SHARED_OPTIONS:
+            parser._add_action(action)
+    StreamOptions._add_argparse_args(parser)
+    parser.print_help()
+
+
+def reject_batch_options(argv: list[str]) -> None:
+    """A batch-only option given to ``stream`` is a usage error (it would silently do nothing)."""
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name in BATCH_ONLY_OPTIONS:
+            raise UsageError(f"{name} is an option of `retry-lineage run`; `stream` does not use it")
+
+
+def state_shards_of(options: PipelineOptions) -> int:
+    chosen = options.view_as(StreamOptions).state_shards
+    if chosen is not None:
+        return chosen
+    runner = options.view_as(StandardOptions).runner or ""
+    return DATAFLOW_STATE_SHARDS if "Dataflow" in str(runner) else DEFAULT_STATE_SHARDS
 
 
 def stream_settings(options: PipelineOptions, needs_source: bool = True):
@@ -77,6 +126,9 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
                  "summary_seconds"):
         if getattr(own, name) < (1 if name in ("window_seconds", "summary_seconds") else 0):
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(own, name)}")
+    for name in ("state_shards", "lineage_retention_days"):
+        if getattr(own, name) is not None and getattr(own, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(own, name)}")
     if needs_source and bool(own.input_subscription) == bool(own.watch):
         raise UsageError("give one source: --input-subscription or --watch")
     if own.stop_after is not None and not own.watch:
@@ -91,28 +143,39 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
 def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None) -> dict:
     """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Returns its outputs."""
     shared, own = stream_settings(options, needs_source=lines is None)
+    if "BundleBased" in str(options.view_as(StandardOptions).runner):
+        cache_signatures()  # the local runner inspects every DoFn for every bundle
     if lines is None:
         lines = p | "ReadFromPubSub" >> beam.io.ReadFromPubSub(subscription=own.input_subscription)
     hmac_key = hmac_key_of(shared)
+    shards = state_shards_of(options)
     stream = lines | "ProcessCanvasStream" >> ProcessCanvasStream(
         hmac_key, own.window_seconds, own.allowed_lateness_seconds, own.dedup_horizon_seconds,
-        own.lineage_wait_seconds, source=own.input_subscription or own.watch)
+        own.lineage_wait_seconds, source=own.input_subscription or own.watch, state_shards=shards,
+        lineage_retention_days=own.lineage_retention_days)
     codec, output = shared.parquet_codec or DEFAULT_PARQUET_CODEC, shared.output
+    # A window's file waits for the retries of the window, decided at most one lineage wait after it.
+    hold = ceil_to(own.lineage_wait_seconds, own.window_seconds)
     written = {
         table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(
-            table, output, codec, own.window_seconds)
+            table, output, codec, own.window_seconds, hold_seconds=hold, shards=shards,
+            max_step_seconds=max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS))
         for key, table in (("retries", RETRIES), ("course_lineage", COURSE_LINEAGE), ("dead_letters", DEAD_LETTER))
     }
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
     summaries = stream["counts"] | "WriteStreamSummaries" >> WriteStreamSummaries(
-        output, pseudonymization, own.summary_seconds)
+        output, pseudonymization, own.summary_seconds, stream_tag=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     return {**stream, "files": written, "summaries": summaries}
 
 
 def run(argv: list[str] | None = None) -> int:
     """Build and run the streaming job (until cancelled, or submitted with a remote runner)."""
     argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help") for arg in argv):
+        print_help()
+        return EXIT_OK
     try:
+        reject_batch_options(argv)
         check_argv(argv)
         options = PipelineOptions(argv)
         standard = options.view_as(StandardOptions)
@@ -123,7 +186,10 @@ def run(argv: list[str] | None = None) -> int:
         pipeline = beam.Pipeline(options=options)
         watcher = None
         if own.watch:
-            drain = own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds
+            # Event time past every window and wait of the last events, and past their timers, which
+            # may be rounded up by a day (or the lateness) when they lie far beyond a shard's clock.
+            drain = (2 * (own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds)
+                     + max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS))
             watcher = TestStreamServiceController(FolderWatcher(
                 own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds,
                 drain))
@@ -142,8 +208,11 @@ def run(argv: list[str] | None = None) -> int:
             _LOG.info("dry run: the streaming job graph was built and validated; nothing ran")
             return EXIT_OK
         result.wait_until_finish()
-    except Exception:
-        _LOG.exception("streaming pipeline failed")
+    except Exception as error:
+        _LOG.debug("streaming pipeline failed", exc_info=True)
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        print(f"retry-lineage stream: pipeline failed: {type(error).__name__}: {first_line} "
+              f"(--verbose shows the traceback)", file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     finally:
         if watcher is not None:
