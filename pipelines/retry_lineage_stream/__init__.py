@@ -36,7 +36,7 @@ from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.streaming import ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
-from transforms.watch import WATCH_CODER, FolderWatcher
+from transforms.watch import DEFAULT_SETTLE_SECONDS, WATCH_CODER, FolderWatcher
 
 _LOG = logging.getLogger("retry_lineage.stream")
 
@@ -53,6 +53,10 @@ class StreamOptions(PipelineOptions):
                                  "appeared by then, write everything and exit 0.")
         parser.add_argument("--watch-lag-seconds", "--watch_lag_seconds", dest="watch_lag_seconds", type=int,
                             default=600, help="With --watch: the watermark trails the newest event time by this much.")
+        parser.add_argument("--watch-settle-seconds", "--watch_settle_seconds", dest="watch_settle_seconds",
+                            type=float, default=DEFAULT_SETTLE_SECONDS,
+                            help="With --watch: a file is read once it has not changed for this long (default 5), "
+                                 "or at once when a FILE.done marker appears beside it.")
         parser.add_argument("--window-seconds", "--window_seconds", dest="window_seconds", type=int, default=300,
                             help="Fixed event-time window of the output files (default 300).")
         parser.add_argument("--allowed-lateness-seconds", "--allowed_lateness_seconds", dest="allowed_lateness_seconds",
@@ -81,6 +85,8 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
         raise UsageError("give one source: --input-subscription or --watch")
     if own.stop_after is not None and not own.watch:
         raise UsageError("--stop-after bounds a --watch stream")
+    if own.watch_settle_seconds < 0:
+        raise UsageError(f"--watch-settle-seconds must not be negative, got {own.watch_settle_seconds}")
     if own.stop_after is not None and own.stop_after < 0:
         raise UsageError(f"--stop-after must be positive, got {own.stop_after}")
     if 86_400 % own.window_seconds:
@@ -126,7 +132,7 @@ def run(argv: list[str] | None = None) -> int:
             drain = own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds
             watcher = TestStreamServiceController(FolderWatcher(
                 own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds,
-                drain))
+                drain, settle_seconds=own.watch_settle_seconds))
             lines = pipeline | "WatchFolder" >> TestStream(coder=WATCH_CODER, endpoint=watcher.endpoint)
             build(pipeline, options, lines=lines)
         else:
