@@ -300,6 +300,27 @@ def test_event_time_span():
         parse_event_time("2024-07-30T10:07:00Z"),) * 2
 
 
+def test_event_time_span_agrees_with_parsing_every_line_on_mixed_layouts_and_offsets():
+    import random
+
+    rng = random.Random(7)
+    layouts = ["%Y-%m-%dT%H:%M:%S.{ms}Z", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.{ms}{off}",
+               "%Y-%m-%d %H:%M:%S {offc}", "%Y-%m-%dT%H:%M:%S.{ms}123456Z", "%Y-%m-%dT%H:%M:%S{off}"]
+    parser = simdjson.Parser()
+    for _ in range(200):
+        lines = []
+        for _ in range(rng.randint(1, 40)):
+            moment = time.gmtime(1_722_000_000 + rng.randint(0, 400_000))
+            hours, minutes = rng.choice([(0, 0), (2, 0), (-5, 0), (5, 30), (-9, 30)])
+            offset = f"{'-' if hours < 0 else '+'}{abs(hours):02d}:{minutes:02d}"
+            text = time.strftime(rng.choice(layouts), moment).format(
+                ms=f"{rng.randint(0, 999):03d}", off=offset, offc=offset.replace(":", ""))
+            lines.append(line("x", {}, text) if rng.random() > 0.1 else b"{broken")
+        expected = [event_time_of(raw) for raw in lines]
+        expected = [t for t in expected if t is not None]
+        assert event_time_span(parser, lines) == ((min(expected), max(expected)) if expected else None)
+
+
 def test_element_timestamps_are_at_most_the_earliest_event_time_of_their_lines(tmp_path, monkeypatch):
     monkeypatch.setattr(watch, "_LINES_PER_EVENT", 4)
     fake = FakeTime()

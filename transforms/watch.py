@@ -148,7 +148,8 @@ class SettleTracker:
         return sorted(path for path, (state, _, _) in self._seen.items() if state.size > 0)
 
     def waiting_longer_than(self, seconds: float, now: float) -> list[str]:
-        return sorted(path for path, (state, _, first) in self._seen.items() if state.size > 0 and now - first > seconds)
+        return sorted(path for path, (state, _, first) in self._seen.items()
+                      if state.size > 0 and now - first > seconds)
 
 
 def open_watched_file(path: str) -> BinaryIO:
@@ -181,29 +182,45 @@ def _event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _same_order_key(shape: str, text: str) -> str:
+    """Texts with equal keys sort in time order: same layout of digits, and the same UTC offset."""
+    if shape.endswith("Z"):
+        return shape
+    sign = max(shape.rfind("+"), shape.rfind("-"))
+    return shape + text[sign:] if sign >= 19 else text  # no offset: on its own (it will not parse)
+
+
+def _span_of_texts(texts: list[str]) -> tuple[int, int] | None:
+    shapes = "\n".join(texts).translate(_DIGITS_AS_ZERO).split("\n")
+    groups: dict[str, list[str]] = {}
+    if len(shapes) == len(texts):
+        for shape, text in zip(shapes, texts):
+            groups.setdefault(_same_order_key(shape, text), []).append(text)
+    else:  # a text with a line break in it: no shortcut
+        groups = {text: [text] for text in texts}
+    times = []
+    for group in groups.values():
+        try:
+            times += [parse_event_time(min(group)), parse_event_time(max(group))]
+        except TimestampError:  # a layout the parser rejects, or a date that does not exist: one by one
+            for text in set(group):
+                try:
+                    times.append(parse_event_time(text))
+                except TimestampError:
+                    continue
+    return (min(times), max(times)) if times else None
+
+
 def event_time_span(parser: simdjson.Parser, lines: Iterable[bytes]) -> tuple[int, int] | None:
     """Earliest and latest parseable ``metadata.event_time`` of the lines (epoch microseconds), or None.
 
-    Only the text of each time is taken per line. When all of them have the
-    same shape and end in ``Z`` (Canvas writes them so), text order is time
-    order, and only the first and last are parsed; otherwise each distinct
-    text is parsed.
+    Per line, only the text of the time is taken. Texts of the same layout
+    (digits in the same places) and the same UTC offset sort in time order,
+    so only the first and last of each such group are parsed: one group, two
+    parses, for a block of Canvas times (all ``...Z`` with milliseconds).
     """
     texts = [text for text in (_event_time_text(parser, line) for line in lines) if text is not None]
-    if not texts:
-        return None
-    if texts[0].endswith("Z") and len(set("\n".join(texts).translate(_DIGITS_AS_ZERO).split("\n"))) == 1:
-        try:
-            return parse_event_time(min(texts)), parse_event_time(max(texts))
-        except TimestampError:
-            pass  # one of them is not a time after all: take the long way
-    times = []
-    for text in set(texts):
-        try:
-            times.append(parse_event_time(text))
-        except TimestampError:
-            continue
-    return (min(times), max(times)) if times else None
+    return _span_of_texts(texts) if texts else None
 
 
 def _watermark(micros: int, tag: str = "") -> _Event:
