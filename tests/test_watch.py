@@ -244,7 +244,34 @@ def _truncated(compress, data: bytes) -> bytes:
     return whole[:len(whole) * 2 // 3]
 
 
+def _zstd(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(data)
+
+
+def _deflate(data: bytes) -> bytes:
+    import zlib
+
+    return zlib.compress(data)
+
+
+@pytest.mark.parametrize("name, compress", [
+    ("whole.jsonl.gz", gzip.compress), ("whole.JSONL.BZ2", bz2.compress), ("whole.jsonl.xz", lzma.compress),
+    ("whole.jsonl.zst", _zstd), ("whole.jsonl.deflate", _deflate),
+    ("two-frames.jsonl.zst", lambda data: _zstd(data[:len(data) // 2]) + _zstd(data[len(data) // 2:])),
+    ("two-members.jsonl.gz", lambda data: gzip.compress(data[:len(data) // 2]) + gzip.compress(data[len(data) // 2:])),
+])
+def test_open_watched_file_reads_every_codec_whole(tmp_path, name, compress):
+    data = b"".join(b'{"n": %d}\n' % n for n in range(50_000))
+    (tmp_path / name).write_bytes(compress(data))
+    with open_watched_file(str(tmp_path / name)) as handle:
+        assert handle.read(7) + handle.read(100_000) + handle.read() == data
+
+
 @pytest.mark.parametrize("name, content", [
+    ("cut.jsonl.zst", lambda data: _truncated(_zstd, data)),
+    ("cut.jsonl.deflate", lambda data: _truncated(_deflate, data)),
     ("cut.jsonl.gz", lambda data: _truncated(gzip.compress, data)),
     ("CUT.JSONL.GZ", lambda data: _truncated(gzip.compress, data)),
     ("cut.jsonl.bz2", lambda data: _truncated(bz2.compress, data)),

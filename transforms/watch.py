@@ -46,6 +46,7 @@ import lzma
 import os
 import stat
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from typing import BinaryIO, NamedTuple
 
@@ -152,11 +153,63 @@ class SettleTracker:
                       if state.size > 0 and now - first > seconds)
 
 
-def open_watched_file(path: str) -> BinaryIO:
-    """The file, decompressed by its suffix (any case); gzip, bzip2 and xz fail loudly when cut short.
+class _WholeFramesReader:
+    """A zstd or deflate file, decompressed; ``EOFError`` when it ends inside a frame.
 
-    Python's own decompressors raise ``EOFError`` on a file that ends early;
-    other codecs (zstd, deflate) go through Beam's, as in batch.
+    Beam's readers of these codecs stop quietly at a cut, which would pass a
+    truncated file off as a complete one.
+    """
+
+    _CHUNK = 1 << 20
+
+    def __init__(self, path: str, new_decompressor: Callable):
+        self._raw = open(path, "rb")
+        self._new = new_decompressor
+        self._decompressor = new_decompressor()
+        self._in_frame = False
+        self._buffer = bytearray()
+        self._ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._ended and (size < 0 or len(self._buffer) < size):
+            data = self._raw.read(self._CHUNK)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("compressed file ended before the end of its last frame")
+                self._ended = True
+            while data:
+                self._in_frame = True
+                self._buffer += self._decompressor.decompress(data)
+                data = b""
+                if self._decompressor.eof:  # a frame ended; what follows is the next frame
+                    data = self._decompressor.unused_data
+                    self._decompressor, self._in_frame = self._new(), False
+        size = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        result = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return result
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _zstd_decompressor():
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+def open_watched_file(path: str) -> BinaryIO:
+    """The file, decompressed by its suffix (any case); a compressed file cut short raises ``EOFError``.
+
+    Python's own gzip, bzip2 and lzma readers check that the file ends where its
+    data does; zstd and deflate (zlib format, as Beam writes it) are checked here.
     """
     lowered = path.lower()
     if lowered.endswith(".gz"):
@@ -165,7 +218,11 @@ def open_watched_file(path: str) -> BinaryIO:
         return bz2.open(path, "rb")
     if lowered.endswith((".xz", ".lzma")):
         return lzma.open(path, "rb")
-    if is_compressed(path):
+    if lowered.endswith((".zst", ".zstd")):
+        return _WholeFramesReader(path, _zstd_decompressor)
+    if lowered.endswith(".deflate"):
+        return _WholeFramesReader(path, zlib.decompressobj)
+    if is_compressed(path):  # a codec added to Beam's list later
         return open_range(FileRange(path, 0, None))
     return open(path, "rb")
 
