@@ -1,4 +1,4 @@
-"""A local streaming source: new files in a folder, fed to the pipeline as they appear.
+"""A local streaming source: new files in a folder, fed to the pipeline once they are complete.
 
 Beam 2.77 has no file-watching source that runs on a local streaming runner
 (``fileio.MatchContinuously`` and ``PeriodicImpulse`` fail on the
@@ -6,29 +6,56 @@ BundleBasedDirectRunner), so :class:`FolderWatcher` feeds a ``TestStream``
 through Beam's TestStreamService: a gRPC server in the launcher process that
 the runner reads events from as they come.
 
-Every poll it picks up files matching the pattern whose size has stopped
-changing (drop files atomically: write elsewhere, then move them in), sends
-their lines, and moves the watermark to the newest event time seen minus
-``lag_seconds`` (event time is what windows and lateness are about; a line's
-element timestamp is its own event time when it has one, else the newest
-event time seen, which places dead letters in the stream's current window). After
-``stop_after_seconds`` it stops looking, finishes every file that had appeared
-by then, and closes the stream, so the pipeline writes everything and ends.
+Which files: the regular files matching the pattern, except ``<file>.done``
+markers, which are never data (hidden files are not matched by ``*``, so a
+writer may stage a file under a dot-name beside the others and rename it).
+Each file is read once, in name order among the files ready at the same poll.
+
+When a file is read (:func:`is_ready`): at once when a ``<file>.done`` marker
+stands beside it; otherwise once it has not changed (size and modification
+time) for the settle time, judged both by what the watcher saw across polls
+and by the file's modification time, so a file renamed into the folder long
+after it was written is read at the next poll. An empty file waits for
+content (or a marker). A file that vanishes before it has been read, cannot be
+opened, or fails while being read (a truncated or corrupt compressed file)
+becomes one :class:`UnreadableFile` element; lines already sent from it stay
+sent, and the stream goes on with the other files.
+
+Time: an element's timestamp is at most the earliest event time among its
+lines (never behind the watermark already sent; the DirectRunner's
+TestStream cannot go back), so every event reaches the join on time. The
+watermark moves only between polls, after every ready file has been sent
+in full and while no other file is still settling, to the newest event
+time sent minus ``lag_seconds``. So it never passes an event that is
+already in the folder but not yet sent. A file that never settles holds the
+watermark (a warning names it).
+
+After ``stop_after_seconds`` no new file is taken up; the files that had
+appeared are read once ready (one more settle time at most; a file still
+changing then is an :class:`UnreadableFile`), then event time runs past every
+window and wait, processing time past the last summary trigger, and the
+stream closes, so the pipeline writes everything and ends.
 """
 from __future__ import annotations
 
+import bz2
 import glob
+import gzip
 import logging
+import lzma
 import os
+import stat
 import time
-from typing import NamedTuple
+import zlib
+from collections.abc import Callable, Iterable
+from typing import BinaryIO, NamedTuple
 
 import simdjson
 from apache_beam import coders
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.utils import timestamp
 
-from transforms.read import FileRange, iter_line_blocks, open_range
+from transforms.read import FileRange, is_compressed, iter_line_blocks, open_range
 from transforms.timestamps import TimestampError, parse_event_time
 
 _LOG = logging.getLogger(__name__)
@@ -38,6 +65,8 @@ _LINES_PER_EVENT = 2_000
 WATCH_CODER = coders.FastPrimitivesCoder()  # elements are lists of raw lines, or an UnreadableFile
 
 UNREADABLE_FILE = "unreadable_file"
+DONE_SUFFIX = ".done"
+DEFAULT_SETTLE_SECONDS = 5.0
 
 
 class UnreadableFile(NamedTuple):
@@ -49,6 +78,206 @@ class UnreadableFile(NamedTuple):
 
     path: str
     reason: str
+
+
+class FileState(NamedTuple):
+    """What one look at a watched file shows."""
+
+    size: int
+    mtime_ns: int
+    marked: bool  # a ``<file>.done`` marker stands beside it
+
+
+def scan_folder(pattern: str, skip: set[str] | frozenset[str] = frozenset()) -> dict[str, FileState]:
+    """The regular files matching ``pattern`` (markers and ``skip`` left out), each as it is now."""
+    states = {}
+    for path in glob.glob(pattern):
+        if path in skip or path.endswith(DONE_SUFFIX):
+            continue
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # gone between the listing and the look: the next poll misses it
+        if stat.S_ISREG(info.st_mode):
+            states[path] = FileState(info.st_size, info.st_mtime_ns, os.path.exists(path + DONE_SUFFIX))
+    return states
+
+
+def is_ready(state: FileState, unchanged_since: float, now: float, wall_now: float, settle_seconds: float) -> bool:
+    """Whether a file is complete: marked done, or not empty and unchanged for ``settle_seconds``.
+
+    ``unchanged_since`` and ``now`` are the watcher's clock (when it first saw
+    the file as it is, and now); ``wall_now`` is the wall clock the file's
+    modification time is compared with.
+    """
+    if state.marked:
+        return True
+    if state.size == 0:
+        return False
+    return now - unchanged_since >= settle_seconds or wall_now - state.mtime_ns / 1e9 >= settle_seconds
+
+
+class SettleTracker:
+    """The files seen but not yet read, and since when each has looked as it does."""
+
+    def __init__(self, settle_seconds: float):
+        self._settle = settle_seconds
+        self._seen: dict[str, tuple[FileState, float, float]] = {}  # path -> (state, unchanged since, first seen)
+
+    def observe(self, path: str, state: FileState, now: float, wall_now: float) -> bool:
+        """Record a look at ``path``; True when it is ready to be read."""
+        previous = self._seen.get(path)
+        if previous is None:
+            previous = self._seen[path] = (state, now, now)
+        elif previous[0][:2] != state[:2]:
+            previous = self._seen[path] = (state, now, previous[2])
+        else:
+            previous = self._seen[path] = (state, previous[1], previous[2])
+        return is_ready(state, previous[1], now, wall_now, self._settle)
+
+    def forget(self, path: str) -> None:
+        self._seen.pop(path, None)
+
+    def paths(self) -> set[str]:
+        return set(self._seen)
+
+    def state(self, path: str) -> FileState:
+        return self._seen[path][0]
+
+    def settling(self) -> list[str]:
+        """Files with content that are not ready yet: what they hold has not been sent."""
+        return sorted(path for path, (state, _, _) in self._seen.items() if state.size > 0)
+
+    def waiting_longer_than(self, seconds: float, now: float) -> list[str]:
+        return sorted(path for path, (state, _, first) in self._seen.items()
+                      if state.size > 0 and now - first > seconds)
+
+
+class _WholeFramesReader:
+    """A zstd or deflate file, decompressed; ``EOFError`` when it ends inside a frame.
+
+    Beam's readers of these codecs stop quietly at a cut, which would pass a
+    truncated file off as a complete one.
+    """
+
+    _CHUNK = 1 << 20
+
+    def __init__(self, path: str, new_decompressor: Callable):
+        self._raw = open(path, "rb")
+        self._new = new_decompressor
+        self._decompressor = new_decompressor()
+        self._in_frame = False
+        self._buffer = bytearray()
+        self._ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._ended and (size < 0 or len(self._buffer) < size):
+            data = self._raw.read(self._CHUNK)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("compressed file ended before the end of its last frame")
+                self._ended = True
+            while data:
+                self._in_frame = True
+                self._buffer += self._decompressor.decompress(data)
+                data = b""
+                if self._decompressor.eof:  # a frame ended; what follows is the next frame
+                    data = self._decompressor.unused_data
+                    self._decompressor, self._in_frame = self._new(), False
+        size = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        result = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return result
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _zstd_decompressor():
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+def open_watched_file(path: str) -> BinaryIO:
+    """The file, decompressed by its suffix (any case); a compressed file cut short raises ``EOFError``.
+
+    Python's own gzip, bzip2 and lzma readers check that the file ends where its
+    data does; zstd and deflate (zlib format, as Beam writes it) are checked here.
+    """
+    lowered = path.lower()
+    if lowered.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if lowered.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if lowered.endswith((".xz", ".lzma")):
+        return lzma.open(path, "rb")
+    if lowered.endswith((".zst", ".zstd")):
+        return _WholeFramesReader(path, _zstd_decompressor)
+    if lowered.endswith(".deflate"):
+        return _WholeFramesReader(path, zlib.decompressobj)
+    if is_compressed(path):  # a codec added to Beam's list later
+        return open_range(FileRange(path, 0, None))
+    return open(path, "rb")
+
+
+_DIGITS_AS_ZERO = str.maketrans("0123456789", "0" * 10)
+
+
+def _event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
+    # A function of its own: a parsed object must not outlive the call, or the parser cannot be reused.
+    try:
+        value = parser.parse(line)["metadata"]["event_time"]
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _same_order_key(shape: str, text: str) -> str:
+    """Texts with equal keys sort in time order: same layout of digits, and the same UTC offset."""
+    if shape.endswith("Z"):
+        return shape
+    sign = max(shape.rfind("+"), shape.rfind("-"))
+    return shape + text[sign:] if sign >= 19 else text  # no offset: on its own (it will not parse)
+
+
+def _span_of_texts(texts: list[str]) -> tuple[int, int] | None:
+    shapes = "\n".join(texts).translate(_DIGITS_AS_ZERO).split("\n")
+    groups: dict[str, list[str]] = {}
+    if len(shapes) == len(texts):
+        for shape, text in zip(shapes, texts):
+            groups.setdefault(_same_order_key(shape, text), []).append(text)
+    else:  # a text with a line break in it: no shortcut
+        groups = {text: [text] for text in texts}
+    times = []
+    for group in groups.values():
+        try:
+            times += [parse_event_time(min(group)), parse_event_time(max(group))]
+        except TimestampError:  # a layout the parser rejects, or a date that does not exist: one by one
+            for text in set(group):
+                try:
+                    times.append(parse_event_time(text))
+                except TimestampError:
+                    continue
+    return (min(times), max(times)) if times else None
+
+
+def event_time_span(parser: simdjson.Parser, lines: Iterable[bytes]) -> tuple[int, int] | None:
+    """Earliest and latest parseable ``metadata.event_time`` of the lines (epoch microseconds), or None.
+
+    Per line, only the text of the time is taken. Texts of the same layout
+    (digits in the same places) and the same UTC offset sort in time order,
+    so only the first and last of each such group are parsed: one group, two
+    parses, for a block of Canvas times (all ``...Z`` with milliseconds).
+    """
+    texts = [text for text in (_event_time_text(parser, line) for line in lines) if text is not None]
+    return _span_of_texts(texts) if texts else None
 
 
 def _watermark(micros: int, tag: str = "") -> _Event:
@@ -64,94 +293,157 @@ def _advance_processing_time(micros: int) -> _Event:
     return event
 
 
-def _event_time(parser: simdjson.Parser, line: bytes) -> int | None:
-    try:
-        value = parser.parse(line)["metadata"]["event_time"]
-        return parse_event_time(value) if isinstance(value, str) else None
-    except (ValueError, KeyError, TypeError, TimestampError, RuntimeError):
-        return None
+def _element(value, timestamp_micros: int) -> _Event:
+    event = _Event()
+    element = event.element_event.elements.add()
+    element.encoded_element = WATCH_CODER.encode(value)
+    element.timestamp = timestamp_micros
+    return event
+
+
+class _EventClock:
+    """The event time the watcher has sent so far: newest event time and the watermark."""
+
+    def __init__(self, wall_clock: Callable[[], float]):
+        self.newest: int | None = None
+        self.watermark = timestamp.MIN_TIMESTAMP.micros
+        self._wall_clock = wall_clock
+
+    def stamp(self, span: tuple[int, int] | None) -> int:
+        """The timestamp of an element whose lines' event times span ``span`` (None: no event time)."""
+        if span is None:  # dead letters only: where the stream is now
+            now = self.newest if self.newest is not None else int(self._wall_clock() * 1_000_000)
+            return max(now, self.watermark)
+        earliest, latest = span
+        if self.newest is None or latest > self.newest:
+            self.newest = latest
+        return max(earliest, self.watermark)
+
+    def advance(self, to_micros: int) -> _Event | None:
+        if to_micros <= self.watermark:
+            return None
+        self.watermark = to_micros
+        return _watermark(to_micros)
 
 
 class FolderWatcher:
-    """A TestStreamService reader: ``read_multiple`` yields TestStream events as files appear."""
+    """A TestStreamService reader: ``read_multiple`` yields TestStream events as files become complete."""
 
     def __init__(self, pattern: str, stop_after_seconds: float, lag_seconds: int, drain_seconds: int = 0,
-                 poll_seconds: float = 1.0, clock=time.monotonic, sleep=time.sleep):
+                 poll_seconds: float = 1.0, clock=time.monotonic, sleep=time.sleep,
+                 settle_seconds: float = DEFAULT_SETTLE_SECONDS, wall_clock=time.time, scan=scan_folder,
+                 open_file=open_watched_file):
         self._pattern = pattern
         self._stop_after = stop_after_seconds
         self._lag_micros = lag_seconds * 1_000_000
         self._drain_micros = drain_seconds * 1_000_000
         self._poll = poll_seconds
+        self._settle = settle_seconds
         self._clock = clock
         self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._scan = scan
+        self._open_file = open_file
         self.files_read: list[str] = []
+        self.unreadable: list[UnreadableFile] = []
 
     def read_multiple(self, keys):
-        coder = WATCH_CODER
         parser = simdjson.Parser()
-        newest = None
-        watermark = timestamp.MIN_TIMESTAMP.micros
+        times = _EventClock(self._wall_clock)
         # The hold sequence the DirectRunner's TestStream expects around its events.
         yield _watermark(timestamp.MIN_TIMESTAMP.micros, _CONTROL_TAG)
         yield _watermark(timestamp.MIN_TIMESTAMP.micros)
         yield _watermark((timestamp.MAX_TIMESTAMP - timestamp.TIME_GRANULARITY).micros, _CONTROL_TAG)
+        _LOG.info("watch: watching %s (a file is read when unchanged for %g s, or marked %s)",
+                  self._pattern, self._settle, DONE_SUFFIX)
         started = last_poll = self._clock()
-        sizes: dict[str, int] = {}
-        done: set[str] = set()
+        tracker = SettleTracker(self._settle)
+        read: set[str] = set()
+        appeared_by_stop: set[str] | None = None
+        warned: set[str] = set()
+        # A file first seen at the stop is ready one settle time later at most, unless it keeps changing.
+        give_up_after = self._stop_after + self._settle + 2 * self._poll
         while True:
-            stopping = self._clock() - started >= self._stop_after
-            for path in sorted(glob.glob(self._pattern)):
-                if path in done:
-                    continue
-                size = _size(path)
-                if not stopping and sizes.get(path) != size:
-                    sizes[path] = size  # still being written, or new: read it once its size holds
-                    continue
-                done.add(path)
+            now = self._clock()
+            stopping = now - started >= self._stop_after
+            listing = self._scan(self._pattern, read)
+            if stopping:
+                if appeared_by_stop is None:
+                    appeared_by_stop = set(listing) | tracker.paths()
+                listing = {path: state for path, state in listing.items() if path in appeared_by_stop}
+            for path in sorted(tracker.paths() - listing.keys()):
+                had_content = tracker.state(path).size > 0
+                tracker.forget(path)
+                if had_content:  # an empty file that goes away took nothing with it
+                    yield self._unreadable(path, "vanished before it was read", times)
+            wall_now = self._wall_clock()
+            ready = sorted(path for path, state in listing.items() if tracker.observe(path, state, now, wall_now))
+            for path in ready:
+                tracker.forget(path)
+                read.add(path)
                 self.files_read.append(path)
-                _LOG.info("watch: reading %s", path)
-                for event, newest in self._file_events(path, coder, parser, newest, watermark):
-                    yield event
-                if newest is not None and newest - self._lag_micros > watermark:
-                    watermark = newest - self._lag_micros
-                    yield _watermark(watermark)
+                yield from self._file_events(path, parser, times)
+            if stopping and now - started >= give_up_after:
+                for path in tracker.settling():
+                    tracker.forget(path)
+                    yield self._unreadable(path, "still changing when the watch stopped", times)
+            settling = tracker.settling()
+            if not settling and times.newest is not None:
+                # Every file in sight has been sent in full: event time may move on.
+                moved = times.advance(times.newest - self._lag_micros)
+                if moved is not None:
+                    yield moved
+            for path in tracker.waiting_longer_than(max(60.0, 10 * self._settle), now):
+                if path not in warned:
+                    warned.add(path)
+                    _LOG.warning("watch: %s keeps changing; event time waits until it is complete", path)
             now = self._clock()
             yield _advance_processing_time(int((now - last_poll) * 1_000_000))  # also keeps the channel alive
             last_poll = now
-            if stopping:
+            if stopping and not settling:
                 break
             self._sleep(self._poll)
-        _LOG.info("watch: stopped after %.0f s; %d files read", self._clock() - started, len(self.files_read))
+        _LOG.info("watch: stopped after %.0f s; %d files read, %d unreadable", self._clock() - started,
+                  len(self.files_read), len(self.unreadable))
         # Drain while the stream is still open: first let event time run past every
         # window and every retry's wait, so that all rows are written and counted;
         # then move the runner's clock (the stream's own) past every pending
         # processing-time trigger, so that the last summary record is written.
-        if newest is not None and newest + self._drain_micros > watermark:
-            yield _watermark(newest + self._drain_micros)
+        if times.newest is not None:
+            moved = times.advance(times.newest + self._drain_micros)
+            if moved is not None:
+                yield moved
         yield _advance_processing_time(86_400 * 1_000_000)
         yield _watermark(timestamp.MAX_TIMESTAMP.micros)
         yield _watermark(timestamp.MAX_TIMESTAMP.micros, _CONTROL_TAG)
 
-    def _file_events(self, path, coder, parser, newest, watermark):
-        """One element per block of lines: a Beam element per line would cost more than the line."""
-        with open_range(FileRange(path, 0, None)) as handle:
-            for block in iter_line_blocks(handle):
-                for start in range(0, len(block.lines), _LINES_PER_EVENT):
-                    lines = block.lines[start:start + _LINES_PER_EVENT]
-                    for line in lines:
-                        event_time = _event_time(parser, line)
-                        if event_time is not None and (newest is None or event_time > newest):
-                            newest = event_time
-                    event = _Event()
-                    element = event.element_event.elements.add()
-                    element.encoded_element = coder.encode(lines)
-                    # Its dead letters land where the stream is now; never behind the watermark.
-                    element.timestamp = max(newest if newest is not None else int(time.time() * 1_000_000), watermark)
-                    yield event, newest
+    def _unreadable(self, path: str, reason: str, times: _EventClock) -> _Event:
+        _LOG.warning("watch: %s: %s", path, reason)
+        unreadable = UnreadableFile(path, reason)
+        self.unreadable.append(unreadable)
+        return _element(unreadable, times.stamp(None))
 
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return -1
+    def _file_events(self, path: str, parser: simdjson.Parser, times: _EventClock):
+        """One element per block of lines (a Beam element per line would cost more than the line)."""
+        _LOG.info("watch: reading %s", path)
+        sent = 0
+        try:
+            handle = self._open_file(path)
+        except FileNotFoundError:
+            yield self._unreadable(path, "vanished before it was read", times)
+            return
+        except Exception as error:  # noqa: BLE001 - no file may stop the stream
+            _LOG.debug("watch: cannot open %s", path, exc_info=True)
+            yield self._unreadable(path, f"cannot be opened: {type(error).__name__}: {error}", times)
+            return
+        try:
+            with handle:
+                for block in iter_line_blocks(handle):
+                    for start in range(0, len(block.lines), _LINES_PER_EVENT):
+                        lines = block.lines[start:start + _LINES_PER_EVENT]
+                        yield _element(lines, times.stamp(event_time_span(parser, lines)))
+                        sent += len(lines)
+        except Exception as error:  # noqa: BLE001 - a truncated or corrupt file, a disk error: the stream goes on
+            _LOG.debug("watch: reading %s failed", path, exc_info=True)
+            yield self._unreadable(
+                path, f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}", times)

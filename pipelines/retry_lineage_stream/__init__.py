@@ -40,7 +40,7 @@ from transforms.local_runner import cache_signatures
 from transforms.stream_state import ceil_to
 from transforms.streaming import DEFAULT_STATE_SHARDS, ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
-from transforms.watch import WATCH_CODER, FolderWatcher
+from transforms.watch import DEFAULT_SETTLE_SECONDS, WATCH_CODER, FolderWatcher
 
 _LOG = logging.getLogger("retry_lineage.stream")
 
@@ -57,6 +57,10 @@ class StreamOptions(PipelineOptions):
                                  "appeared by then, write everything and exit 0.")
         parser.add_argument("--watch-lag-seconds", "--watch_lag_seconds", dest="watch_lag_seconds", type=int,
                             default=600, help="With --watch: the watermark trails the newest event time by this much.")
+        parser.add_argument("--watch-settle-seconds", "--watch_settle_seconds", dest="watch_settle_seconds",
+                            type=float, default=DEFAULT_SETTLE_SECONDS,
+                            help="With --watch: a file is read once it has not changed for this long (default 5), "
+                                 "or at once when a FILE.done marker appears beside it.")
         parser.add_argument("--window-seconds", "--window_seconds", dest="window_seconds", type=int, default=300,
                             help="Fixed event-time window of the output files (default 300).")
         parser.add_argument("--allowed-lateness-seconds", "--allowed_lateness_seconds", dest="allowed_lateness_seconds",
@@ -133,6 +137,8 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
         raise UsageError("give one source: --input-subscription or --watch")
     if own.stop_after is not None and not own.watch:
         raise UsageError("--stop-after bounds a --watch stream")
+    if own.watch_settle_seconds < 0:
+        raise UsageError(f"--watch-settle-seconds must not be negative, got {own.watch_settle_seconds}")
     if own.stop_after is not None and own.stop_after < 0:
         raise UsageError(f"--stop-after must be positive, got {own.stop_after}")
     if 86_400 % own.window_seconds:
@@ -192,7 +198,7 @@ def run(argv: list[str] | None = None) -> int:
                      + max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS))
             watcher = TestStreamServiceController(FolderWatcher(
                 own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds,
-                drain))
+                drain, settle_seconds=own.watch_settle_seconds))
             lines = pipeline | "WatchFolder" >> TestStream(coder=WATCH_CODER, endpoint=watcher.endpoint)
             build(pipeline, options, lines=lines)
         else:
