@@ -30,6 +30,7 @@ def test_template_parameters_are_options_of_the_job_with_working_regexes():
         "hmac_key_file": "gs://bucket/secrets/hmac.key",
         "max_dead_letter_ratio": "0.01",
         "parquet_codec": "zstd",
+        "allow_empty_input": "true",
     }
     assert {p["name"] for p in metadata["parameters"]} == set(examples)
     for parameter in metadata["parameters"]:
@@ -118,7 +119,8 @@ def test_stream_template_parameters_are_stream_options():
     examples = {"input_subscription": "projects/example-project/subscriptions/canvas-events",
                 "output": "gs://bucket/retry-lineage", "hmac_key_file": "gs://bucket/secrets/hmac.key",
                 "window_seconds": "300", "allowed_lateness_seconds": "3600", "dedup_horizon_seconds": "86400",
-                "lineage_wait_seconds": "600", "parquet_codec": "zstd"}
+                "lineage_wait_seconds": "600", "parquet_codec": "zstd",
+                "state_shards": "64", "lineage_retention_days": "400"}
     assert {p["name"] for p in metadata["parameters"]} == set(examples)
     for parameter in metadata["parameters"]:
         for regex in parameter["regexes"]:
