@@ -64,7 +64,9 @@ def test_a_bounded_watch_run_over_months_accounts_for_every_line(tmp_path):
     dropper.start()
     try:
         assert main(["stream", "--watch", str(folder / "*.jsonl"), "--output", str(out), "--stop-after", "7",
-                     "--window-seconds", "60", "--allowed-lateness-seconds", "60"]) == 0
+                     "--window-seconds", "60", "--allowed-lateness-seconds", "60",
+                     # a and b settle (and move the watermark) before c appears; c settles before the stop
+                     "--watch-settle-seconds", "1"]) == 0
     finally:
         dropper.join()
 
