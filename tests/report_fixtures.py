@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.factories import course
+from tests.conftest import course
 from transforms.summary import build_summary
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES, DeadLetterRow, LineageRow, RetryRow, to_arrow
 

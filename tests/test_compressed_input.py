@@ -12,7 +12,7 @@ import pytest
 import zstandard
 
 from pipelines.cli import main
-from tests.factories import completed, course, noise, retry
+from tests.conftest import completed, course, noise, retry
 from transforms.read import FileRange, UnreadableInputError, classify_file_range, iter_line_blocks, open_range
 
 ROOT = Path(__file__).resolve().parent.parent

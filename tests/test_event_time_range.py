@@ -10,7 +10,7 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.cli import main
 from pipelines.retry_lineage_stream import build as build_stream
-from tests.factories import completed, course, retry
+from tests.conftest import completed, course, retry
 from transforms.events import INVALID_EVENT_TIME, Accepted, DeadLetter, classify_event
 from transforms.timestamps import TimestampError, parse_event_time, utc_date
 

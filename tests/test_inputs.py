@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from tests.factories import completed, course, noise, retry
+from tests.conftest import completed, course, noise, retry
 from transforms.inputs import InputError, InputFile, could_read_output, resolve_inputs, resolve_pattern
 
 ROOT = Path(__file__).resolve().parent.parent

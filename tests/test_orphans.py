@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import noise
+from tests.conftest import noise
 from transforms.parent_watch import exit_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent

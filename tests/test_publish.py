@@ -14,7 +14,7 @@ import pytest
 
 import transforms.publish as publish
 from pipelines.cli import main
-from tests.factories import completed, course, noise, retry
+from tests.conftest import completed, course, noise, retry
 from transforms.publish import OutputLock
 
 ROOT = Path(__file__).resolve().parents[1]

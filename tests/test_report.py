@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.cli import main
 from tests import report_fixtures as fx
-from tests.factories import completed, course, noise, retry
+from tests.conftest import completed, course, noise, retry
 from transforms import report_data as data
 from transforms import report_page
 from transforms.tables import DEAD_LETTER_SCHEMA

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pipelines.cli import main
-from tests.factories import completed, course, line, noise, retry
+from tests.conftest import completed, course, line, noise, retry
 
 A, B, X, Y = (course(name) for name in "ABXY")
 

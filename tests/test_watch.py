@@ -23,7 +23,7 @@ import simdjson
 from apache_beam.utils import timestamp
 
 from pipelines.cli import main
-from tests.factories import completed, course, line, retry
+from tests.conftest import completed, course, line, retry
 from transforms import watch
 from transforms.timestamps import parse_event_time
 from transforms.watch import (
