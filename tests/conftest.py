@@ -169,3 +169,16 @@ def no_network(command: list[str]) -> list[str]:
     if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
         return [unshare, "-n", *command]
     return command
+
+
+def run_stream_pipeline(out: Path, test_stream) -> None:
+    """Run the streaming job on a ``TestStream`` into ``out`` on the BundleBasedDirectRunner (summaries every 60 s)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from pipelines.retry_lineage_stream import build
+
+    options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--output", str(out), "--summary-seconds", "60"])
+    options.view_as(StandardOptions).streaming = True
+    with beam.Pipeline(options=options) as p:
+        build(p, options, lines=p | test_stream)

@@ -1,16 +1,13 @@
 """Event times that parse but cannot be a row (outside the UTC years 1 to 9999) are dead letters, never a crash."""
 import json
 
-import apache_beam as beam
 import duckdb
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_stream import TestStream as BeamTestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.cli import main
-from pipelines.retry_lineage_stream import build as build_stream
-from tests.conftest import completed, course, retry
+from tests.conftest import run_stream_pipeline, completed, course, retry
 from transforms.events import INVALID_EVENT_TIME, Accepted, DeadLetter, classify_event
 from transforms.timestamps import TimestampError, parse_event_time, utc_date
 
@@ -75,10 +72,7 @@ def test_streaming_dead_letters_them_and_goes_on(tmp_path):
         .advance_watermark_to_infinity()
     )
     out = tmp_path / "out"
-    options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--output", str(out), "--summary-seconds", "60"])
-    options.view_as(StandardOptions).streaming = True
-    with beam.Pipeline(options=options) as p:
-        build_stream(p, options, lines=p | lines)
+    run_stream_pipeline(out, lines)
     dead = duckdb.sql(f"select error_code, count(*) from read_parquet('{out}/dead_letter/*.parquet') group by 1").fetchall()
     assert dead == [(INVALID_EVENT_TIME, 3)]
     records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl") for line in path.read_text().splitlines()]

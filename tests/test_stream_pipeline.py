@@ -13,7 +13,7 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.cli import main
 from pipelines.retry_lineage_stream import build
-from tests.conftest import DATAFLOW_ARGS, completed, course, line, no_network, noise, retry
+from tests.conftest import run_stream_pipeline, DATAFLOW_ARGS, completed, course, line, no_network, noise, retry
 
 # Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
 pytestmark = pytest.mark.slow
@@ -38,10 +38,7 @@ def test_stream_writes_the_batch_layout_per_window(tmp_path):
         .advance_watermark_to_infinity()
     )
     out = tmp_path / "out"
-    options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--output", str(out), "--summary-seconds", "60"])
-    options.view_as(StandardOptions).streaming = True
-    with beam.Pipeline(options=options) as p:
-        build(p, options, lines=p | lines)
+    run_stream_pipeline(out, lines)
 
     retries = duckdb.sql(f"select * from read_parquet('{out}/retries/**/*.parquet', hive_partitioning=true)").to_arrow_table().to_pylist()
     assert sorted((r["original_course_uuid"][0], r["lineage_status"], r["attempt_number"], r["attempt_count"],
