@@ -48,7 +48,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.output import DEFAULT_PARQUET_CODEC, STAGING_DIR, write_parquet
+from transforms.parquet_writer import DEFAULT_PARQUET_CODEC, STAGING_DIR, write_parquet
 from transforms.tables import RETRIES, TABLES, Table
 
 SUMMARY_FILE = "_SUMMARY.json"
