@@ -34,6 +34,7 @@ from pipelines.retry_lineage import (
     hmac_key_of,
 )
 from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS
+from transforms.publish import LayoutMismatch, check_stream_output
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.local_runner import cache_signatures
@@ -188,7 +189,9 @@ def run(argv: list[str] | None = None) -> int:
         standard.streaming = True
         if standard.runner in (None, DEFAULT_LOCAL_RUNNER, "DirectRunner"):
             standard.runner = "BundleBasedDirectRunner"  # the local runner that runs streaming Python pipelines
-        _, own = stream_settings(options)
+        shared, own = stream_settings(options)
+        if not options.view_as(TestOptions).dry_run:
+            check_stream_output(shared.output)
         pipeline = beam.Pipeline(options=options)
         watcher = None
         if own.watch:
@@ -203,7 +206,7 @@ def run(argv: list[str] | None = None) -> int:
             build(pipeline, options, lines=lines)
         else:
             build(pipeline, options)
-    except UsageError as error:
+    except (UsageError, LayoutMismatch) as error:
         print(f"retry-lineage stream: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
