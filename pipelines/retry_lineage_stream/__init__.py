@@ -35,6 +35,7 @@ from pipelines.shared_options import (
     DEFAULT_LOCAL_RUNNER, SharedOptions, check_argv, hmac_key_of, print_help, validate_shared_options,
 )
 from transforms.local_runner import cache_signatures
+from transforms.publish import LayoutMismatch, check_stream_output
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.stream_state import ceil_to
@@ -165,7 +166,9 @@ def run(argv: list[str] | None = None) -> int:
         standard.streaming = True
         if standard.runner in (None, DEFAULT_LOCAL_RUNNER, "DirectRunner"):
             standard.runner = "BundleBasedDirectRunner"  # the local runner that runs streaming Python pipelines
-        _, own = stream_settings(options)
+        shared, own = stream_settings(options)
+        if not options.view_as(TestOptions).dry_run:
+            check_stream_output(shared.output)
         pipeline = beam.Pipeline(options=options)
         watcher = None
         if own.watch:
@@ -180,7 +183,7 @@ def run(argv: list[str] | None = None) -> int:
             build(pipeline, options, lines=lines)
         else:
             build(pipeline, options)
-    except UsageError as error:
+    except (UsageError, LayoutMismatch) as error:
         print_usage_error(PROG, str(error))
         return EXIT_USAGE
     try:
