@@ -13,14 +13,12 @@ import collections
 import hashlib
 import json
 import re
-import sys
-import threading
-from contextlib import contextmanager
 from typing import Annotated, Any, NamedTuple
 
 import simdjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from transforms import nested_json
 from transforms.canvas_url import parse_retry_url
 from transforms.privacy import actor_user_hmac
 from transforms.tables import RETRY_EVENT_COLUMNS, DeadLetterRow
@@ -28,13 +26,9 @@ from transforms.timestamps import TimestampError, parse_event_time
 
 MAX_LINE_BYTES = 1_000_000
 # Deeper JSON is invalid_json. 1024 is simdjson's limit, so the fast path and the
-# strict path agree on every line; Python's json gets the recursion room it needs
-# (see _recursion_room).
+# strict path agree on every line. Lines nested deeper than the caller's stack allows
+# Python's json are parsed by transforms.nested_json, which does not recurse.
 MAX_JSON_DEPTH = 1024
-# Lines with fewer brackets than this nest too shallowly to need more than the default room
-# (three frames a level, on top of the caller's stack).
-_FEW_BRACKETS = 64
-_RECURSION_ROOM_LOCK = threading.Lock()
 UTF8_BOM = b"\xef\xbb\xbf"
 
 RETRY_EVENT = "outcomes.retry_outcome_alignment_clone"
@@ -166,7 +160,7 @@ def _validate(model: type[_Fields], data: dict, prefix: str) -> _Fields | str:
 
 def event_fingerprint(event: Any) -> str:
     """Lowercase hex SHA-256 of the canonical JSON of a parsed event."""
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = nested_json.dumps_canonical(event)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -208,13 +202,15 @@ def _has_lone_surrogate(text: str) -> bool:
 
 
 def _strings_have_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return _has_lone_surrogate(value)
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _strings_have_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_strings_have_lone_surrogate(v) for v in value)
-    return False
+    return any(_has_lone_surrogate(text) for text in nested_json.strings(value))
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
+    except RecursionError:
+        # Nested deeper than this thread's stack has room for: the same parse, without recursion.
+        return nested_json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
 
 
 def parse_strict_json(line: bytes) -> Any | DeadLetter:
@@ -226,8 +222,8 @@ def parse_strict_json(line: bytes) -> Any | DeadLetter:
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
         return DeadLetter(INVALID_JSON, f"nested deeper than {MAX_JSON_DEPTH} levels", None)
     try:
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
-    except (ValueError, RecursionError) as error:
+        value = _loads(text)
+    except ValueError as error:
         return DeadLetter(INVALID_JSON, str(error)[:200], None)
     if _SURROGATE_ESCAPE.search(text) and _strings_have_lone_surrogate(value):
         return DeadLetter(INVALID_JSON, "escaped lone surrogate in a string", None)
@@ -248,37 +244,13 @@ def event_role(event_name: str, body: Any) -> str | None:
     return None
 
 
-@contextmanager
-def _recursion_room():
-    """Python's recursion limit raised by 4 * MAX_JSON_DEPTH for the block, then restored.
-
-    Parsing, checking and fingerprinting JSON recurse up to three frames per
-    nesting level (the lone-surrogate check), and the default limit (1,000 frames, the caller's included) is below simdjson's
-    depth limit. Raising the limit for the whole process at import time would
-    change it for every program that imports this module; raising it only while
-    a deeply nested line is classified keeps the answer independent of the
-    caller's stack depth. The lock keeps two threads from restoring each
-    other's limit.
-    """
-    with _RECURSION_ROOM_LOCK:
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(limit + 4 * MAX_JSON_DEPTH)
-        try:
-            yield
-        finally:
-            sys.setrecursionlimit(limit)
-
-
 def classify_event(line: bytes, hmac_key: bytes | None = None) -> Skipped | DeadLetter | Accepted | None:
     """Authoritative classification of one line (without terminator); None for a blank line."""
     if len(line) > MAX_LINE_BYTES:
         return DeadLetter(OVERSIZE, f"{len(line)} bytes > {MAX_LINE_BYTES}", None)
     if not line.strip(b" \t\r"):
         return None
-    if line.count(b"[") + line.count(b"{") < _FEW_BRACKETS:
-        return _classify_parsed(line, hmac_key)
-    with _recursion_room():
-        return _classify_parsed(line, hmac_key)
+    return _classify_parsed(line, hmac_key)
 
 
 def _classify_parsed(line: bytes, hmac_key: bytes | None) -> Skipped | DeadLetter | Accepted:
@@ -293,7 +265,7 @@ def _classify_parsed(line: bytes, hmac_key: bytes | None) -> Skipped | DeadLette
         return DeadLetter(INVALID_ENVELOPE, f"metadata: {reason}", None)
     event_name = metadata.get("event_name")
     if not isinstance(event_name, str) or not event_name:
-        return DeadLetter(MISSING_EVENT_NAME, f"metadata.event_name: {event_name!r:.80}", None)
+        return DeadLetter(MISSING_EVENT_NAME, f"metadata.event_name: {nested_json.repr_prefix(event_name, 80)}", None)
     body = value.get("body")
     role = event_role(event_name, body)
     if role is None:
@@ -309,7 +281,7 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
         return DeadLetter(INVALID_ENVELOPE, meta, event_name)
     raw_time = metadata.get("event_time")
     if not isinstance(raw_time, str):
-        return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {raw_time!r:.80}", event_name)
+        return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {nested_json.repr_prefix(raw_time, 80)}", event_name)
     try:
         event_time = parse_event_time(raw_time)
     except TimestampError as error:
