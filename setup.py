@@ -1,5 +1,6 @@
 """Setuptools shim so that Dataflow's ``--setup_file ./setup.py`` can build the
-worker package; all metadata lives in pyproject.toml."""
+worker package; all metadata lives in pyproject.toml.
+"""
 import setuptools
 
 setuptools.setup()

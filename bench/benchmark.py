@@ -15,7 +15,7 @@ the same run times, each in its own process:
   or before the retry, and writes Parquet.
 
 Prints events/s, wall time and peak RSS of each and the ratio pipeline/DuckDB.
-Targets (issue "Batch pipeline end to end"): ratio <= 3.0, pipeline peak RSS <= 1,536 MB.
+Targets: ratio <= 3.0, pipeline peak RSS <= 1,536 MB.
 
 ``--stream`` also times ``retry-lineage stream --watch`` (each run in its own
 process, files already in the folder, ``--stop-after 1``) on:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from transforms.inputs import InputError
 from transforms.read import UnreadableInputError
@@ -12,7 +13,7 @@ _STEP_SUFFIX = re.compile(r" \[while running '[^']*'\]")
 _OUR_ERROR_LINE = re.compile(r"^(?:\w+\.)*(?:UnreadableInputError|InputError): (.+)$", re.M)
 
 
-def _chain(error: BaseException):
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))

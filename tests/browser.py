@@ -57,7 +57,7 @@ class Browser:
         self._profile = tempfile.mkdtemp(prefix="report-browser-")
         self._session: str | None = None
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         to_browser_read, to_browser_write = os.pipe()
         from_browser_read, from_browser_write = os.pipe()
 

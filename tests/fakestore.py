@@ -83,8 +83,9 @@ class FakeObjectStore(LocalFileSystem):
         return super().checksum(self._local(path))
 
     def metadata(self, path):
-        meta = super().metadata(self._local(path))
-        return FileMetadata(path, meta.size_in_bytes, meta.last_updated_in_seconds)
+        # Not LocalFileSystem.metadata: it calls back into this class with the local path.
+        local = self._local(path)
+        return FileMetadata(path, os.path.getsize(local), os.path.getmtime(local))
 
     def delete(self, paths):
         for path in paths:

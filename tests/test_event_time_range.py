@@ -7,7 +7,7 @@ from apache_beam.testing.test_stream import TestStream as BeamTestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.cli import main
-from tests.conftest import run_stream_pipeline, completed, course, retry
+from tests.conftest import completed, course, retry, run_stream_pipeline
 from transforms.events import INVALID_EVENT_TIME, Accepted, DeadLetter, classify_event
 from transforms.timestamps import TimestampError, parse_event_time, utc_date
 

@@ -1,4 +1,4 @@
-"""Unit tests of transforms/events.py against the contract (issue 2): routing, every
+"""Unit tests of transforms/events.py against the README's line rules: routing, every
 dead-letter code and their order, field validation, duplicates' fingerprint, the
 documented example payloads, and LineClassifier's fast path agreeing with the slow one.
 """

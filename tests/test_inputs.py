@@ -10,7 +10,13 @@ import pytest
 
 from pipelines.cli import main
 from tests.conftest import completed, course, noise, retry
-from transforms.inputs import InputError, InputFile, could_read_output, resolve_inputs, resolve_pattern
+from transforms.inputs import (
+    InputError,
+    InputFile,
+    could_read_output,
+    resolve_inputs,
+    resolve_pattern,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 A, B = course("A"), course("B")
@@ -31,7 +37,7 @@ def cli(*args, cwd=None):
 
 
 def error_lines(stderr_lines):
-    """stderr without the run's INFO progress records."""
+    """Stderr without the run's INFO progress records."""
     return [line for line in stderr_lines if " INFO " not in line]
 
 

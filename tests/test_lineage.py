@@ -1,6 +1,6 @@
 """Unit tests of the pure lineage rules in :mod:`transforms.lineage`.
 
-The contract is issue 2 ("Lineage", "The join"): the identity map, which
+The rules under test (README, "Output"): the identity map, which
 migration event wins per id, ``parent(X, t)``, the join's ``lineage_status``,
 the climb to the root (cycles, the 64-hop limit), attempts and the assembled
 ``retries`` row. Times are UTC epoch microseconds.
@@ -12,17 +12,38 @@ from collections import defaultdict
 
 import pytest
 
-from transforms.events import (
-    LEGACY_RETRY_EVENT, MIGRATION_COMPLETED, MIGRATION_STARTED, RETRY_EVENT, MigrationEvent, RetryEvent,
-)
-from transforms.lineage import (
-    LINEAGE_STATUSES, MATCHED, MAX_LINEAGE_DEPTH, NO_MIGRATION, SAME_COURSE, SOURCE_MISMATCH,
-    Edge, LineageRow, RetryRow, attempt_key, climb_lineage, edge_of, identity_pairs, join_retry,
-    latest_migration_event, lineage_row, migration_id_key, number_attempts, parent_of,
-    resolve_identity, retry_row, sort_edges,
-)
 from tests.conftest import migration_event as migration
 from tests.conftest import retry_event as retry
+from transforms.events import (
+    LEGACY_RETRY_EVENT,
+    MIGRATION_COMPLETED,
+    MIGRATION_STARTED,
+    RetryEvent,
+)
+from transforms.lineage import (
+    LINEAGE_STATUSES,
+    MATCHED,
+    MAX_LINEAGE_DEPTH,
+    NO_MIGRATION,
+    SAME_COURSE,
+    SOURCE_MISMATCH,
+    Edge,
+    LineageRow,
+    RetryRow,
+    attempt_key,
+    climb_lineage,
+    edge_of,
+    identity_pairs,
+    join_retry,
+    latest_migration_event,
+    lineage_row,
+    migration_id_key,
+    number_attempts,
+    parent_of,
+    resolve_identity,
+    retry_row,
+    sort_edges,
+)
 
 SEC = 1_000_000
 T0 = 1_700_000_000 * SEC  # 2023-11-14T22:13:20Z
@@ -37,7 +58,7 @@ def edge(parent: str | None, at: int = T0, mid: str = "1", migration_type: str |
 
 
 def graph(edges_by_child: dict[str, list[Edge]]) -> dict[str, tuple[Edge, ...]]:
-    """child course uuid -> its edges, sorted as every lookup expects."""
+    """Child course uuid -> its edges, sorted as every lookup expects."""
     return {child: sort_edges(edges) for child, edges in edges_by_child.items()}
 
 

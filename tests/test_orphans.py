@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def parents() -> dict[int, int]:
-    """pid -> parent pid of every process, from /proc."""
+    """Pid -> parent pid of every process, from /proc."""
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

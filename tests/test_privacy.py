@@ -5,7 +5,6 @@ import pytest
 
 from transforms.privacy import HMAC_KEY_ENV, actor_user_hmac, load_hmac_key
 
-
 ROOT = "8H3aGjEatiLI42zzV0ly8t5UGQAxYfvrI3MDlrCx"
 
 

@@ -62,7 +62,8 @@ def assert_tidy(out: Path) -> None:
 
 class Scenario:
     """An output in its old state (two runs, so that a previous version exists, plus litter of a killed run),
-    the arguments of a run that changes it, and the state that run must publish."""
+    the arguments of a run that changes it, and the state that run must publish.
+    """
 
     def __init__(self, tmp_path: Path, dated: bool):
         self.dated = dated

@@ -1,5 +1,6 @@
 """`retry-lineage report`: the aggregates behind each chart against figures worked out by hand, the layouts
-it reads, the page it writes, and its errors."""
+it reads, the page it writes, and its errors.
+"""
 import os
 import shutil
 
@@ -25,7 +26,7 @@ def test_names_shared_with_the_writers_are_the_writers_own():
 
     assert (data.SUMMARY_FILE, data.RUNS_DIR, data.SUMMARIES_DIR) == (
         publish.SUMMARY_FILE, publish.RUNS_DIR, stream_output.SUMMARIES_DIR)
-    assert data.REQUIRED_TABLES == tuple(table.name for table in TABLES)
+    assert tuple(table.name for table in TABLES) == data.REQUIRED_TABLES
     assert data.LINEAGE_STATUSES == LINEAGE_STATUSES
     assert set(data.DEAD_LETTER_COLUMNS) <= set(DEAD_LETTER_SCHEMA.names) - {"raw", "error_detail"}
 

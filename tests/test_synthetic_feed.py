@@ -26,7 +26,7 @@ RETRY = "outcomes.retry_outcome_alignment_clone"
 QUIZ_DUP = "quizzes_next_quiz_duplicated"
 MIGRATIONS = ("content_migration_started", "content_migration_completed")
 ROUTED_NAMES = (RETRY, QUIZ_DUP, *MIGRATIONS)
-REQUIRED = {RETRY: "new_course_uuid", QUIZ_DUP: "new_course_uuid"} | {m: "context_uuid" for m in MIGRATIONS}
+REQUIRED = {RETRY: "new_course_uuid", QUIZ_DUP: "new_course_uuid"} | dict.fromkeys(MIGRATIONS, "context_uuid")
 RETRY_URL_RE = re.compile(r"/api/v1/courses/\d+/assignments/\d+/retry_alignment_clone\?target_assignment_id=\d+")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,9})? ?(Z|[+-]\d\d:?\d\d)")
 

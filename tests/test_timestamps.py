@@ -7,7 +7,7 @@ import pytest
 
 from transforms.timestamps import TimestampError, micros_to_datetime, parse_event_time, utc_date
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 

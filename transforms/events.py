@@ -13,6 +13,7 @@ import collections
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
 import simdjson
@@ -21,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from transforms import nested_json
 from transforms.canvas_url import parse_retry_url
 from transforms.privacy import actor_user_hmac
-from transforms.tables import RETRY_EVENT_COLUMNS, DeadLetterRow
+from transforms.tables import DeadLetterRow
 from transforms.timestamps import TimestampError, parse_event_time
 
 MAX_LINE_BYTES = 1_000_000
@@ -55,8 +56,27 @@ DEAD_LETTER_CODES = (
 )
 
 
-RetryEvent = collections.namedtuple("RetryEvent", RETRY_EVENT_COLUMNS, module=__name__)
-RetryEvent.__doc__ = """An accepted retry: the ``retries`` columns before the join's (event_time in epoch microseconds)."""
+class RetryEvent(NamedTuple):
+    """An accepted retry: the ``retries`` columns before the join's (``RETRY_EVENT_COLUMNS``)."""
+
+    event_fingerprint: str
+    source_event_name: str
+    event_time: int  # UTC epoch microseconds
+    root_account_uuid: str | None
+    domain: str | None
+    status: str | None
+    original_course_uuid: str
+    new_course_uuid: str
+    new_course_resource_link_id: str | None
+    original_assignment_resource_link_id: str | None
+    new_assignment_resource_link_id: str | None
+    request_id: str | None
+    context_role: str | None
+    actor_user_hmac: str | None
+    original_course_id: str | None
+    original_assignment_id: str | None
+    new_course_id: str | None
+    new_assignment_id: str | None
 
 
 class MigrationEvent(NamedTuple):
@@ -150,7 +170,7 @@ def _first_error(prefix: str, error: ValidationError) -> str:
     return f"{path}: {message}"
 
 
-def _validate(model: type[_Fields], data: dict, prefix: str) -> _Fields | str:
+def _validate(model: type[_Fields], data: dict[str, Any], prefix: str) -> _Fields | str:
     # Null and absent mean the same: drop nulls so that required fields report "missing".
     try:
         return model.model_validate({key: value for key, value in data.items() if value is not None})
@@ -293,7 +313,9 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
     if isinstance(fields, str):
         return DeadLetter(INVALID_BODY, fields, event_name)
     fingerprint = event_fingerprint(value)
+    event: RetryEvent | MigrationEvent
     if is_retry:
+        assert isinstance(meta, RetryMetadata) and isinstance(fields, RetryBody)
         url_ids = parse_retry_url(meta.url)
         event = RetryEvent(
             fingerprint, event_name, event_time, meta.root_account_uuid, fields.domain, fields.status,
@@ -303,6 +325,7 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
             actor_user_hmac(hmac_key, meta.root_account_uuid, meta.user_id), *url_ids,
         )
     else:
+        assert isinstance(meta, MigrationMetadata) and isinstance(fields, MigrationBody)
         event = MigrationEvent(
             fingerprint, event_name, event_time, fields.content_migration_id, fields.context_uuid,
             fields.lti_context_id, fields.destination_course_lti_id, fields.source_course_uuid,
@@ -333,7 +356,8 @@ class LineClassifier:
         spares them the strict path, which only routed events need.
         """
         try:
-            return self._parser.parse(line)["body"]["status"] == LEGACY_RETRY_STATUS
+            document: Any = self._parser.parse(line)  # indexed blindly: a misfit raises, caught below
+            return document["body"]["status"] == LEGACY_RETRY_STATUS
         except Exception:
             return True  # not sure: the strict path decides
 
@@ -348,7 +372,8 @@ class LineClassifier:
         counts: collections.Counter = collections.Counter()
         accepted: list[Accepted] = []
         dead_letters: list[DeadLetterRow] = []
-        parse = self._parser.parse
+        # simdjson's proxies are indexed blindly here; whatever does not fit is caught below.
+        parse: Callable[[bytes], Any] = self._parser.parse
         routed = ROUTED_EVENT_NAMES
         unsettled = []
         # The hot loop: nothing per line but the simdjson parse and a dict
@@ -377,9 +402,9 @@ class LineClassifier:
             outcome = classify_event(line, self._hmac_key)
             if outcome is None:
                 counts["blank_lines"] += 1
-            elif outcome.__class__ is Skipped:
+            elif isinstance(outcome, Skipped):
                 skipped[outcome.event_name] += 1
-            elif outcome.__class__ is Accepted:
+            elif isinstance(outcome, Accepted):
                 counts["accepted_before_dedup." + outcome.role] += 1
                 accepted.append(outcome)
             else:
@@ -387,7 +412,9 @@ class LineClassifier:
                 if offset is not None:
                     offset += sum(map(len, lines[offset_index:index])) + (index - offset_index)
                     offset_index = index
-                dead_letters.append(DeadLetterRow(*outcome, source_file, offset, line))
+                dead_letters.append(DeadLetterRow(
+                    outcome.error_code, outcome.error_detail, outcome.event_name, source_file, offset, line,
+                ))
         counts["lines_read"] += len(lines)
         for event_name, count in skipped.items():
             counts["skipped_by_event_name." + event_name] += count

@@ -19,9 +19,9 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
+from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.fileio import EmptyMatchTreatment
 
 from transforms.publish import current_table_dirs
 from transforms.tables import COURSE_LINEAGE, LineageRow
@@ -56,12 +56,14 @@ def read_lineage_rows(path: str) -> list[LineageRow]:
         column.cast(pa.int64()).to_pylist() if pa.types.is_timestamp(column.type) else column.to_pylist()
         for column in table.columns
     ]
-    return [LineageRow(*values) for values in zip(*columns)]
+    return [LineageRow(*values) for values in zip(*columns, strict=True)]
 
 
 class ReadLineageHistory(beam.PTransform):
-    """A file pattern (default: the published history of ``output``) -> the ``LineageRow`` of every history file
-    ingested before ``day``."""
+    """History files -> the ``LineageRow`` of every file ingested before ``day``.
+
+    The pattern defaults to the published history of ``output``.
+    """
 
     def __init__(self, pattern: str | None, day: str, output: str | None = None):
         super().__init__()

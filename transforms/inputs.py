@@ -65,7 +65,7 @@ def pattern_regex(pattern: str) -> re.Pattern:
 
 def _glob_root(pattern: str) -> str:
     """The folder to list for a local pattern: the one holding its first glob character."""
-    literal = re.match(r"[^*?\[]*", pattern).group(0)
+    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
     return os.path.dirname(literal) or "."
 
 
@@ -104,7 +104,7 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     from apache_beam.io.filesystems import FileSystems
 
-    return FileSystems.metadata(path).size_in_bytes
+    return FileSystems.get_filesystem(path).metadata(path).size_in_bytes
 
 
 def _match_remote(pattern: str) -> list[InputFile]:

@@ -30,6 +30,7 @@ LINEAGE_STATUSES = (SAME_COURSE, MATCHED, SOURCE_MISMATCH, NO_MIGRATION)
 
 def identity_pairs(event: RetryEvent | MigrationEvent) -> list[tuple[str, str]]:
     """(lti_context_id, course_uuid) pairs that one accepted event vouches for."""
+    candidates: list[tuple[str | None, str | None]]
     if isinstance(event, RetryEvent):
         candidates = [(event.new_course_resource_link_id, event.new_course_uuid)]
     else:

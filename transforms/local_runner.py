@@ -45,7 +45,8 @@ def caching(original):
             cache[key] = signature
         return signature
 
-    get_signature.__wrapped_original__ = original
+    # A marker that the function is already wrapped (mypy does not know function attributes).
+    get_signature.__wrapped_original__ = original  # type: ignore[attr-defined]
     return get_signature
 
 
@@ -87,7 +88,7 @@ def cache_signatures() -> None:
 
         cached = caching(decorators.get_signature)
         for module in (decorators, core, ptransform, util):
-            module.get_signature = cached
+            module.get_signature = cached  # type: ignore[attr-defined]  # not declared in every module
         from apache_beam.runners.direct import transform_evaluator
         from apache_beam.transforms import userstate
 

@@ -29,6 +29,7 @@ environment variable).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import errno
@@ -42,7 +43,8 @@ import signal
 import socket
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -274,9 +276,9 @@ class OutputLock:
 
     def _holder(self) -> dict:
         return {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
-    def acquire(self) -> "OutputLock":
+    def acquire(self) -> OutputLock:
         if _is_remote(self.output):
             self._acquire_lease()
             return self
@@ -304,7 +306,7 @@ class OutputLock:
         if existing and existing.get("run_id") != self.run_id and existing.get("expires_epoch", 0) > now:
             raise OutputBusy(f"--output {self.output} is in use by {_holder_text(json.dumps(existing))}")
         lease = {**self._holder(), "expires_epoch": now + self._lease_seconds,
-                 "expires": dt.datetime.fromtimestamp(now + self._lease_seconds, dt.timezone.utc)
+                 "expires": dt.datetime.fromtimestamp(now + self._lease_seconds, dt.UTC)
                  .isoformat(timespec="seconds")}
         _write_json(path, lease)
         if (_read_json(path) or {}).get("run_id") != self.run_id:
@@ -402,10 +404,8 @@ def _rmtree(path: str) -> None:
 
 
 def _rmdir_if_empty(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not empty, or already gone
         os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _repair_old_code_leftovers(output: str) -> None:
@@ -555,7 +555,7 @@ def _publish_local(layout: OutputLayout, version: str, root: str, run_id: str, s
     publish_step(steps, "write the version description")
     _write_local_json(os.path.join(root, VERSION_INFO),
                       {"version": version, "run_id": run_id, "layout": layout.kind, "ingest_date": layout.ingest_date,
-                       "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+                       "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
     new_files.add(os.path.join(root, VERSION_INFO))
     _fsync_tree(root, new_files)
     _ensure_links(output, layout, steps)
@@ -651,8 +651,8 @@ def _publish_remote(layout: OutputLayout, version: str, root: str, run_id: str, 
     """Write the manifest (the single step that publishes), then the summary copy for sensors."""
     output = layout.output
     old = read_manifest(output)
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    manifest = {"layout": layout.kind, "version": version, "run_id": run_id, "published_at": now}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    manifest: dict[str, Any] = {"layout": layout.kind, "version": version, "run_id": run_id, "published_at": now}
     if layout.ingest_date:
         days = dict((old or {}).get("days") or _legacy_days_remote(output))
         days[layout.ingest_date] = {"version": version, "run_id": run_id}

@@ -156,7 +156,7 @@ def table_files(path: str, table: str) -> list[str] | None:
     top = os.path.join(path, table)
     if not os.path.isdir(top):
         return None
-    found = []
+    found: list[str] = []
     for root, dirs, names in os.walk(top, followlinks=True):
         dirs[:] = sorted(name for name in dirs if not name.startswith((".", "_")))
         found.extend(os.path.join(root, name) for name in sorted(names)

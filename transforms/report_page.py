@@ -208,7 +208,7 @@ def _check(name: str, value) -> str:
 def _table(headers: list[tuple[str, str]], rows: list[list[str]], title: str) -> str:
     head = "".join(f'<th class="{kind}">{html.escape(text)}</th>' for text, kind in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{kind}">{html.escape(cell)}</td>' for cell, (_, kind) in zip(row, headers))
+        "<tr>" + "".join(f'<td class="{kind}">{html.escape(cell)}</td>' for cell, (_, kind) in zip(row, headers, strict=True))
         + "</tr>" for row in rows)
     return f'<div class="card"><h3>{html.escape(title)}</h3><table><tr>{head}</tr>{body}</table></div>'
 
@@ -290,7 +290,7 @@ def retries_sections(page: Page, connection) -> None:
         "Chains that are truncated or cyclic"))
     bins, under_one = data.log_histogram(connection, "retries", "seconds_since_migration")
     spread = data.quantiles(connection, "retries", "seconds_since_migration")
-    if bins:
+    if bins and spread is not None:
         note = (f"Median {data.humane_seconds(spread['median'])}, 90th percentile {data.humane_seconds(spread['p90'])}."
                 + (f" {under_one:,} retries under 1 s are not on the log axis." if under_one else ""))
         page.add(page.chart(log_step_histogram("Time from migration to retry", "seconds_since_migration (log scale)",
@@ -377,7 +377,7 @@ def quality_section(page: Page, output: data.Output, figures: dict) -> None:
 
 def build_page(output: data.Output, generated_at: dt.datetime | None = None) -> tuple[str, dict]:
     """(the page's HTML, its headline figures)."""
-    generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
+    generated_at = generated_at or dt.datetime.now(dt.UTC)
     figures = data.headline(output.connection, output.summary)
     page = Page()
     page.add(f"<h1>Retry lineage report</h1><p class=\"meta\">{html.escape(output.path)} · "

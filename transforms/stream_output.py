@@ -34,7 +34,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms import trigger
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import TimerSpec, on_timer
-from apache_beam.transforms.window import GlobalWindow
+from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
@@ -171,7 +171,7 @@ class _WriteWindows(beam.DoFn):
                          else FileSystems.join(self._output, self._table.name))
             path = publish_file(directory, window_file_name(min(starts), max(starts), rows), self._table, rows,
                                 self._codec, self._output)
-            yield WindowedValue(path, MIN_TIMESTAMP, [GlobalWindow()])
+            yield WindowedValue(path, MIN_TIMESTAMP, (GlobalWindow(),))
 
 
 class WriteWindowFiles(beam.PTransform):
@@ -240,7 +240,7 @@ class WriteStreamSummaries(beam.PTransform):
         return (
             counts
             | "EveryFewSeconds" >> beam.WindowInto(
-                beam.window.GlobalWindows(),
+                GlobalWindows(),
                 trigger=trigger.Repeatedly(trigger.AfterProcessingTime(self._every)),
                 accumulation_mode=trigger.AccumulationMode.DISCARDING)
             | "SumRecord" >> beam.CombineGlobally(_SumCountDicts()).without_defaults()

@@ -19,7 +19,10 @@ from __future__ import annotations
 import collections
 import pickle
 import threading
+import typing
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
@@ -81,7 +84,12 @@ class LoggedMachine:
         raise NotImplementedError
 
 
-def load_machine(owner: str, key, log_state, version_state, factory) -> LoggedMachine:
+Machine = typing.TypeVar("Machine", bound=LoggedMachine)
+
+
+def load_machine(
+    owner: str, key: Any, log_state: Any, version_state: Any, factory: Callable[[], Machine]
+) -> Machine:
     """The shard's machine: the worker's copy when it is current, else rebuilt from the log."""
     version = version_state.read() or 0
     with _cache_lock:
@@ -89,7 +97,8 @@ def load_machine(owner: str, key, log_state, version_state, factory) -> LoggedMa
         if machine is not None:
             _cache.move_to_end((owner, key))
     if machine is not None and machine.version == version:
-        return machine
+        # One owner names one step, and all of a step's machines come from its factory.
+        return typing.cast(Machine, machine)
     machine = factory()
     for entry in log_state.read():
         if entry[0] == SNAPSHOT:

@@ -26,10 +26,11 @@ import uuid
 import apache_beam as beam
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import TimerSpec, on_timer
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.counters import COUNTS, count_pairs
-from transforms.events import RetryEvent
+from transforms.events import LineClassifier, RetryEvent
 from transforms.stream_state import load_machine, log_state_specs, record, stable_shard
 from transforms.streaming_join import (
     ACCEPTED, DUPLICATE, LATE, LINEAGE_ROWS, ShardState, StreamRules,
@@ -87,15 +88,14 @@ class ClassifyLinesInStream(beam.DoFn):
     Main output: ``(shard, (event, raw line, event name))``.
     """
 
+    _classifier: LineClassifier  # made in setup(), on the worker
+
     def __init__(self, hmac_key: bytes | None, state_shards: int = DEFAULT_STATE_SHARDS, source: str | None = None):
         self._hmac_key = hmac_key
         self._shards = state_shards
         self._source = source
-        self._classifier = None
 
     def setup(self):
-        from transforms.events import LineClassifier
-
         self._classifier = LineClassifier(self._hmac_key)
 
     def process(self, element):
@@ -107,7 +107,7 @@ class ClassifyLinesInStream(beam.DoFn):
         routed = [_may_be_routed(line) for line in lines]
         candidates = [line for line, maybe in zip(lines, routed) if maybe]
         others = [line for line, maybe in zip(lines, routed) if not maybe] if candidates else lines
-        settled = collections.Counter()
+        settled: collections.Counter[str] = collections.Counter()
         result = self._classifier.classify_lines(others, None, self._source)
         if result.accepted:  # a routed name spelled with JSON escapes: classify those lines one by one
             candidates, others = lines, []
@@ -122,7 +122,7 @@ class ClassifyLinesInStream(beam.DoFn):
                 settled.update(result.counts)
             for accepted in result.accepted:  # counted where its fate is decided, in the shard step
                 event = accepted.event
-                event_name = getattr(event, "event_name", None) or event.source_event_name
+                event_name = event.source_event_name if isinstance(event, RetryEvent) else event.event_name
                 shard = stable_shard(event.root_account_uuid or "", self._shards)
                 yield (shard, (event, line.rstrip(b"\r"), event_name))
         if settled:
@@ -182,11 +182,11 @@ class ApplyStreamRules(beam.DoFn):
         record(machine, ("advance", fired.micros), log, version)
         for row in lineage_rows:
             yield line_counts({"course_lineage_rows": 1})
-            yield beam.pvalue.TaggedOutput(LINEAGE_ROWS, beam.window.TimestampedValue(
+            yield beam.pvalue.TaggedOutput(LINEAGE_ROWS, TimestampedValue(
                 row, micros_to_timestamp(row.completed_at)))
-        for retry, row in decided:
-            yield line_counts({"lineage_status." + row.lineage_status: 1})
-            yield beam.window.TimestampedValue(row, micros_to_timestamp(retry.event_time))
+        for retry, retry_row in decided:
+            yield line_counts({"lineage_status." + retry_row.lineage_status: 1})
+            yield TimestampedValue(retry_row, micros_to_timestamp(retry.event_time))
 
 
 class ProcessCanvasStream(beam.PTransform):

@@ -155,7 +155,7 @@ class ShardState(LoggedMachine):
         self._arrived: list[tuple[int, str, RetryEvent]] = []  # retries not yet numbered
         self.waiting: dict[str, tuple[RetryEvent, int | None]] = {}  # numbered retries waiting for lineage
         self._deadlines: list[tuple[int, str]] = []  # (lineage wait deadline, fingerprint)
-        self._pruned_at = None
+        self._pruned_at: int | None = None
         self._first_seen: int | None = None  # the shard's reference for timers before its first firing
 
     # --- inputs ---------------------------------------------------------------------

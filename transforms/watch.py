@@ -48,7 +48,7 @@ import stat
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from typing import BinaryIO, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import simdjson
 from apache_beam import coders
@@ -153,6 +153,18 @@ class SettleTracker:
                       if state.size > 0 and now - first > seconds)
 
 
+class BinaryReader(Protocol):
+    """What the watcher needs of an open input file: ``read``, ``close`` and ``with``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc_info: Any) -> Any: ...
+
+
 class _WholeFramesReader:
     """A zstd or deflate file, decompressed; ``EOFError`` when it ends inside a frame.
 
@@ -205,7 +217,7 @@ def _zstd_decompressor():
     return zstandard.ZstdDecompressor().decompressobj()
 
 
-def open_watched_file(path: str) -> BinaryIO:
+def open_watched_file(path: str) -> BinaryReader:
     """The file, decompressed by its suffix (any case); a compressed file cut short raises ``EOFError``.
 
     Python's own gzip, bzip2 and lzma readers check that the file ends where its
@@ -233,7 +245,8 @@ _DIGITS_AS_ZERO = str.maketrans("0123456789", "0" * 10)
 def _event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
     # A function of its own: a parsed object must not outlive the call, or the parser cannot be reused.
     try:
-        value = parser.parse(line)["metadata"]["event_time"]
+        document: Any = parser.parse(line)  # indexed blindly: a misfit raises, caught below
+        value = document["metadata"]["event_time"]
     except (ValueError, KeyError, TypeError, IndexError, RuntimeError):
         return None
     return value if isinstance(value, str) else None

@@ -356,8 +356,8 @@ def signals_as_interrupts():
     finally:
         for handler in handlers:
             handler.removeFilter(quiet_after_a_signal)
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, previous_handler in previous.items():
+            signal.signal(number, previous_handler)
 
 
 def _error(message: str) -> None:

@@ -127,7 +127,7 @@ class Session:
         self.offset = user.offset
         # Some producers drop null-valued keys instead of writing null.
         self.keep_nulls = rng.random() < 0.75
-        head = dict(account.fields)
+        head: dict[str, str | None] = dict(account.fields)
         head.update(
             user_login=user.login, user_account_id=account.gid, user_sis_id=user.sis,
             user_id=user.gid, time_zone=user.time_zone,
