@@ -74,7 +74,7 @@ def test_absent_literal_folder_and_empty_pattern(tmp_path):
         resolve_inputs([str(tmp_path / "typo.jsonl")])
     with pytest.raises(InputError, match="is a folder"):
         resolve_inputs([str(tmp_path)])
-    with pytest.raises(InputError, match="matches no file .*--allow-empty-input"):
+    with pytest.raises(InputError, match=r"matches no file .*--allow-empty-input"):
         resolve_inputs([str(tmp_path / "*.jsonl")])
     assert resolve_inputs([str(tmp_path / "*.jsonl")], allow_empty=True) == []
     # A dated template's day is a pattern even without glob characters.

@@ -91,19 +91,19 @@ def test_identity_pairs_of_a_retry_are_new_course_link_id_and_new_course_uuid(li
 
 
 @pytest.mark.parametrize("fields, expected", [
-    (dict(lti_context_id="lti-C", destination_course_lti_id="dest-C",
-          source_course_uuid="P", source_course_lti_id="lti-P"),
+    ({"lti_context_id": "lti-C", "destination_course_lti_id": "dest-C",
+          "source_course_uuid": "P", "source_course_lti_id": "lti-P"},
      {("lti-C", "C"), ("dest-C", "C"), ("lti-P", "P")}),
-    (dict(lti_context_id="lti-C"), {("lti-C", "C")}),
-    (dict(destination_course_lti_id="dest-C"), {("dest-C", "C")}),
-    (dict(source_course_uuid="P", source_course_lti_id="lti-P"), {("lti-P", "P")}),
+    ({"lti_context_id": "lti-C"}, {("lti-C", "C")}),
+    ({"destination_course_lti_id": "dest-C"}, {("dest-C", "C")}),
+    ({"source_course_uuid": "P", "source_course_lti_id": "lti-P"}, {("lti-P", "P")}),
     # A source lti id without a source uuid (or the reverse) vouches for nothing.
-    (dict(source_course_lti_id="lti-P"), set()),
-    (dict(source_course_uuid="P"), set()),
-    (dict(lti_context_id="lti-C", source_course_lti_id="lti-P"), {("lti-C", "C")}),
-    (dict(lti_context_id="", destination_course_lti_id="", source_course_uuid="", source_course_lti_id="x"),
+    ({"source_course_lti_id": "lti-P"}, set()),
+    ({"source_course_uuid": "P"}, set()),
+    ({"lti_context_id": "lti-C", "source_course_lti_id": "lti-P"}, {("lti-C", "C")}),
+    ({"lti_context_id": "", "destination_course_lti_id": "", "source_course_uuid": "", "source_course_lti_id": "x"},
      set()),
-    (dict(), set()),
+    ({}, set()),
 ], ids=["all-three", "lti-context-only", "destination-only", "source-both", "source-lti-only",
         "source-uuid-only", "child-and-half-source", "empty-strings", "none"])
 @pytest.mark.parametrize("event_name", [MIGRATION_COMPLETED, MIGRATION_STARTED])

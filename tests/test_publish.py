@@ -61,8 +61,9 @@ def assert_tidy(out: Path) -> None:
 
 
 class Scenario:
-    """An output in its old state (two runs, so that a previous version exists, plus litter of a killed run),
-    the arguments of a run that changes it, and the state that run must publish.
+    """An output before a run, the arguments of the run, and the state the run must publish.
+
+    The output holds two runs, so that a previous version exists, and the litter of a killed run.
     """
 
     def __init__(self, tmp_path: Path, dated: bool):

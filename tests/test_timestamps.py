@@ -171,7 +171,7 @@ REJECTED = [
     ("2024-07-30T19:04:35Z+00:00", "Z-and-offset"),
     ("2024-07-30T19:04:35 UTC", "named-zone"),
     ("2024-07-30T19:04:35+00:00[Europe/Paris]", "bracketed-zone"),
-    ("２０２４-07-30T19:04:35Z", "non-ascii-digits"),
+    ("２０２４-07-30T19:04:35Z", "non-ascii-digits"),  # noqa: RUF001 (fullwidth digits on purpose)
     ("1722366275", "epoch-seconds-string"),
     ("", "empty"),
     ("not a timestamp", "garbage"),

@@ -17,6 +17,8 @@ _DIGITS = re.compile(r"\d+", re.ASCII)
 
 
 class RetryUrlIds(NamedTuple):
+    """The Canvas ids a retry's URL carries; None where the URL does not give one."""
+
     original_course_id: str | None
     original_assignment_id: str | None
     new_course_id: str | None

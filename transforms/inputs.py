@@ -44,15 +44,19 @@ class InputError(ValueError):
 
 
 class InputFile(NamedTuple):
+    """One input file a pattern matched, with its size in bytes."""
+
     path: str  # as the user spelled it (relative stays relative)
     size: int
 
 
 def is_remote(path: str) -> bool:
+    """True for a URL such as ``gs://...`` (any scheme), False for a local path."""
     return "://" in path
 
 
 def has_glob(pattern: str) -> bool:
+    """True when ``pattern`` holds a glob character (``*``, ``?`` or ``[``)."""
     return any(character in pattern for character in GLOB_CHARACTERS)
 
 
@@ -123,6 +127,7 @@ def _absolute(path: str) -> str:
 
 
 def is_under(path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` or lies inside it (paths compared absolute)."""
     path, folder = _absolute(path), _absolute(folder)
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 

@@ -110,10 +110,12 @@ def migration_id_key(migration_id: str) -> tuple[int, int, str]:
 
 
 def edge_order(edge: Edge) -> tuple:
+    """Sort key of edges into one course: completion time, then migration id."""
     return (edge.completed_at, migration_id_key(edge.content_migration_id))
 
 
 def edge_of(row: LineageRow) -> Edge:
+    """The graph edge a ``course_lineage`` row stands for."""
     return Edge(row.completed_at, row.content_migration_id, row.parent_course_uuid, row.migration_type)
 
 
@@ -159,6 +161,8 @@ def parent_of(graph: Mapping[str, Sequence[Edge]], course_uuid: str, t: int) -> 
 
 
 class LineagePath(NamedTuple):
+    """A retry's course chain and whether the climb met a cycle or the depth limit."""
+
     path: list[str]  # root first, ending with the new course
     cycle: bool
     truncated: bool
@@ -188,6 +192,8 @@ def climb_lineage(graph: Mapping[str, Sequence[Edge]], source: str, target: str,
 # --- the join rule ------------------------------------------------------------
 
 class JoinResult(NamedTuple):
+    """A retry's lineage status and the migration that decided it, if any."""
+
     lineage_status: str
     migration: Edge | None
 

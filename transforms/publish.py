@@ -127,6 +127,7 @@ def _inject(action: str, name: str) -> None:
 
 
 def publish_step(steps: _Steps, name: str) -> None:
+    """Record that the publish reached step ``name`` (logged at DEBUG; tests inject faults here)."""
     steps(name)
 
 
@@ -176,6 +177,7 @@ class OutputLayout:
 
 
 def version_dir(output: str, version: str) -> str:
+    """The folder of one published version under ``output``."""
     return FileSystems.join(output, VERSIONS_DIR, version)
 
 
@@ -359,6 +361,7 @@ def prepare_output(layout: OutputLayout, run_id: str) -> str:
 
 
 def new_version_name(output: str, run_id: str) -> str:
+    """A version name for this run: ``run_id``, with a suffix when that name is taken."""
     current = current_version(output)
     name, attempt = run_id, 1
     taken = _manifest_versions(read_manifest(output)) if _is_remote(output) else set()
@@ -630,6 +633,7 @@ def discard_version(output: str, version: str) -> None:
 
 
 def read_manifest(output: str) -> dict | None:
+    """The output's manifest, or None when it has none."""
     return _read_json(FileSystems.join(output, MANIFEST_FILE))
 
 
@@ -736,10 +740,12 @@ def current_table_dirs(output: str, table: Table) -> list[str]:
 
 
 def published_summary_path(layout: OutputLayout, version: str) -> str:
+    """Where a published version keeps its run summary."""
     return FileSystems.join(version_dir(layout.output, version), *layout.summary_name().split("/"))
 
 
 def read_summary(layout: OutputLayout, version: str | None = None) -> dict:
+    """The run summary of ``version``, or the one published at the layout's summary path."""
     path = published_summary_path(layout, version) if version else layout.summary_path
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         return json.loads(handle.read())

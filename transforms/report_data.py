@@ -53,6 +53,8 @@ class Period:
 
 @dataclasses.dataclass
 class Output:
+    """An output folder opened for the report: its layout, periods, summary and tables."""
+
     path: str
     kind: str
     periods: list[Period]
@@ -219,12 +221,14 @@ def open_output(path: str) -> Output:
 
 
 def count_rows(connection, table: str) -> int:
+    """The number of rows of a table (a DuckDB view)."""
     return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 # --- aggregates ------------------------------------------------------------------------
 
 def ratio(part: float, whole: float) -> float | None:
+    """``part / whole``, or None when ``whole`` is zero."""
     return part / whole if whole else None
 
 
@@ -281,6 +285,8 @@ def lineage_status_counts(connection) -> list[tuple[str, int, float]]:
 
 @dataclasses.dataclass(frozen=True)
 class CourseCount:
+    """A course's retries, their share of all retries, and the time of its last retry."""
+
     course: str
     retries: int
     share: float
@@ -367,6 +373,8 @@ def outcome_shares(connection) -> list[tuple[str, int, float]]:
 
 @dataclasses.dataclass(frozen=True)
 class SourceSuccess:
+    """A source course's retry outcomes and how many of them succeeded."""
+
     course: str
     outcomes: int
     succeeded: int

@@ -50,6 +50,7 @@ def _layout(title: str, x_title: str, y_title: str, height: int = CHART_HEIGHT, 
 
 def bar_chart(title: str, x_title: str, y_title: str, labels, values, horizontal: bool = False,
               colour: str | list[str] = BAR_COLOUR, percent: bool = False, file_labels: bool = False) -> go.Figure:
+    """A bar chart of ``values`` by ``labels``, labelled with each value (a percentage if ``percent``)."""
     text = [f"{value:.1%}" if percent else f"{value:,}" for value in values]
     if horizontal:
         shown = [_label(label, 40, keep_end=True) if file_labels else _label(label) for label in labels]
@@ -227,6 +228,7 @@ def _kind_line(output: data.Output) -> str:
 
 
 def headline_section(page: Page, figures: dict, output: data.Output) -> None:
+    """The headline figures and the balance check."""
     terms = figures["balance_terms"]
     page.add("<h2>Headline figures</h2><div class=\"figures\">" + "".join([
         _figure("lines read", f"{figures['lines_read']:,}"),
@@ -250,6 +252,7 @@ def headline_section(page: Page, figures: dict, output: data.Output) -> None:
 
 
 def retries_sections(page: Page, connection) -> None:
+    """Retries over time, where they come from, their lineage and their attempts."""
     page.add("<h2>Retries over time</h2>")
     per_day = data.retries_per_day(connection)
     page.add('<div class="grid">' + page.chart(stacked_bars(
@@ -313,6 +316,7 @@ def retries_sections(page: Page, connection) -> None:
 
 
 def outcomes_section(page: Page, output: data.Output) -> None:
+    """Retry outcomes, or a note when the output has no outcomes table."""
     page.add("<h2>Outcomes</h2>")
     if not output.has_outcomes:
         page.add('<p class="note">This output has no <code>retry_outcomes</code> table: outcomes are shown once '
@@ -341,6 +345,7 @@ def outcomes_section(page: Page, output: data.Output) -> None:
 
 
 def quality_section(page: Page, output: data.Output, figures: dict) -> None:
+    """Dead letters by reason, input file and day, and the retries' data quality."""
     connection = output.connection
     page.add("<h2>Data quality</h2><div class=\"grid\">")
     codes = data.dead_letters_by_code(output.summary)
@@ -401,6 +406,7 @@ def build_page(output: data.Output, generated_at: dt.datetime | None = None) -> 
 
 
 def headline_line(figures: dict) -> str:
+    """The one-line summary ``retry-lineage report`` prints."""
     check = {True: "passed", False: "FAILED", None: "not recorded"}[figures["balanced"]]
     return (f"{figures['lines_read']:,} lines read, {figures['retries']:,} retries in "
             f"{figures['courses_retried']:,} courses ({_percent(figures['matched_share'])} matched), "
