@@ -1,4 +1,4 @@
-"""A headless Chromium driven over the DevTools protocol through a pipe, for the report's browser tests.
+"""A headless Chromium driven over the DevTools protocol through a pipe (report browser tests).
 
 Chromium's ``--remote-debugging-pipe`` reads protocol commands from file
 descriptor 3 and writes replies and events to descriptor 4, each message a JSON
@@ -118,7 +118,7 @@ class Browser:
         return json.loads(message)
 
     def call(self, method: str, session: bool = True, **params) -> dict:
-        """Send one command and return its result; events that arrive meanwhile are kept in ``events``."""
+        """Send one command and return its result; events arriving meanwhile go to ``events``."""
         self._next_id += 1
         message = {"id": self._next_id, "method": method, "params": params}
         if session and self._session:

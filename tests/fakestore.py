@@ -1,4 +1,4 @@
-"""An object store for tests: ``fakestore://path`` kept in a local folder, where a rename is a copy and a delete."""
+"""A test object store: ``fakestore://path`` in a local folder; a rename is a copy and a delete."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ PREFIX = f"{SCHEME}://"
 
 
 class FakeObjectStore(LocalFileSystem):
-    """Beam finds filesystems by scheme among the subclasses of FileSystem, so defining this class registers it.
+    """Beam finds filesystems by scheme among FileSystem's subclasses: defining this registers it.
 
     ``ROOT`` (set by a test) is the local folder that holds the objects.
     """

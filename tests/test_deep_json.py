@@ -1,4 +1,4 @@
-"""Deeply nested JSON: invalid_json past simdjson's depth limit, never a crash, no process-wide side effect."""
+"""Deeply nested JSON: invalid_json past simdjson's depth limit, no crash, no global change."""
 from __future__ import annotations
 
 import json
@@ -52,7 +52,8 @@ def test_importing_the_classifier_leaves_the_recursion_limit_alone():
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH])
 def test_routed_event_nested_up_to_the_limit_is_accepted(depth):
-    # simdjson itself stops one level short (it accepts 1,023): the strict path decides every line it rejects.
+    # simdjson itself stops one level short (it accepts 1,023): the strict path decides every line
+    # it rejects.
     line = nested_retry(depth)
     assert simdjson_accepts(line) == (depth < MAX_JSON_DEPTH)
     limit = sys.getrecursionlimit()

@@ -1,4 +1,4 @@
-"""Deployment files: Flex Template metadata and launcher, scheduling examples, pinned versions, SQL."""
+"""Deployment files: Flex Template metadata and launcher, schedules, pinned versions, SQL."""
 import importlib.util
 import json
 import re

@@ -561,7 +561,7 @@ def test_climb_honours_a_smaller_max_depth():
     assert result.truncated is False
 
 
-# --- attempts --------------------------------------------------------------------------------------
+# --- attempts -------------------------------------------------------------------------------------
 
 def test_attempt_key_is_new_course_and_new_assignment_link():
     assert attempt_key(retry("S", "T", new_assignment_resource_link_id="a1")) == ("T", "a1")
@@ -606,7 +606,7 @@ def test_number_attempts_by_group_as_the_pipeline_does():
     assert numbered == {"2": (1, 2), "1": (2, 2), "3": (1, 1), "4": (1, 1)}
 
 
-# --- the retries row ---------------------------------------------------------------------------------
+# --- the retries row ------------------------------------------------------------------------------
 
 RETRY_COLUMNS = (
     "event_fingerprint", "source_event_name", "event_time", "root_account_uuid", "domain", "status",

@@ -1,4 +1,4 @@
-"""What is tested is what runs: the test environment, the image and the Makefile share one set of pins."""
+"""What is tested is what runs: the tests, the image and the Makefile share one set of pins."""
 from __future__ import annotations
 
 import re

@@ -113,7 +113,8 @@ def test_a_classifier_worker_does_not_import_beam():
     import sys
 
     code = ("import sys; from transforms.read import classify_file_range, FileRange; "
-            "classify_file_range(FileRange(sys.argv[1], 0, None), None); print('apache_beam' in sys.modules)")
+            "classify_file_range(FileRange(sys.argv[1], 0, None), None); "
+        "print('apache_beam' in sys.modules)")
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as feed:

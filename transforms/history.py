@@ -30,12 +30,12 @@ _INGEST_DATE = re.compile(r"ingest_date=(\d{4}-\d{2}-\d{2})")
 
 
 def default_history_pattern(output: str) -> str:
-    """The history of a local output (its ``course_lineage`` days, through the link to the current version)."""
+    """A local output's history: its ``course_lineage`` days, through the current version's link."""
     return FileSystems.join(output, COURSE_LINEAGE.name, "ingest_date=*", "*.parquet")
 
 
 def published_history_patterns(output: str) -> list[str]:
-    """File patterns of every published day of ``course_lineage`` in ``output`` (local or object store)."""
+    """File patterns of every published ``course_lineage`` day of ``output`` (local or remote)."""
     if "://" not in output:
         return [default_history_pattern(output)]
     return [FileSystems.join(folder, "*.parquet") for folder in current_table_dirs(output, COURSE_LINEAGE)

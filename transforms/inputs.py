@@ -1,4 +1,4 @@
-"""Which files a run reads: ``--input`` patterns resolved to files, with the rules that keep a run honest.
+"""Which files a run reads: ``--input`` patterns resolved to files, by rules that keep runs honest.
 
 - An existing file is always read as itself, even when its name holds ``*``,
   ``?`` or ``[`` (``events[1].jsonl``).
@@ -119,7 +119,7 @@ def _match_remote(pattern: str) -> list[InputFile]:
 
 
 def _absolute(path: str) -> str:
-    """A comparable spelling: absolute and normalised for local paths, no trailing '/' for remote ones."""
+    """A comparable spelling: absolute and normalised if local, no trailing '/' if remote."""
     if is_remote(path):
         scheme, rest = path.split("://", 1)
         return f"{scheme}://{posixpath.normpath(rest)}" if rest.strip("/") else path.rstrip("/")
@@ -163,7 +163,7 @@ def resolve_pattern(pattern: str, option: str = "--input", absent_is_empty: bool
 
 def resolve_inputs(patterns: Iterable[str], output: str | None = None, allow_empty: bool = False,
                    option: str = "--input", absent_is_empty: bool = False) -> list[InputFile]:
-    """Every file the patterns name, each once, in pattern order; raises InputError (see the module's rules)."""
+    """Every file the patterns name, once, in pattern order; InputError per the module's rules."""
     patterns = list(patterns)
     if output:
         for pattern in patterns:

@@ -57,7 +57,7 @@ def resolve_identity(uuids: Iterable[str]) -> str | None:
 # --- course_lineage rows ----------------------------------------------------
 
 def version_order(item: MigrationEvent | LineageRow) -> tuple[int, str]:
-    """Which version of a migration id wins: latest completion time, ties by greatest fingerprint."""
+    """The winning version of a migration id: latest completion, ties by greatest fingerprint."""
     completed_at = item.event_time if isinstance(item, MigrationEvent) else item.completed_at
     return (completed_at, item.event_fingerprint)
 

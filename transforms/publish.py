@@ -91,7 +91,8 @@ class BadRunId(ValueError):
 def check_run_id(run_id: str) -> str:
     """A run id names folders, so it must be a plain name: ``[A-Za-z0-9._-]+`` without ``..``."""
     if not _RUN_ID.fullmatch(run_id or "") or ".." in run_id or run_id == ".":
-        raise BadRunId(f"--run-id must be a name of letters, digits, '.', '_' and '-' without '..', got {run_id!r}")
+        raise BadRunId("--run-id must be a name of letters, digits, '.', '_' and '-' without '..', "
+            f"got {run_id!r}")
     return run_id
 
 
@@ -135,7 +136,7 @@ def _is_remote(path: str) -> bool:
     return "://" in path
 
 
-# ----------------------------------------------------------------------------------------------- layouts
+# ----------------------------------------------------------------------------------------- layouts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +156,7 @@ class OutputLayout:
         return DATED if self.ingest_date else UNDATED
 
     def table_dir(self, table: Table, root: str | None = None) -> str:
-        """The run's folder of ``table`` under ``root`` (default: the published paths of the output)."""
+        """The run's folder of ``table`` under ``root`` (default: the output's published paths)."""
         base = FileSystems.join(root or self.output, table.name)
         return FileSystems.join(base, f"ingest_date={self.ingest_date}") if self.ingest_date else base
 
@@ -164,7 +165,7 @@ class OutputLayout:
 
     @property
     def summary_path(self) -> str:
-        """The run's summary as readers find it (locally through the links; on object stores, a copy)."""
+        """The run's summary as readers find it (local: via the links; object stores: a copy)."""
         return FileSystems.join(self.output, *self.summary_name().split("/"))
 
     def empty_file_dir(self, table: Table) -> str:
@@ -172,7 +173,7 @@ class OutputLayout:
         return f"event_date={self.ingest_date}" if table is RETRIES and self.ingest_date else ""
 
     def stable_names(self) -> list[str]:
-        """The names under OUTPUT that readers use, each a link through ``_current`` on local disks."""
+        """The names under OUTPUT readers use, each a link through ``_current`` on local disks."""
         return [table.name for table in TABLES] + [RUNS_DIR if self.ingest_date else SUMMARY_FILE]
 
 
@@ -182,7 +183,7 @@ def version_dir(output: str, version: str) -> str:
 
 
 def current_version(output: str) -> str | None:
-    """The name of the published version, or None (nothing published yet, or an output of the old layout)."""
+    """The published version's name, or None (nothing published yet, or the old layout)."""
     if _is_remote(output):
         manifest = read_manifest(output)
         return manifest.get("version") if manifest else None
@@ -194,7 +195,7 @@ def current_version(output: str) -> str | None:
 
 
 def found_layout(output: str) -> str | None:
-    """``dated``, ``undated``, ``mixed`` (both, left by an older release) or None (no output yet)."""
+    """``dated``, ``undated``, ``mixed`` (both, from an older release) or None (no output)."""
     if _is_remote(output):
         manifest = read_manifest(output)
         if manifest:
@@ -246,20 +247,21 @@ def check_layout(layout: OutputLayout) -> None:
                          "a dated run needs a dated output: use another --output")
 
 
-# ----------------------------------------------------------------------------------------------- the lock
+# ---------------------------------------------------------------------------------------- the lock
 
 
 def _holder_text(raw: str) -> str:
     try:
         holder = json.loads(raw)
-        return (f"run {holder['run_id']} (pid {holder['pid']} on {holder['host']}, since {holder['started']}"
+        return (f"run {holder['run_id']} (pid {holder['pid']} on {holder['host']}, "
+            f"since {holder['started']}"
                 + (f", lease until {holder['expires']}" if "expires" in holder else "") + ")")
     except (ValueError, KeyError, TypeError):
         return "another run (which has not written its name yet)"
 
 
 class OutputLock:
-    """One writer per output: ``flock`` on ``OUTPUT/_LOCK`` locally, a lease object on object stores.
+    """One writer per output: ``flock`` on ``OUTPUT/_LOCK`` locally, a lease object remotely.
 
     The lock file holds the holder's run id, pid, host and start time while it
     is held, and is emptied on release. The kernel releases a ``flock`` when
@@ -341,7 +343,7 @@ def release_lease(output: str, run_id: str) -> None:
         FileSystems.delete([path])
 
 
-# ----------------------------------------------------------------------------------------------- preparing a run
+# --------------------------------------------------------------------------------- preparing a run
 
 
 def prepare_output(layout: OutputLayout, run_id: str) -> str:
@@ -412,7 +414,7 @@ def _rmdir_if_empty(path: str) -> None:
 
 
 def _repair_old_code_leftovers(output: str) -> None:
-    """Undo what the previous release's two-rename publish left when it was killed (``X.old`` folders)."""
+    """Undo what the previous release's publish left when killed (``X.old`` folders)."""
     folders = [os.path.join(output, table.name) for table in TABLES]
     partitions = [os.path.join(folder, name) for folder in folders if os.path.isdir(folder)
                   for name in os.listdir(folder) if name.startswith("ingest_date=") and name.endswith(".old")]
@@ -462,7 +464,7 @@ def _migrate_legacy_local(layout: OutputLayout, steps: _Steps) -> None:
 
 
 def _finish_migration(layout: OutputLayout, steps: _Steps) -> None:
-    """Swap each real folder (or summary file) of the old layout for its link into the current version."""
+    """Swap each real folder (or summary) of the old layout for its link into the new version."""
     output = layout.output
     moved = os.path.join(output, MIGRATING_DIR)
     for name in layout.stable_names():
@@ -500,7 +502,7 @@ def _tidy_remote(output: str) -> None:
         _delete_remote_version(output, name)
 
 
-# ----------------------------------------------------------------------------------------------- publishing
+# -------------------------------------------------------------------------------------- publishing
 
 
 def publish(layout: OutputLayout, version: str, run_id: str, summary: dict | None,
@@ -583,7 +585,7 @@ def _link_other_days(layout: OutputLayout, current_root: str, root: str, steps: 
 
 
 def _ensure_links(output: str, layout: OutputLayout, steps: _Steps) -> None:
-    """The stable names readers use, each a link through ``_current`` (made once, each in one rename)."""
+    """The stable names readers use, each a link through ``_current`` (made once, by one rename)."""
     for name in layout.stable_names():
         path = os.path.join(output, name)
         if os.path.islink(path) or os.path.exists(path):
@@ -605,7 +607,7 @@ def _swap_current(output: str, version: str, steps: _Steps) -> None:
 
 
 def _collect_local(output: str, steps: _Steps) -> None:
-    """Delete every version but the current one and the one it replaced (readers may still be in it)."""
+    """Delete all versions but the current one and the one it replaced (readers may be in it)."""
     versions = os.path.join(output, VERSIONS_DIR)
     current = current_version(output)
     if not os.path.isdir(versions) or current is None:
@@ -629,7 +631,7 @@ def discard_version(output: str, version: str) -> None:
     _rmdir_if_empty(os.path.join(output, VERSIONS_DIR))
 
 
-# ----------------------------------------------------------------------------------------------- object stores
+# ----------------------------------------------------------------------------------- object stores
 
 
 def read_manifest(output: str) -> dict | None:
@@ -673,7 +675,7 @@ def _publish_remote(layout: OutputLayout, version: str, root: str, run_id: str, 
 
 
 def _legacy_days_remote(output: str) -> dict:
-    """Days an output of the old layout holds, read in place (version ``""`` means ``OUTPUT/<table>/``)."""
+    """Days an old-layout output holds, read in place (version ``""``: ``OUTPUT/<table>/``)."""
     days = set()
     for path in _match(FileSystems.join(output, "*", "ingest_date=*", "**")):
         match = _INGEST_DIR.search(path)
@@ -697,7 +699,7 @@ def _delete_remote_version(output: str, version: str) -> None:
 
 
 def _collect_remote(output: str, steps: _Steps) -> None:
-    """Delete versions neither the manifest nor its predecessor uses; the old layout's tables once replaced."""
+    """Delete versions the manifest and its predecessor do not use; replaced old-layout tables."""
     manifest = read_manifest(output)
     keep = _manifest_versions(manifest)
     for name in sorted(_version_names_remote(output) - keep):
@@ -773,7 +775,7 @@ class PublishRun(beam.PTransform):
         return summary | "WriteSummaryAndPublish" >> beam.Map(publish_with)
 
 
-# ----------------------------------------------------------------------------------------------- file helpers
+# ------------------------------------------------------------------------------------ file helpers
 
 
 def _match(pattern: str) -> list[str]:
