@@ -141,11 +141,12 @@ class ClassifyFileRange(beam.DoFn):
 
 
 def default_processes() -> int:
+    """The cores this process may run on (at least 1)."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 class ReadCanvasEvents(beam.PTransform):
-    """File patterns -> DoOutputsTuple with ``retries``, ``migrations``, ``dead_letters``, ``counts``."""
+    """File patterns -> outputs ``retries``, ``migrations``, ``dead_letters`` and ``counts``."""
 
     def __init__(self, patterns: list[str], hmac_key: bytes | None = None, processes: int = 1,
                  range_bytes: int = DEFAULT_RANGE_BYTES, block_bytes: int = DEFAULT_BLOCK_BYTES,

@@ -97,16 +97,22 @@ class MigrationEvent(NamedTuple):
 
 
 class Skipped(NamedTuple):
+    """A line of an event this job does not join (noise)."""
+
     event_name: str
 
 
 class DeadLetter(NamedTuple):
+    """A line that cannot be used: its dead-letter code and why."""
+
     error_code: str
     error_detail: str
     event_name: str | None
 
 
 class Accepted(NamedTuple):
+    """A routed event that passed every check, with its role."""
+
     role: str
     event: RetryEvent | MigrationEvent
 
@@ -131,6 +137,8 @@ class _Fields(BaseModel):
 
 
 class RetryMetadata(_Fields):
+    """The metadata fields a retry row reads."""
+
     root_account_uuid: OptionalText = None
     user_id: OptionalText = None
     request_id: OptionalText = None
@@ -139,10 +147,14 @@ class RetryMetadata(_Fields):
 
 
 class MigrationMetadata(_Fields):
+    """The metadata fields a migration row reads."""
+
     root_account_uuid: OptionalText = None
 
 
 class RetryBody(_Fields):
+    """The body fields of a retry; both course uuids are required."""
+
     original_course_uuid: RequiredText
     new_course_uuid: RequiredText
     new_course_resource_link_id: OptionalText = None
@@ -153,6 +165,8 @@ class RetryBody(_Fields):
 
 
 class MigrationBody(_Fields):
+    """The body fields of a migration; its id and course uuid are required."""
+
     content_migration_id: RequiredText
     context_uuid: RequiredText
     lti_context_id: OptionalText = None
@@ -363,10 +377,10 @@ class LineClassifier:
 
     def classify_lines(self, lines: list[bytes], first_offset: int | None,
                        source_file: str | None = None) -> BlockResult:
-        """Classify ``lines`` (terminators removed, ``\\r`` of CRLF included or not).
+        r"""Classify ``lines`` (terminators removed, ``\r`` of CRLF included or not).
 
         ``first_offset`` is the byte offset of the first line in its decompressed
-        file; each later line is assumed to follow after one ``\\n``.
+        file; each later line is assumed to follow after one ``\n``.
         """
         skipped: collections.defaultdict[str, int] = collections.defaultdict(int)
         counts: collections.Counter = collections.Counter()

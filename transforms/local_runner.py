@@ -31,6 +31,7 @@ def _cache_key(func):
 
 
 def caching(original):
+    """``original`` (Beam's get_signature) with its results cached per function."""
     cache: dict = {}
 
     def get_signature(func):
@@ -63,6 +64,7 @@ def _specs_key(dofn):
 
 
 def caching_specs(original):
+    """``original`` (Beam's DoFn state and timer specs) with its results cached per DoFn."""
     cache: dict = {}
 
     def get_dofn_specs(dofn):
@@ -78,7 +80,7 @@ def caching_specs(original):
 
 
 def cache_signatures() -> None:
-    """Memoize Beam's ``get_signature`` and ``get_dofn_specs`` wherever Beam imported them (idempotent)."""
+    """Memoize Beam's ``get_signature`` and ``get_dofn_specs`` wherever Beam imports them."""
     global _installed
     with _lock:
         if _installed:

@@ -61,7 +61,7 @@ def retry_partition(row) -> str:
 
 
 class WriteTable(beam.PTransform):
-    """Rows of one table -> Parquet files under ``staging/<table>/[partition/]``; returns the written-rows counters.
+    """Rows of one table -> Parquet files under ``staging/<table>/[partition/]``; row counters.
 
     ``retries`` is partitioned by ``event_date`` (UTC); ``course_lineage`` is
     one file set; ``dead_letter`` input is already grouped (one list per file

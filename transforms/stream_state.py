@@ -66,12 +66,13 @@ def coarse_deadline(deadline: int, reference: int | None, step: int, max_step: i
 
 
 def log_state_specs(prefix: str) -> tuple[BagStateSpec, ReadModifyWriteStateSpec]:
+    """The state a machine lives in: its log and its version."""
     return (BagStateSpec(f"{prefix}_log", beam.coders.PickleCoder()),
             ReadModifyWriteStateSpec(f"{prefix}_version", beam.coders.VarIntCoder()))
 
 
 class LoggedMachine:
-    """Base of the state machines: ``replay(entry)`` must redo what the live call did, without output."""
+    """Base of the state machines: ``replay(entry)`` redoes a live call's work, without output."""
 
     version = 0
     entries_since_snapshot = 0
@@ -113,6 +114,7 @@ def load_machine(
 
 
 def remember_machine(owner: str, key, machine: LoggedMachine) -> None:
+    """Keep ``machine`` in this worker's cache as the current one for ``(owner, key)``."""
     with _cache_lock:
         _cache[(owner, key)] = machine
         _cache.move_to_end((owner, key))
@@ -121,7 +123,7 @@ def remember_machine(owner: str, key, machine: LoggedMachine) -> None:
 
 
 def record(machine: LoggedMachine, entry, log_state, version_state) -> None:
-    """Log one input the machine has already applied; compact the log when it has outgrown the machine."""
+    """Log one input the machine has applied; compact the log once it outgrows the machine."""
     machine.version += 1
     machine.entries_since_snapshot += 1
     if machine.entries_since_snapshot > max(_MIN_ENTRIES_BEFORE_COMPACTION, 2 * machine.live_size()):

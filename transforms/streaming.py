@@ -1,4 +1,4 @@
-"""Streaming: classify lines, then one stateful step per shard applies the batch rules as time allows.
+"""Streaming: classify lines, then a stateful step per shard applies the batch rules in time.
 
 * :class:`ClassifyLinesInStream` settles noise, blank and invalid lines where
   they are read (counted, dead-lettered) and keys each routed event by the
@@ -54,6 +54,7 @@ def window_start(event_time_micros: int, window_seconds: int) -> int:
 
 
 def micros_to_timestamp(micros: int) -> Timestamp:
+    """A Beam timestamp from UTC epoch microseconds."""
     return Timestamp(micros=micros)
 
 
@@ -77,7 +78,7 @@ def _may_be_routed(line: bytes) -> bool:
 
 
 class ClassifyLinesInStream(beam.DoFn):
-    """A raw line, a block of them, or an UnreadableFile -> keyed routed events, dead letters; noise is counted.
+    """A line, a block of lines or an UnreadableFile -> keyed routed events, dead letters, counts.
 
     Every line's counters are emitted where its fate is decided, ``lines_read``
     included: here for blank, skipped and dead-lettered lines (and a file that
@@ -105,8 +106,8 @@ class ClassifyLinesInStream(beam.DoFn):
             return
         lines = element if isinstance(element, list) else [element]
         routed = [_may_be_routed(line) for line in lines]
-        candidates = [line for line, maybe in zip(lines, routed) if maybe]
-        others = [line for line, maybe in zip(lines, routed) if not maybe] if candidates else lines
+        candidates = [line for line, maybe in zip(lines, routed, strict=True) if maybe]
+        others = [line for line, maybe in zip(lines, routed, strict=True) if not maybe] if candidates else lines
         settled: collections.Counter[str] = collections.Counter()
         result = self._classifier.classify_lines(others, None, self._source)
         if result.accepted:  # a routed name spelled with JSON escapes: classify those lines one by one
@@ -134,7 +135,7 @@ def _accepted_counter(event) -> str:
 
 
 class ApplyStreamRules(beam.DoFn):
-    """(shard, (event, raw, event name)) -> ``RetryRow``; tagged ``lineage_rows``, ``late``, ``counts``.
+    """(shard, (event, raw, event name)) -> ``RetryRow``; tagged ``lineage_rows``, ``late``, counts.
 
     Main output: retries rows, timestamped at their event time. ``lineage_rows``:
     ``course_lineage`` rows at their completion time. ``late``: ``late_event``

@@ -28,6 +28,8 @@ class _Row(BaseModel):
 
 
 class RetryRecord(_Row):
+    """A row of ``retries``: one distinct retry joined to its course lineage."""
+
     event_fingerprint: str
     source_event_name: str
     event_time: dt.datetime
@@ -99,6 +101,8 @@ RETRIES_SCHEMA = pa.schema([
 
 
 class CourseLineageRecord(_Row):
+    """A row of ``course_lineage``: one course copy (the latest event per migration id)."""
+
     content_migration_id: str
     child_course_uuid: str
     child_lti_context_id: str | None
@@ -126,6 +130,8 @@ COURSE_LINEAGE_SCHEMA = pa.schema([
 
 
 class DeadLetterRecord(_Row):
+    """A row of ``dead_letter``: an unusable line, its code, its place and its bytes."""
+
     error_code: str
     error_detail: str
     event_name: str | None
@@ -187,7 +193,7 @@ class RetryRow(NamedTuple):
 
 
 class LineageRow(NamedTuple):
-    """A ``course_lineage`` row as the pipeline carries it (``completed_at`` in epoch microseconds)."""
+    """A ``course_lineage`` row as the pipeline carries it (``completed_at`` in epoch µs)."""
 
     content_migration_id: str
     child_course_uuid: str
@@ -217,6 +223,8 @@ RETRY_EVENT_COLUMNS = tuple(RetryRecord.model_fields)[: tuple(RetryRecord.model_
 
 
 class Table(NamedTuple):
+    """An output table: its name, Arrow schema, model and the row type the pipeline carries."""
+
     name: str
     schema: pa.Schema
     record: type[BaseModel]
@@ -233,8 +241,8 @@ def to_arrow(table: Table, rows: list[tuple]) -> pa.Table:
     """Arrow table from row tuples in schema column order, built column by column."""
     if not rows:
         return table.schema.empty_table()
-    columns = zip(*rows)
+    columns = zip(*rows, strict=True)
     return pa.Table.from_arrays(
-        [pa.array(column, type=field.type) for column, field in zip(columns, table.schema)],
+        [pa.array(column, type=field.type) for column, field in zip(columns, table.schema, strict=True)],
         schema=table.schema,
     )

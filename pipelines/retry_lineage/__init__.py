@@ -68,10 +68,13 @@ class UsageError(ValueError):
 
 
 class RetryLineageOptions(PipelineOptions):
+    """The batch pipeline's own options (``retry-lineage run --help`` lists them)."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--input", dest="input", action="extend", nargs="+", default=None,
-                            help="File pattern(s) of event lines (local or any Beam filesystem; .gz is read transparently). Repeatable.")
+                            help="File pattern(s) of event lines (local or any Beam filesystem; .gz is read "
+                             "transparently). Repeatable.")
         parser.add_argument("--allow-empty-input", "--allow_empty_input", dest="allow_empty_input", nargs="?",
                             const=True, default=False, type=_true_or_false, metavar="true|false",
                             help="A pattern (or a dated run's day) that matches no file is read as empty input "
@@ -82,18 +85,22 @@ class RetryLineageOptions(PipelineOptions):
         parser.add_argument("--max-dead-letter-ratio", "--max_dead_letter_ratio", dest="max_dead_letter_ratio", type=float, default=1.0,
                             help="Exit 3 (after writing everything) when dead-lettered/read lines exceeds this.")
         parser.add_argument("--parquet-codec", "--parquet_codec", dest="parquet_codec", default=DEFAULT_PARQUET_CODEC,
-                            help=f"Parquet compression, one of {', '.join(PARQUET_CODECS)} (default {DEFAULT_PARQUET_CODEC}).")
+                            help=f"Parquet compression, one of {', '.join(PARQUET_CODECS)} "
+                             f"(default {DEFAULT_PARQUET_CODEC}).")
         parser.add_argument("--parse-processes", "--parse_processes", dest="parse_processes", type=int, default=None,
                             help="Processes that classify lines in parallel inside each worker (default: every "
-                                 "core on the local in-process runner, 1 on other runners, which parallelise themselves).")
+                                 "core on the local in-process runner, 1 on other runners, "
+                             "which parallelise themselves).")
         parser.add_argument("--date", dest="date", default=None,
-                            help="Ingest date YYYY-MM-DD of a scheduled run: output goes to OUTPUT/<table>/ingest_date=D/.")
+                            help="Ingest date YYYY-MM-DD of a scheduled run: "
+                             "output goes to OUTPUT/<table>/ingest_date=D/.")
         parser.add_argument("--start", dest="start", default=None, help="First ingest date of a backfill (with --end).")
         parser.add_argument("--end", dest="end", default=None, help="Last ingest date of a backfill (inclusive).")
         parser.add_argument("--input-template", "--input_template", dest="input_template", default=None,
                             help="Input pattern of one day, with {date} for YYYY-MM-DD (dated runs).")
         parser.add_argument("--lineage-history", "--lineage_history", dest="lineage_history", default=None,
-                            help="course_lineage Parquet of earlier days (default OUTPUT/course_lineage/ingest_date=*/*.parquet).")
+                            help="course_lineage Parquet of earlier days "
+                             "(default OUTPUT/course_lineage/ingest_date=*/*.parquet).")
         parser.add_argument("--no-wait", "--no_wait", dest="no_wait", action="store_true", default=False,
                             help="Return once the job is submitted (Flex Template launches); the job still "
                                  "publishes its output and _runs summary, which a scheduler then checks.")
@@ -139,6 +146,7 @@ def ingest_days(options: RetryLineageOptions) -> list[str | None]:
 
 
 def input_patterns(options: RetryLineageOptions) -> list[str]:
+    """The run's input patterns: the dated template for ``--date``, else ``--input``."""
     if options.input_template:
         return [options.input_template.replace("{date}", options.date)]
     return options.input
@@ -165,7 +173,8 @@ def validate_options(options: RetryLineageOptions) -> None:
     if not 0.0 <= options.max_dead_letter_ratio <= 1.0:
         raise UsageError(f"--max-dead-letter-ratio must be between 0 and 1, got {options.max_dead_letter_ratio}")
     if options.parquet_codec not in PARQUET_CODECS:
-        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {options.parquet_codec!r}")
+        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, "
+            f"got {options.parquet_codec!r}")
     if options.parse_processes is not None and options.parse_processes < 1:
         raise UsageError(f"--parse-processes must be at least 1, got {options.parse_processes}")
     template = options.input_template
@@ -173,7 +182,8 @@ def validate_options(options: RetryLineageOptions) -> None:
         for pattern in [template.replace("{date}", day)] if template else options.input:
             written = could_read_output(pattern, options.output)
             if written:
-                raise UsageError(f"{'--input-template' if template else '--input'} {pattern} could read the output "
+                raise UsageError(f"{'--input-template' if template else '--input'} {pattern} "
+                    "could read the output "
                                  f"({written}); narrow the pattern or write --output elsewhere")
 
 
@@ -195,7 +205,7 @@ def check_output_folder(output: str) -> None:
 
 
 def check_inputs(options: RetryLineageOptions) -> None:
-    """Resolve the input of every day to run (see transforms.inputs) and check --output, before anything runs.
+    """Resolve every day's input (see transforms.inputs) and check --output, before anything runs.
 
     Raises UsageError: an absent literal path, a folder, a pattern (or a dated
     run's day) that matches nothing without --allow-empty-input, an input inside
@@ -227,6 +237,7 @@ def parse_processes(options: PipelineOptions) -> int:
 
 
 def hmac_key_of(options: RetryLineageOptions) -> bytes | None:
+    """The actor HMAC key (file, else environment) or None; UsageError when unreadable."""
     try:
         return load_hmac_key(options.hmac_key_file)
     except (OSError, ValueError) as error:
@@ -289,9 +300,11 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
 
 
 def print_help() -> None:
+    """Print ``retry-lineage run --help``: this pipeline's options, then Beam's."""
     parser = argparse.ArgumentParser(
         prog="retry-lineage run", description=__doc__.split("\n\n")[0],
-        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through. "
+        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) "
+               "passes through. "
                "--verbose logs at DEBUG level, with the traceback of any failure.")
     RetryLineageOptions._add_argparse_args(parser)
     parser.print_help()
@@ -311,6 +324,7 @@ def check_summary(summary: dict, max_dead_letter_ratio: float) -> list[str]:
 
 
 def parse_options(argv: list[str]) -> PipelineOptions:
+    """Pipeline options from ``argv``: the in-process runner by default, a new run id if none."""
     options = PipelineOptions(argv)
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
@@ -327,7 +341,7 @@ EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 
 @contextlib.contextmanager
 def signals_as_interrupts():
-    """SIGINT and SIGTERM both interrupt the run (KeyboardInterrupt); yields the list of signals received.
+    """SIGINT and SIGTERM both interrupt the run (KeyboardInterrupt); yields the signals received.
 
     After the first signal both are ignored, so that removing the unfinished
     version and releasing the lock cannot be cut short.
@@ -341,7 +355,8 @@ def signals_as_interrupts():
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     def quiet_after_a_signal(record: logging.LogRecord) -> bool:
-        # Beam logs the interrupted step with a traceback; the run reports the interruption in one line.
+        # Beam logs the interrupted step with a traceback; the run reports the interruption in one
+        # line.
         return not (received and record.name.startswith("apache_beam"))
 
     try:
@@ -365,7 +380,7 @@ def _error(message: str) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the batch job to completion, publish its output, print the summary; returns the exit code.
+    """Run the batch job to completion, publish its output, print the summary; the exit code.
 
     The output is locked for the whole command (every day of a backfill);
     SIGINT and SIGTERM remove the unfinished version, release the lock and
@@ -418,7 +433,8 @@ def run(argv: list[str] | None = None) -> int:
                 code = run_once(options, state=state, release_lease_of=run_id if hand_over_lease else None)
                 if code != EXIT_OK or received:
                     if len(days) > 1 and not received:
-                        _LOG.error("stopping the backfill at ingest_date=%s (exit %d): later days depend on it",
+                        _LOG.error("stopping the backfill at ingest_date=%s (exit %d): "
+                             "later days depend on it",
                                    day, code)
                     break
         except KeyboardInterrupt:
@@ -456,7 +472,8 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         return EXIT_USAGE
     except Exception as error:
         _LOG.debug("%s: preparing %s failed", where, opts.output, exc_info=True)
-        print(f"retry-lineage: {where}: cannot prepare {opts.output}: {one_line(error)}; nothing was published",
+        print(f"retry-lineage: {where}: cannot prepare {opts.output}: {one_line(error)}; "
+            "nothing was published",
               file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     state["version"] = version
@@ -469,7 +486,8 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         result = pipeline.run()
         if dry_run:
             keep_version = True
-            _LOG.info("%s: dry run: the job graph was built and validated; nothing ran, nothing was published", where)
+            _LOG.info("%s: dry run: the job graph was built and validated; "
+                "nothing ran, nothing was published", where)
             return EXIT_OK
         if opts.no_wait:
             keep_version = True
@@ -518,10 +536,9 @@ def check_argv(argv: list[str]) -> None:
     """
     parser = _OneLineErrorParser(add_help=False, allow_abbrev=False)
     for options_class in _all_options_classes(PipelineOptions):
-        try:
+        # An option defined by two option classes: the first definition is enough.
+        with contextlib.suppress(argparse.ArgumentError):
             options_class._add_argparse_args(parser)
-        except argparse.ArgumentError:
-            pass  # an option defined by two option classes: the first definition is enough
     _, unknown = parser.parse_known_args(argv)
     unknown = [arg for arg in unknown if arg.startswith("--")]
     if unknown:

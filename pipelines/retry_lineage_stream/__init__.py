@@ -1,4 +1,4 @@
-"""Streaming pipeline: Canvas Live Events as they arrive -> the same retry lineage tables.
+r"""Streaming pipeline: Canvas Live Events as they arrive -> the same retry lineage tables.
 
 The batch rules applied event by event (see ``transforms.streaming``):
 output in fixed event-time windows with allowed lateness, late events
@@ -14,7 +14,7 @@ Locally, on files dropped into a folder (no cloud at all)::
 
 On Dataflow::
 
-    retry-lineage stream --runner DataflowRunner --project P --region R \\
+    retry-lineage stream --runner DataflowRunner --project P --region R \
         --temp_location gs://B/tmp --input-subscription projects/P/subscriptions/S --output gs://B/out
 """
 from __future__ import annotations
@@ -46,6 +46,8 @@ _LOG = logging.getLogger("retry_lineage.stream")
 
 
 class StreamOptions(PipelineOptions):
+    """The streaming pipeline's own options (``retry-lineage stream --help`` lists them)."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--input-subscription", "--input_subscription", dest="input_subscription", default=None,
@@ -90,9 +92,11 @@ BATCH_ONLY_OPTIONS = ("--input", "--max-dead-letter-ratio", "--max_dead_letter_r
 
 
 def print_help() -> None:
+    """Print ``retry-lineage stream --help``: this pipeline's options, then Beam's."""
     parser = argparse.ArgumentParser(
         prog="retry-lineage stream", description=__doc__.split("\n\n")[0],
-        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through.")
+        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) "
+               "passes through.")
     shared = argparse.ArgumentParser(add_help=False)
     RetryLineageOptions._add_argparse_args(shared)
     for action in shared._actions:
@@ -111,6 +115,7 @@ def reject_batch_options(argv: list[str]) -> None:
 
 
 def state_shards_of(options: PipelineOptions) -> int:
+    """The number of state shards: ``--state-shards``, else the default for the runner."""
     chosen = options.view_as(StreamOptions).state_shards
     if chosen is not None:
         return chosen
@@ -125,7 +130,8 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
     if not shared.output:
         raise UsageError("--output is required (a directory)")
     if shared.parquet_codec not in PARQUET_CODECS:
-        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {shared.parquet_codec!r}")
+        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, "
+            f"got {shared.parquet_codec!r}")
     for name in ("window_seconds", "allowed_lateness_seconds", "dedup_horizon_seconds", "lineage_wait_seconds",
                  "summary_seconds"):
         if getattr(own, name) < (1 if name in ("window_seconds", "summary_seconds") else 0):
@@ -147,7 +153,7 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
 
 
 def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None) -> dict:
-    """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Returns its outputs."""
+    """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Its outputs."""
     shared, own = stream_settings(options, needs_source=lines is None)
     if "BundleBased" in str(options.view_as(StandardOptions).runner):
         cache_signatures()  # the local runner inspects every DoFn for every bundle
@@ -160,7 +166,8 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
         own.lineage_wait_seconds, source=own.input_subscription or own.watch, state_shards=shards,
         lineage_retention_days=own.lineage_retention_days)
     codec, output = shared.parquet_codec or DEFAULT_PARQUET_CODEC, shared.output
-    # A window's file waits for the retries of the window, decided at most one lineage wait after it.
+    # A window's file waits for the retries of the window, decided at most one lineage wait after
+    # it.
     hold = ceil_to(own.lineage_wait_seconds, own.window_seconds)
     written = {
         table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(
