@@ -56,4 +56,4 @@ sample: $(VENV)/.installed
 	$(BIN)/retry-lineage generate --events 5000 --seed 20240730 --output $(SAMPLE)
 
 clean:
-	rm -rf out/ bench/work/ .pytest_cache
+	rm -rf out/ bench/work/ .pytest_cache .mypy_cache .ruff_cache
