@@ -38,5 +38,5 @@ def signals_as_interrupts() -> Iterator[list[int]]:
     finally:
         for handler in handlers:
             handler.removeFilter(quiet_after_a_signal)
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, previous_handler in previous.items():
+            signal.signal(number, previous_handler)

@@ -1,4 +1,4 @@
-"""Streaming pipeline: Canvas Live Events as they arrive -> the same retry lineage tables.
+r"""Streaming pipeline: Canvas Live Events as they arrive -> the same retry lineage tables.
 
 The batch rules applied event by event (see ``transforms.streaming``):
 output in fixed event-time windows with allowed lateness, late events
@@ -14,7 +14,7 @@ Locally, on files dropped into a folder (no cloud at all)::
 
 On Dataflow::
 
-    retry-lineage stream --runner DataflowRunner --project P --region R \\
+    retry-lineage stream --runner DataflowRunner --project P --region R \
         --temp_location gs://B/tmp --input-subscription projects/P/subscriptions/S --output gs://B/out
 """
 from __future__ import annotations
@@ -94,6 +94,7 @@ def check_stream_argv(argv: list[str]) -> None:
 
 
 def state_shards_of(options: PipelineOptions) -> int:
+    """The number of state shards: ``--state-shards``, else the default for the runner."""
     chosen = options.view_as(StreamOptions).state_shards
     if chosen is not None:
         return chosen
@@ -126,7 +127,7 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
 
 
 def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None) -> dict:
-    """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Returns its outputs."""
+    """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Its outputs."""
     shared, own = stream_settings(options, needs_source=lines is None)
     if "BundleBased" in str(options.view_as(StandardOptions).runner):
         cache_signatures()  # the local runner inspects every DoFn for every bundle
