@@ -25,7 +25,7 @@ BEAM_PASSES_THROUGH = "Every Apache Beam pipeline option (--runner, --project, -
 
 
 class SharedOptions(PipelineOptions):
-    """Options of both pipelines: where the tables go, how they are compressed, the actor HMAC key."""
+    """Options of both pipelines: where the tables go, their compression, the actor HMAC key."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -38,17 +38,18 @@ class SharedOptions(PipelineOptions):
 
 
 def validate_shared_options(options: PipelineOptions) -> SharedOptions:
-    """Raise UsageError for a missing ``--output`` or an unknown codec; returns the shared options."""
+    """UsageError for a missing ``--output`` or an unknown codec; else the shared options."""
     shared = options.view_as(SharedOptions)
     if not shared.output:
         raise UsageError("--output is required (a directory)")
     if shared.parquet_codec not in PARQUET_CODECS:
-        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {shared.parquet_codec!r}")
+        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, "
+            f"got {shared.parquet_codec!r}")
     return shared
 
 
 def hmac_key_of(options: PipelineOptions) -> bytes | None:
-    """The actor HMAC key of ``--hmac-key-file`` (or the environment); UsageError when it cannot be loaded."""
+    """The actor HMAC key of ``--hmac-key-file`` (or the environment); UsageError if unreadable."""
     try:
         return load_hmac_key(options.view_as(SharedOptions).hmac_key_file)
     except (OSError, ValueError) as error:
@@ -78,7 +79,7 @@ class _OneLineErrorParser(_BeamArgumentParser):
 
 def check_argv(argv: Sequence[str], command: str, command_options: Sequence[type[PipelineOptions]],
                other_commands: Sequence[tuple[str, type[PipelineOptions]]] = ()) -> None:
-    """Type-check every option Beam and this command know and reject any other, as one-line UsageErrors.
+    """Type-check every option Beam and this command know; reject others (one-line UsageErrors).
 
     ``command`` is the subcommand's name (``run``, ``stream``) and
     ``command_options`` its own options classes (the shared
@@ -106,7 +107,7 @@ def check_argv(argv: Sequence[str], command: str, command_options: Sequence[type
 
 
 def _options_classes_not_of_this_project() -> Iterator[type[PipelineOptions]]:
-    """Beam's (and any library's) options classes; each command adds this project's own explicitly."""
+    """Beam's (and any library's) options classes; each command adds this project's own."""
     for options_class in _all_subclasses(PipelineOptions):
         if not options_class.__module__.startswith("pipelines."):
             yield options_class

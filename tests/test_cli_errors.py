@@ -60,7 +60,8 @@ def test_one_line_names_our_errors_through_beam_and_remote_tracebacks():
         fail_like_a_beam_step()
     assert one_line(augmented.value) == "/in/a.jsonl.gz: compressed data ends early (truncated file?)"
     remote = RuntimeError("Dataflow job failed:\nTraceback (most recent call last):\n  File ...\n"
-                          "transforms.file_ranges.UnreadableInputError: gs://b/a.jsonl.xz: compressed data ends early "
+                          "transforms.file_ranges.UnreadableInputError: gs://b/a.jsonl.xz: "
+        "compressed data ends early "
                           "(truncated file?) [while running 'ReadCanvasEvents/ClassifyFileRange']\n")
     assert one_line(remote) == "gs://b/a.jsonl.xz: compressed data ends early (truncated file?)"
     assert one_line(ValueError("first line\nsecond")) == "ValueError: first line"

@@ -216,7 +216,8 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         return EXIT_USAGE
     except Exception as error:
         _LOG.debug("%s: preparing %s failed", where, output, exc_info=True)
-        print(f"retry-lineage: {where}: cannot prepare {output}: {one_line(error)}; nothing was published",
+        print(f"retry-lineage: {where}: cannot prepare {output}: {one_line(error)}; "
+            "nothing was published",
               file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     state["version"] = version

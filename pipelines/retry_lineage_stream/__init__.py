@@ -89,7 +89,7 @@ MAX_TIMER_STEP_SECONDS = 86_400  # see transforms.streaming_join.StreamRules.max
 
 
 def check_stream_argv(argv: list[str]) -> None:
-    """Type-check the options; an unknown one, or one of the batch job (it would do nothing here), is a UsageError."""
+    """Type-check the options; UsageError for an unknown one or a batch-only one (no use here)."""
     check_argv(argv, "stream", [StreamOptions], other_commands=[("run", RetryLineageOptions)])
 
 
@@ -140,7 +140,8 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
         own.lineage_wait_seconds, source=own.input_subscription or own.watch, state_shards=shards,
         lineage_retention_days=own.lineage_retention_days)
     codec, output = shared.parquet_codec, shared.output
-    # A window's file waits for the retries of the window, decided at most one lineage wait after it.
+    # A window's file waits for the retries of the window, decided at most one lineage wait
+    # after it.
     hold = ceil_to(own.lineage_wait_seconds, own.window_seconds)
     written = {
         table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(
