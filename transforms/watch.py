@@ -55,14 +55,19 @@ from apache_beam import coders
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.utils import timestamp
 
+from transforms.events import LineClassifier
 from transforms.read import FileRange, is_compressed, iter_line_blocks, open_range
+from transforms.stream_settle import SettledLines, byte_slices, merge_settled, settle_lines, settled_bytes
 from transforms.timestamps import TimestampError, parse_event_time
 
 _LOG = logging.getLogger(__name__)
 _Event = beam_runner_api_pb2.TestStreamPayload.Event
 _CONTROL_TAG = "_TestStream_Watermark"  # the DirectRunner's TestStream watermark-hold tag
-_LINES_PER_EVENT = 2_000
-WATCH_CODER = coders.FastPrimitivesCoder()  # elements are lists of raw lines, or an UnreadableFile
+_LINES_PER_EVENT = 100_000
+# What one element may carry: gRPC refuses messages over 4 MB, so an element of raw lines or
+# dead letters stays near this (a single line is at most MAX_LINE_BYTES, 1 MB, or is oversize).
+_BYTES_PER_EVENT = 1 << 20
+WATCH_CODER = coders.FastPrimitivesCoder()  # elements are SettledLines, or an UnreadableFile
 
 UNREADABLE_FILE = "unreadable_file"
 DONE_SUFFIX = ".done"
@@ -332,7 +337,7 @@ class FolderWatcher:
     def __init__(self, pattern: str, stop_after_seconds: float, lag_seconds: int, drain_seconds: int = 0,
                  poll_seconds: float = 1.0, clock=time.monotonic, sleep=time.sleep,
                  settle_seconds: float = DEFAULT_SETTLE_SECONDS, wall_clock=time.time, scan=scan_folder,
-                 open_file=open_watched_file):
+                 open_file=open_watched_file, source: str | None = None):
         self._pattern = pattern
         self._stop_after = stop_after_seconds
         self._lag_micros = lag_seconds * 1_000_000
@@ -346,6 +351,9 @@ class FolderWatcher:
         self._open_file = open_file
         self.files_read: list[str] = []
         self.unreadable: list[UnreadableFile] = []
+        # Noise is settled here, as ClassifyLinesInStream would (dead letters name the same source).
+        self._source = source if source is not None else pattern
+        self._classifier = LineClassifier(None)
 
     def read_multiple(self, keys):
         parser = simdjson.Parser()
@@ -424,7 +432,13 @@ class FolderWatcher:
         return _element(unreadable, times.stamp(None))
 
     def _file_events(self, path: str, parser: simdjson.Parser, times: _EventClock):
-        """One element per block of lines (a Beam element per line would cost more than the line)."""
+        """One element per run of up to ``_LINES_PER_EVENT`` lines, its noise settled already.
+
+        A Beam element (and a runner bundle) per line would cost more than the
+        line; only the counters and dead letters of the noise and the candidate
+        lines cross to the runner. The element's timestamp follows the event
+        times of all its lines, as if every line were sent.
+        """
         _LOG.info("watch: reading %s", path)
         sent = 0
         try:
@@ -436,14 +450,36 @@ class FolderWatcher:
             _LOG.debug("watch: cannot open %s", path, exc_info=True)
             yield self._unreadable(path, f"cannot be opened: {type(error).__name__}: {error}", times)
             return
+        pending: list[SettledLines] = []
+        spans: list[tuple[int, int]] = []
+        pending_lines = pending_bytes = 0
         try:
             with handle:
                 for block in iter_line_blocks(handle):
-                    for start in range(0, len(block.lines), _LINES_PER_EVENT):
-                        lines = block.lines[start:start + _LINES_PER_EVENT]
-                        yield _element(lines, times.stamp(event_time_span(parser, lines)))
-                        sent += len(lines)
+                    for lines in byte_slices(block.lines, _BYTES_PER_EVENT, _LINES_PER_EVENT - pending_lines):
+                        settled = settle_lines(self._classifier, lines, self._source)
+                        pending.append(settled)
+                        span = event_time_span(parser, lines)
+                        if span is not None:
+                            spans.append(span)
+                        pending_lines += len(lines)
+                        pending_bytes += settled_bytes(settled)
+                        if pending_lines >= _LINES_PER_EVENT or pending_bytes >= _BYTES_PER_EVENT:
+                            yield self._settled_element(pending, spans, times)
+                            sent += pending_lines
+                            pending, spans, pending_lines, pending_bytes = [], [], 0, 0
+                if pending:
+                    yield self._settled_element(pending, spans, times)
+                    sent += pending_lines
         except Exception as error:  # noqa: BLE001 - a truncated or corrupt file, a disk error: the stream goes on
             _LOG.debug("watch: reading %s failed", path, exc_info=True)
+            if pending:  # what was read before the failure still counts
+                yield self._settled_element(pending, spans, times)
+                sent += pending_lines
             yield self._unreadable(
                 path, f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}", times)
+
+    @staticmethod
+    def _settled_element(parts: list[SettledLines], spans: list[tuple[int, int]], times: _EventClock) -> _Event:
+        span = (min(span[0] for span in spans), max(span[1] for span in spans)) if spans else None
+        return _element(merge_settled(parts), times.stamp(span))
