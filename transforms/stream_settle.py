@@ -12,10 +12,13 @@ strictly and keys by shard.
 from __future__ import annotations
 
 import bisect
+import collections
 import itertools
 from typing import NamedTuple
 
-from transforms.events import ROUTED_EVENT_NAMES, LineClassifier
+import simdjson
+
+from transforms.events import MAX_LINE_BYTES, ROUTED_EVENT_NAMES, LineClassifier
 from transforms.tables import DeadLetterRow
 
 # A routed line holds its event name's bytes; one spelled with JSON escapes is caught by
@@ -44,19 +47,59 @@ def candidate_indexes(lines: list[bytes]) -> list[int]:
         while found >= 0:
             hits.append(found)
             found = joined.find(marker, found + len(marker))
-    if not hits:
-        return []
-    ends = list(itertools.accumulate(len(line) + 1 for line in lines))  # one past each line's '\n'
-    return sorted({bisect.bisect_right(ends, hit) for hit in hits})
+    indexes: list[int] = []
+    index = position = 0
+    for hit in sorted(hits):  # a line's index is the number of line breaks before it
+        index += joined.count(b"\n", position, hit)
+        position = hit
+        if not indexes or indexes[-1] != index:
+            indexes.append(index)
+    return indexes
 
 
-def settle_lines(classifier: LineClassifier, lines: list[bytes], source: str | None) -> SettledLines:
+def _name_and_time(parse, line: bytes) -> tuple:
+    # A function of its own: a parsed object must not outlive the call, or the parser cannot be reused.
+    try:
+        metadata = parse(line)["metadata"]
+        name, text = metadata["event_name"], metadata.get("event_time")
+        return (name if name.__class__ is str else None), (text if text.__class__ is str else None)
+    except Exception:  # noqa: BLE001 - anything simdjson cannot settle goes to the classifier
+        return None, None
+
+
+def _skipped_at_once(parser: simdjson.Parser, lines: list[bytes], times: list[str] | None):
+    """The lines that are plainly noise, counted by event name; the indexes of the others.
+
+    The same test as :meth:`LineClassifier.classify_lines` settles a line with
+    at once (a non-empty, non-routed event name that simdjson reads, no byte
+    order mark, not oversize); every other line is left to the classifier. One
+    parse per line yields the event time too (``times``, when given).
+    """
+    parse, routed = parser.parse, ROUTED_EVENT_NAMES
+    skipped: dict[str, int] = collections.defaultdict(int)
+    others = []
+    found: list = []
+    for index, line in enumerate(lines):
+        name, text = _name_and_time(parse, line)
+        if name and name not in routed and line[0] != 0xEF and len(line) <= MAX_LINE_BYTES:
+            skipped[name] += 1
+            found.append(text)
+        else:
+            others.append(index)
+    if times is not None:
+        times += filter(None, found)
+    return skipped, others
+
+
+def settle_lines(classifier: LineClassifier, lines: list[bytes], source: str | None,
+                 parser: simdjson.Parser | None = None, times: list[str] | None = None) -> SettledLines:
     """Classify the lines that cannot be routed events; pass the others on as candidates.
 
     The counters cover every settled line (``lines_read`` included); the
     candidates are counted where their fate is decided. When the noise holds
     an accepted event after all (a name spelled with escapes), every line is
-    a candidate and nothing is settled here.
+    a candidate and nothing is settled here. With ``times``, the
+    ``metadata.event_time`` text of every line that has one is appended to it.
     """
     indexes = candidate_indexes(lines)
     if indexes:
@@ -65,12 +108,31 @@ def settle_lines(classifier: LineClassifier, lines: list[bytes], source: str | N
         others = [line for index, line in enumerate(lines) if index not in chosen]
     else:
         candidates, others = [], lines
-    if not others:
-        return SettledLines({}, [], candidates)
-    result = classifier.classify_lines(others, None, source)
+    parser = parser or simdjson.Parser()
+    skipped, unsettled = _skipped_at_once(parser, others, times)
+    result = classifier.classify_lines([others[index] for index in unsettled], None, source)
+    if times is not None:
+        for line in itertools.chain(candidates, (others[index] for index in unsettled)):
+            text = event_time_text(parser, line)
+            if text is not None:
+                times.append(text)
     if result.accepted:
         return SettledLines({}, [], list(lines))
-    return SettledLines(dict(result.counts), result.dead_letters, candidates)
+    counts = collections.Counter(result.counts)
+    counts["lines_read"] += len(others) - len(unsettled)
+    for name, count in skipped.items():
+        counts["skipped_by_event_name." + name] += count
+    return SettledLines(dict(+counts), result.dead_letters, candidates)
+
+
+def event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
+    """The ``metadata.event_time`` text of a line, or None (not JSON, no such string)."""
+    # A function of its own, as above.
+    try:
+        value = parser.parse(line)["metadata"]["event_time"]
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def byte_slices(lines: list[bytes], max_bytes: int, max_lines: int):

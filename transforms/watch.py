@@ -57,7 +57,9 @@ from apache_beam.utils import timestamp
 
 from transforms.events import LineClassifier
 from transforms.read import FileRange, is_compressed, iter_line_blocks, open_range
-from transforms.stream_settle import SettledLines, byte_slices, merge_settled, settle_lines, settled_bytes
+from transforms.stream_settle import (
+    SettledLines, byte_slices, event_time_text, merge_settled, settle_lines, settled_bytes,
+)
 from transforms.timestamps import TimestampError, parse_event_time
 
 _LOG = logging.getLogger(__name__)
@@ -235,15 +237,6 @@ def open_watched_file(path: str) -> BinaryIO:
 _DIGITS_AS_ZERO = str.maketrans("0123456789", "0" * 10)
 
 
-def _event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
-    # A function of its own: a parsed object must not outlive the call, or the parser cannot be reused.
-    try:
-        value = parser.parse(line)["metadata"]["event_time"]
-    except (ValueError, KeyError, TypeError, IndexError, RuntimeError):
-        return None
-    return value if isinstance(value, str) else None
-
-
 def _same_order_key(shape: str, text: str) -> str:
     """Texts with equal keys sort in time order: same layout of digits, and the same UTC offset."""
     if shape.endswith("Z"):
@@ -257,7 +250,13 @@ def _span_of_texts(texts: list[str]) -> tuple[int, int] | None:
     groups: dict[str, list[str]] = {}
     if len(shapes) == len(texts):
         for shape, text in zip(shapes, texts):
-            groups.setdefault(_same_order_key(shape, text), []).append(text)
+            # UTC texts of one layout sort in time order; others need their offset in the key too.
+            key = shape if shape[-1:] == "Z" else _same_order_key(shape, text)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [text]
+            else:
+                group.append(text)
     else:  # a text with a line break in it: no shortcut
         groups = {text: [text] for text in texts}
     times = []
@@ -281,7 +280,7 @@ def event_time_span(parser: simdjson.Parser, lines: Iterable[bytes]) -> tuple[in
     so only the first and last of each such group are parsed: one group, two
     parses, for a block of Canvas times (all ``...Z`` with milliseconds).
     """
-    texts = [text for text in (_event_time_text(parser, line) for line in lines) if text is not None]
+    texts = [text for text in (event_time_text(parser, line) for line in lines) if text is not None]
     return _span_of_texts(texts) if texts else None
 
 
@@ -451,35 +450,31 @@ class FolderWatcher:
             yield self._unreadable(path, f"cannot be opened: {type(error).__name__}: {error}", times)
             return
         pending: list[SettledLines] = []
-        spans: list[tuple[int, int]] = []
+        texts: list[str] = []  # the event times of the pending lines
         pending_lines = pending_bytes = 0
         try:
             with handle:
                 for block in iter_line_blocks(handle):
                     for lines in byte_slices(block.lines, _BYTES_PER_EVENT, _LINES_PER_EVENT - pending_lines):
-                        settled = settle_lines(self._classifier, lines, self._source)
+                        settled = settle_lines(self._classifier, lines, self._source, parser, texts)
                         pending.append(settled)
-                        span = event_time_span(parser, lines)
-                        if span is not None:
-                            spans.append(span)
                         pending_lines += len(lines)
                         pending_bytes += settled_bytes(settled)
                         if pending_lines >= _LINES_PER_EVENT or pending_bytes >= _BYTES_PER_EVENT:
-                            yield self._settled_element(pending, spans, times)
+                            yield self._settled_element(pending, texts, times)
                             sent += pending_lines
-                            pending, spans, pending_lines, pending_bytes = [], [], 0, 0
+                            pending, texts, pending_lines, pending_bytes = [], [], 0, 0
                 if pending:
-                    yield self._settled_element(pending, spans, times)
+                    yield self._settled_element(pending, texts, times)
                     sent += pending_lines
         except Exception as error:  # noqa: BLE001 - a truncated or corrupt file, a disk error: the stream goes on
             _LOG.debug("watch: reading %s failed", path, exc_info=True)
             if pending:  # what was read before the failure still counts
-                yield self._settled_element(pending, spans, times)
+                yield self._settled_element(pending, texts, times)
                 sent += pending_lines
             yield self._unreadable(
                 path, f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}", times)
 
     @staticmethod
-    def _settled_element(parts: list[SettledLines], spans: list[tuple[int, int]], times: _EventClock) -> _Event:
-        span = (min(span[0] for span in spans), max(span[1] for span in spans)) if spans else None
-        return _element(merge_settled(parts), times.stamp(span))
+    def _settled_element(parts: list[SettledLines], texts: list[str], times: _EventClock) -> _Event:
+        return _element(merge_settled(parts), times.stamp(_span_of_texts(texts) if texts else None))
