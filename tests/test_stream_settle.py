@@ -7,6 +7,7 @@ runner; these tests hold it to what ``LineClassifier`` says about every line.
 from __future__ import annotations
 
 import collections
+import json
 import os
 from pathlib import Path
 
@@ -91,7 +92,8 @@ def test_merge_settled_adds_counters_and_keeps_order():
 
 
 def _elements(folder: Path):
-    source = FolderWatcher(str(folder / "*.jsonl"), 0, 60, poll_seconds=0, sleep=lambda _: None, settle_seconds=0)
+    source = FolderWatcher(str(folder / "*.jsonl"), 0, 60, poll_seconds=0, sleep=lambda _: None, settle_seconds=0,
+                           processes=0)
     for item in source.read_multiple(None):
         if item.HasField("element_event"):
             for element in item.element_event.elements:
@@ -122,3 +124,40 @@ def test_the_watchers_elements_stay_well_under_grpc_message_limits(tmp_path):
     assert len(elements) > 3
     assert max(len(element.encoded_element) for element in elements) < 3 << 20  # gRPC refuses over 4 MB
     assert [raw for element in elements for raw in WATCH_CODER.decode(element.encoded_element).candidates] == many
+
+
+def _decoded(folder: Path, **options):
+    source = FolderWatcher(str(folder / "*.jsonl"), 0, 60, poll_seconds=0, sleep=lambda _: None, settle_seconds=0,
+                           **options)
+    values = []
+    for item in source.read_multiple(None):
+        if item.HasField("element_event"):
+            values += [(WATCH_CODER.decode(element.encoded_element), element.timestamp)
+                       for element in item.element_event.elements]
+    return values
+
+
+def test_worker_processes_settle_a_large_file_in_ranges_as_this_process_would(tmp_path, monkeypatch):
+    lines = []
+    for n in range(400):
+        minute = f"2024-07-30T10:{n % 60:02d}:00Z"
+        lines += [noise(n=n), retry(A, B, minute) if n % 7 == 0 else b"{broken" if n % 11 == 0 else b"",
+                  line("asset_accessed", {}, minute)]
+    (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    os.utime(tmp_path / "a.jsonl", (0, 0))
+    here = _decoded(tmp_path, processes=0)
+    monkeypatch.setattr("transforms.watch._RANGE_BYTES", 16 << 10)
+    in_workers = _decoded(tmp_path, processes=2)
+    assert len(here) == 1 and len(in_workers) > 4  # one range per element here
+
+    def merged(values):
+        return merge_settled([value for value, _ in values])
+
+    assert merged(in_workers).candidates == merged(here).candidates == [item for item in lines if b"retry" in item]
+    assert merged(in_workers).counts == merged(here).counts
+    assert merged(in_workers).counts["lines_read"] + len(merged(here).candidates) == len(lines)
+    assert [row.raw for row in merged(in_workers).dead_letters] == [row.raw for row in merged(here).dead_letters]
+    # A stamp never exceeds the earliest event time of the candidates its element carries.
+    for value, stamp in in_workers:
+        assert all(stamp <= parse_event_time(json.loads(item)["metadata"]["event_time"]) for item in value.candidates)
+    assert here[0][1] == min(stamp for _, stamp in in_workers) == parse_event_time("2024-07-30T10:00:00Z")

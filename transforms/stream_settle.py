@@ -19,7 +19,9 @@ from typing import NamedTuple
 import simdjson
 
 from transforms.events import MAX_LINE_BYTES, ROUTED_EVENT_NAMES, LineClassifier
+from transforms.read import FileRange, iter_line_blocks, open_range
 from transforms.tables import DeadLetterRow
+from transforms.timestamps import TimestampError, parse_event_time
 
 # A routed line holds its event name's bytes; one spelled with JSON escapes is caught by
 # the noise classification itself (it accepts an event), which sends the whole block on.
@@ -162,3 +164,88 @@ def merge_settled(parts: list[SettledLines]) -> SettledLines:
             counts[name] = counts.get(name, 0) + count
     return SettledLines(counts, [row for part in parts for row in part.dead_letters],
                         [line for part in parts for line in part.candidates])
+
+
+_DIGITS_AS_ZERO = str.maketrans("0123456789", "0" * 10)
+
+
+def _same_order_key(shape: str, text: str) -> str:
+    """Texts with equal keys sort in time order: same layout of digits, and the same UTC offset."""
+    if shape.endswith("Z"):
+        return shape
+    sign = max(shape.rfind("+"), shape.rfind("-"))
+    return shape + text[sign:] if sign >= 19 else text  # no offset: on its own (it will not parse)
+
+
+def span_of_texts(texts: list[str]) -> tuple[int, int] | None:
+    """Earliest and latest of the event times (epoch microseconds) the texts parse to, or None.
+
+    Texts of the same layout (digits in the same places) and the same UTC
+    offset sort in time order, so only the first and last of each such group
+    are parsed: one group, two parses, for a block of Canvas times.
+    """
+    shapes = "\n".join(texts).translate(_DIGITS_AS_ZERO).split("\n")
+    groups: dict[str, list[str]] = {}
+    if len(shapes) == len(texts):
+        for shape, text in zip(shapes, texts):
+            # UTC texts of one layout sort in time order; others need their offset in the key too.
+            key = shape if shape[-1:] == "Z" else _same_order_key(shape, text)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [text]
+            else:
+                group.append(text)
+    else:  # a text with a line break in it: no shortcut
+        groups = {text: [text] for text in texts}
+    times = []
+    for group in groups.values():
+        try:
+            times += [parse_event_time(min(group)), parse_event_time(max(group))]
+        except TimestampError:  # a layout the parser rejects, or a date that does not exist: one by one
+            for text in set(group):
+                try:
+                    times.append(parse_event_time(text))
+                except TimestampError:
+                    continue
+    return (min(times), max(times)) if times else None
+
+
+def settled_elements(blocks, classifier: LineClassifier, parser: simdjson.Parser, source: str | None,
+                     max_lines: int, max_bytes: int):
+    """Blocks of lines -> (settled lines, event-time span, lines covered), up to ``max_lines`` each.
+
+    An element carries at most about ``max_bytes`` of raw lines (candidates and
+    dead letters). When reading fails, what was settled before is yielded
+    first, then the error is raised.
+    """
+    pending: list[SettledLines] = []
+    texts: list[str] = []  # the event times of the pending lines
+    pending_lines = pending_bytes = 0
+    try:
+        for block in blocks:
+            for lines in byte_slices(block.lines, max_bytes, max_lines - pending_lines):
+                settled = settle_lines(classifier, lines, source, parser, texts)
+                pending.append(settled)
+                pending_lines += len(lines)
+                pending_bytes += settled_bytes(settled)
+                if pending_lines >= max_lines or pending_bytes >= max_bytes:
+                    yield merge_settled(pending), span_of_texts(texts), pending_lines
+                    pending, texts, pending_lines, pending_bytes = [], [], 0, 0
+    except Exception:
+        if pending:
+            yield merge_settled(pending), span_of_texts(texts), pending_lines
+        raise
+    if pending:
+        yield merge_settled(pending), span_of_texts(texts), pending_lines
+
+
+_WORKER_CLASSIFIER: list[LineClassifier] = []
+
+
+def settle_file_range(file_range: FileRange, source: str | None, max_lines: int, max_bytes: int) -> list:
+    """:func:`settled_elements` of one byte range of an uncompressed file (in a worker process)."""
+    if not _WORKER_CLASSIFIER:
+        _WORKER_CLASSIFIER.append(LineClassifier(None))
+    with open_range(file_range) as handle:
+        blocks = iter_line_blocks(handle, file_range.start, file_range.end)
+        return list(settled_elements(blocks, _WORKER_CLASSIFIER[0], simdjson.Parser(), source, max_lines, max_bytes))
