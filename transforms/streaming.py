@@ -73,8 +73,9 @@ class ClassifyLinesInStream(beam.DoFn):
 
     Noise is settled by :func:`transforms.stream_settle.settle_lines`, here for
     raw lines or already in the ``--watch`` source (a :class:`SettledLines`),
-    so that skipped lines never cross the runner. Every line's counters are emitted where its fate is decided, ``lines_read``
-    included: here for blank, skipped and dead-lettered lines (and a file that
+    so that skipped lines never cross the runner. Every line's counters are
+    emitted where its fate is decided, ``lines_read`` included: here (or in
+    the source) for blank, skipped and dead-lettered lines (and a file that
     could not be read, which counts as one line), in the shard step for the
     rest (accepted, duplicate or late). So every batch of counters balances on
     its own, whatever firing it lands in.
