@@ -19,7 +19,7 @@ from typing import NamedTuple
 import simdjson
 
 from transforms.events import MAX_LINE_BYTES, ROUTED_EVENT_NAMES, LineClassifier
-from transforms.read import FileRange, iter_line_blocks, open_range
+from transforms.file_ranges import FileRange, iter_line_blocks, open_range
 from transforms.tables import DeadLetterRow
 from transforms.timestamps import TimestampError, parse_event_time
 

@@ -59,8 +59,8 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.utils import timestamp
 
 from transforms.events import LineClassifier
+from transforms.file_ranges import FileRange, is_compressed, iter_line_blocks, open_range, split_file
 from transforms.parent_watch import exit_with_parent
-from transforms.read import FileRange, is_compressed, iter_line_blocks, open_range, split_file
 from transforms.stream_settle import event_time_text, settle_file_range, settled_elements, span_of_texts
 
 _LOG = logging.getLogger(__name__)
