@@ -201,22 +201,30 @@ def four_month_files(lines: int = 10_000, seed: int = 3, files: int = 6) -> list
     return paths
 
 
+def load_average() -> str:
+    """The 1-minute load average: wall figures on a shared machine mean little without it."""
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
 def stream_benchmarks(feed: Path, events: int, out: Path) -> bool:
     """Print the streaming figures; True when every streaming target is met."""
     met = True
+    before = load_average()
     wall, rss = timed_process(stream_command(watched_folder("watch", [feed]), out / "stream", 1))
     rate = events / wall
     print(f"{'stream':9s} wall {wall:6.2f} s   {rate:12,.0f} events/s   peak RSS {rss:7,.0f} MB"
           f"   (--watch, default options: 300 s windows; targets >= {TARGET_STREAM_RATE:,} events/s, "
-          f"<= {TARGET_RSS_MB:,} MB)")
+          f"<= {TARGET_RSS_MB:,} MB; {before} before, {load_average()} after)")
     met &= rate >= TARGET_STREAM_RATE and rss <= TARGET_RSS_MB
     walls = {}
     for span in (1, 120):
         spanned = retimed_feed(feed, span)
+        before = load_average()
         walls[span], rss = timed_process(stream_command(watched_folder(f"watch-{span}d", [spanned]),
                                                         out / f"stream-{span}d", 1))
         print(f"{'stream':9s} wall {walls[span]:6.2f} s   {events / walls[span]:12,.0f} events/s   "
-              f"peak RSS {rss:7,.0f} MB   (the same events spanning {span} day(s))")
+              f"peak RSS {rss:7,.0f} MB   (the same events spanning {span} day(s); {before} before, "
+              f"{load_average()} after)")
     spread = max(walls.values()) / min(walls.values()) - 1
     print(f"stream wall, 120 days vs 1 day: {spread:+.0%} (target within 30%)")
     met &= spread <= 0.30
@@ -224,8 +232,8 @@ def stream_benchmarks(feed: Path, events: int, out: Path) -> bool:
     wall, rss = timed_process(stream_command(watched_folder("watch-four-months", four_month_files()),
                                              out / "stream-four-months", stop_after, "--window-seconds", "60"))
     print("stream, 10,000 lines over 4 months in 6 files, 60 s windows: "
-        f"exit {wall - stop_after:5.1f} s after "
-          f"--stop-after {stop_after} (target <= 30 s), peak RSS {rss:,.0f} MB")
+          f"exit {wall - stop_after:5.1f} s after --stop-after {stop_after} (target <= 30 s), "
+          f"peak RSS {rss:,.0f} MB, {load_average()}")
     met &= wall - stop_after <= 30
     return met
 

@@ -25,6 +25,7 @@ from apache_beam.utils import timestamp
 from pipelines.cli import main
 from tests.conftest import completed, course, line, retry
 from transforms import watch
+from transforms.stream_settle import SettledLines
 from transforms.timestamps import parse_event_time
 from transforms.watch import (
     WATCH_CODER, FileState, FolderWatcher, SettleTracker, UnreadableFile, event_time_span, is_ready,
@@ -61,7 +62,11 @@ class FakeTime:
             action()
 
 
-def event(minute: int, hour: int = 10, name: str = "asset_accessed") -> bytes:
+# A routed event name: such lines reach the runner as they are (noise is settled by the watcher).
+ROUTED = "content_migration_started"
+
+
+def event(minute: int, hour: int = 10, name: str = ROUTED) -> bytes:
     return line(name, {"asset_id": f"{hour}:{minute}"}, f"2024-07-30T{hour:02d}:{minute:02d}:00Z")
 
 
@@ -96,7 +101,15 @@ def replay(source: FolderWatcher, fake: FakeTime) -> list[tuple]:
 
 
 def lines_sent(events) -> list[bytes]:
-    return [raw for kind, value, _, _ in events if kind == "element" and isinstance(value, list) for raw in value]
+    """The candidate lines sent as they are (lines that may be routed events)."""
+    return [raw for kind, value, _, _ in events if kind == "element" and isinstance(value, SettledLines)
+            for raw in value.candidates]
+
+
+def lines_settled(events) -> int:
+    """Lines the watcher settled itself (counted, not sent)."""
+    return sum(value.counts.get("lines_read", 0) for kind, value, _, _ in events
+               if kind == "element" and isinstance(value, SettledLines))
 
 
 def unreadable(events) -> list[UnreadableFile]:
@@ -123,7 +136,8 @@ def assert_time_rules(events) -> None:
             watermark = value
         elif kind == "element":
             assert stamp >= watermark
-            times = [t for t in map(event_time_of, value) if t is not None] if isinstance(value, list) else []
+            sent = value.candidates if isinstance(value, SettledLines) else []
+            times = [t for t in map(event_time_of, sent) if t is not None]
             if times:
                 assert stamp <= min(times)
                 assert min(times) > watermark, "an event arrived behind the watermark"
@@ -196,7 +210,7 @@ def test_a_file_renamed_in_long_after_it_was_written_is_read_at_the_next_poll(tm
     fake.at(2, lambda: (put(fresh, [event(2)], fake), os.replace(staged, tmp_path / "late.jsonl"),
                         os.replace(fresh, tmp_path / "fresh.jsonl")))
     events = replay(watcher(tmp_path, fake, pattern="*.jsonl"), fake)
-    sent_at = {value[0]: when for kind, value, _, when in events if kind == "element"}
+    sent_at = {value.candidates[0]: when for kind, value, _, when in events if kind == "element"}
     assert sent_at == {event(1): 2, event(2): 2 + 5}
 
 
@@ -407,7 +421,7 @@ def test_unreadable_elements_are_stamped_where_the_stream_is(tmp_path):
     os.utime(tmp_path / "b.jsonl.gz", (WALL_START - 60, WALL_START - 60))
     events = replay(watcher(tmp_path, fake), fake)
     stamps = {type(value).__name__: stamp for kind, value, stamp, _ in events if kind == "element"}
-    assert stamps == {"list": parse_event_time("2024-07-30T10:30:00Z"),
+    assert stamps == {"SettledLines": parse_event_time("2024-07-30T10:30:00Z"),
                       "UnreadableFile": parse_event_time("2024-07-30T10:30:00Z")}
 
 

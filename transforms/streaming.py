@@ -19,7 +19,6 @@ behind the rules' back. Times are epoch microseconds in rows; Beam timestamps ar
 from __future__ import annotations
 
 import collections
-import re
 import typing
 import uuid
 
@@ -31,6 +30,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from transforms.counters import COUNTS, count_pairs
 from transforms.events import LineClassifier, RetryEvent
+from transforms.stream_settle import SettledLines, settle_lines
 from transforms.stream_state import load_machine, log_state_specs, record, stable_shard
 from transforms.streaming_join import (
     ACCEPTED, DUPLICATE, LATE, LINEAGE_ROWS, ShardState, StreamRules,
@@ -42,9 +42,6 @@ LATE_EVENT = "late_event"
 DEAD_LETTERS = "dead_letters"
 DUPLICATES = "duplicates"
 DEFAULT_STATE_SHARDS = 4
-# A routed line names its event; a line without one of these bytes is noise or invalid
-# (a JSON escape in the name is caught by the block's own result, see below).
-_ROUTED_MARKERS = re.compile(rb"content_migration_|retry_outcome_alignment_clone|quizzes_next_quiz_duplicated")
 
 
 def window_start(event_time_micros: int, window_seconds: int) -> int:
@@ -73,15 +70,14 @@ def unreadable_file_dead_letter(unreadable: UnreadableFile) -> DeadLetterRow:
     return DeadLetterRow(UNREADABLE_FILE, detail, None, unreadable.path, None, detail.encode("utf-8", "replace"))
 
 
-def _may_be_routed(line: bytes) -> bool:
-    return _ROUTED_MARKERS.search(line) is not None
-
-
 class ClassifyLinesInStream(beam.DoFn):
-    """A line, a block of lines or an UnreadableFile -> keyed routed events, dead letters, counts.
+    """Raw lines, lines the source settled, or an UnreadableFile -> keyed routed events, dead letters.
 
-    Every line's counters are emitted where its fate is decided, ``lines_read``
-    included: here for blank, skipped and dead-lettered lines (and a file that
+    Noise is settled by :func:`transforms.stream_settle.settle_lines`, here for
+    raw lines or already in the ``--watch`` source (a :class:`SettledLines`),
+    so that skipped lines never cross the runner. Every line's counters are
+    emitted where its fate is decided, ``lines_read`` included: here (or in
+    the source) for blank, skipped and dead-lettered lines (and a file that
     could not be read, which counts as one line), in the shard step for the
     rest (accepted, duplicate or late). So every batch of counters balances on
     its own, whatever firing it lands in.
@@ -104,18 +100,12 @@ class ClassifyLinesInStream(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, unreadable_file_dead_letter(element))
             yield line_counts({"lines_read": 1, "dead_letter_by_code." + UNREADABLE_FILE: 1})
             return
-        lines = element if isinstance(element, list) else [element]
-        routed = [_may_be_routed(line) for line in lines]
-        candidates = [line for line, maybe in zip(lines, routed, strict=True) if maybe]
-        others = [line for line, maybe in zip(lines, routed, strict=True) if not maybe] if candidates else lines
-        settled: collections.Counter[str] = collections.Counter()
-        result = self._classifier.classify_lines(others, None, self._source)
-        if result.accepted:  # a routed name spelled with JSON escapes: classify those lines one by one
-            candidates, others = lines, []
-        else:
-            settled.update(result.counts)
-            yield from (beam.pvalue.TaggedOutput(DEAD_LETTERS, row) for row in result.dead_letters)
-        for line in candidates:
+        if not isinstance(element, SettledLines):  # raw lines (Pub/Sub, tests): settle their noise here
+            element = settle_lines(self._classifier, element if isinstance(element, list) else [element],
+                                   self._source)
+        settled = collections.Counter(element.counts)
+        yield from (beam.pvalue.TaggedOutput(DEAD_LETTERS, row) for row in element.dead_letters)
+        for line in element.candidates:
             result = self._classifier.classify_lines([line], None, self._source)
             for dead_letter in result.dead_letters:
                 yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter)

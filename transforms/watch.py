@@ -39,10 +39,13 @@ stream closes, so the pipeline writes everything and ends.
 from __future__ import annotations
 
 import bz2
+import collections
+import concurrent.futures
 import glob
 import gzip
 import logging
 import lzma
+import multiprocessing
 import os
 import stat
 import time
@@ -55,14 +58,23 @@ from apache_beam import coders
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.utils import timestamp
 
-from transforms.file_ranges import FileRange, is_compressed, iter_line_blocks, open_range
-from transforms.timestamps import TimestampError, parse_event_time
+from transforms.events import LineClassifier
+from transforms.file_ranges import FileRange, is_compressed, iter_line_blocks, open_range, split_file
+from transforms.parent_watch import exit_with_parent
+from transforms.stream_settle import event_time_text, settle_file_range, settled_elements, span_of_texts
 
 _LOG = logging.getLogger(__name__)
 _Event = beam_runner_api_pb2.TestStreamPayload.Event
 _CONTROL_TAG = "_TestStream_Watermark"  # the DirectRunner's TestStream watermark-hold tag
-_LINES_PER_EVENT = 2_000
-WATCH_CODER = coders.FastPrimitivesCoder()  # elements are lists of raw lines, or an UnreadableFile
+_LINES_PER_EVENT = 100_000
+# What one element may carry: gRPC refuses messages over 4 MB, so an element of raw lines or
+# dead letters stays near this (a single line is at most MAX_LINE_BYTES, 1 MB, or is oversize).
+_BYTES_PER_EVENT = 1 << 20
+# A large uncompressed file is settled in ranges of this size by worker processes, so that
+# reading and settling run beside the runner (which holds this process's interpreter lock).
+_RANGE_BYTES = 64 << 20
+DEFAULT_SETTLE_PROCESSES = 2
+WATCH_CODER = coders.FastPrimitivesCoder()  # elements are SettledLines, or an UnreadableFile
 
 UNREADABLE_FILE = "unreadable_file"
 DONE_SUFFIX = ".done"
@@ -239,49 +251,6 @@ def open_watched_file(path: str) -> BinaryReader:
     return open(path, "rb")
 
 
-_DIGITS_AS_ZERO = str.maketrans("0123456789", "0" * 10)
-
-
-def _event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
-    # A function of its own: a parsed object must not outlive the call, or the parser cannot be
-    # reused.
-    try:
-        document: Any = parser.parse(line)  # indexed blindly: a misfit raises, caught below
-        value = document["metadata"]["event_time"]
-    except (ValueError, KeyError, TypeError, IndexError, RuntimeError):
-        return None
-    return value if isinstance(value, str) else None
-
-
-def _same_order_key(shape: str, text: str) -> str:
-    """Texts with equal keys sort in time order: same layout of digits, and the same UTC offset."""
-    if shape.endswith("Z"):
-        return shape
-    sign = max(shape.rfind("+"), shape.rfind("-"))
-    return shape + text[sign:] if sign >= 19 else text  # no offset: on its own (it will not parse)
-
-
-def _span_of_texts(texts: list[str]) -> tuple[int, int] | None:
-    shapes = "\n".join(texts).translate(_DIGITS_AS_ZERO).split("\n")
-    groups: dict[str, list[str]] = {}
-    if len(shapes) == len(texts):
-        for shape, text in zip(shapes, texts, strict=True):
-            groups.setdefault(_same_order_key(shape, text), []).append(text)
-    else:  # a text with a line break in it: no shortcut
-        groups = {text: [text] for text in texts}
-    times = []
-    for group in groups.values():
-        try:
-            times += [parse_event_time(min(group)), parse_event_time(max(group))]
-        except TimestampError:  # a layout the parser rejects, or a date that does not exist: one by one
-            for text in set(group):
-                try:
-                    times.append(parse_event_time(text))
-                except TimestampError:
-                    continue
-    return (min(times), max(times)) if times else None
-
-
 def event_time_span(parser: simdjson.Parser, lines: Iterable[bytes]) -> tuple[int, int] | None:
     """Earliest and latest parseable ``metadata.event_time`` of the lines (epoch µs), or None.
 
@@ -290,8 +259,8 @@ def event_time_span(parser: simdjson.Parser, lines: Iterable[bytes]) -> tuple[in
     so only the first and last of each such group are parsed: one group, two
     parses, for a block of Canvas times (all ``...Z`` with milliseconds).
     """
-    texts = [text for text in (_event_time_text(parser, line) for line in lines) if text is not None]
-    return _span_of_texts(texts) if texts else None
+    texts = [text for text in (event_time_text(parser, line) for line in lines) if text is not None]
+    return span_of_texts(texts) if texts else None
 
 
 def _watermark(micros: int, tag: str = "") -> _Event:
@@ -346,7 +315,8 @@ class FolderWatcher:
     def __init__(self, pattern: str, stop_after_seconds: float, lag_seconds: int, drain_seconds: int = 0,
                  poll_seconds: float = 1.0, clock=time.monotonic, sleep=time.sleep,
                  settle_seconds: float = DEFAULT_SETTLE_SECONDS, wall_clock=time.time, scan=scan_folder,
-                 open_file=open_watched_file):
+                 open_file=open_watched_file, source: str | None = None,
+                 processes: int = DEFAULT_SETTLE_PROCESSES):
         self._pattern = pattern
         self._stop_after = stop_after_seconds
         self._lag_micros = lag_seconds * 1_000_000
@@ -360,6 +330,11 @@ class FolderWatcher:
         self._open_file = open_file
         self.files_read: list[str] = []
         self.unreadable: list[UnreadableFile] = []
+        # Noise is settled here, as ClassifyLinesInStream would (dead letters name the same source).
+        self._source = source if source is not None else pattern
+        self._classifier = LineClassifier(None)
+        self._processes = processes
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def read_multiple(self, keys):
         parser = simdjson.Parser()
@@ -418,6 +393,9 @@ class FolderWatcher:
             if stopping and not settling:
                 break
             self._sleep(self._poll)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         _LOG.info("watch: stopped after %.0f s; %d files read, %d unreadable", self._clock() - started,
                   len(self.files_read), len(self.unreadable))
         # Drain while the stream is still open: first let event time run past every
@@ -439,8 +417,18 @@ class FolderWatcher:
         return _element(unreadable, times.stamp(None))
 
     def _file_events(self, path: str, parser: simdjson.Parser, times: _EventClock):
-        """One element per block of lines (an element per line would cost more than the line)."""
+        """One element per run of up to ``_LINES_PER_EVENT`` lines, its noise settled already.
+
+        A Beam element (and a runner bundle) per line would cost more than the
+        line; only the counters and dead letters of the noise and the candidate
+        lines cross to the runner. The element's timestamp follows the event
+        times of all its lines, as if every line were sent.
+        """
         _LOG.info("watch: reading %s", path)
+        ranges = self._ranges(path)
+        if len(ranges) > 1:
+            yield from self._file_events_in_workers(path, ranges, times)
+            return
         sent = 0
         try:
             handle = self._open_file(path)
@@ -453,12 +441,46 @@ class FolderWatcher:
             return
         try:
             with handle:
-                for block in iter_line_blocks(handle):
-                    for start in range(0, len(block.lines), _LINES_PER_EVENT):
-                        lines = block.lines[start:start + _LINES_PER_EVENT]
-                        yield _element(lines, times.stamp(event_time_span(parser, lines)))
-                        sent += len(lines)
+                for settled, span, lines in settled_elements(iter_line_blocks(handle), self._classifier, parser,
+                                                             self._source, _LINES_PER_EVENT, _BYTES_PER_EVENT):
+                    yield _element(settled, times.stamp(span))
+                    sent += lines
         except Exception as error:  # noqa: BLE001 - a truncated or corrupt file, a disk error: the stream goes on
             _LOG.debug("watch: reading %s failed", path, exc_info=True)
+            yield self._unreadable(
+                path, f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}", times)
+
+    def _ranges(self, path: str) -> list[FileRange]:
+        """Byte ranges for the worker processes: one range (read here) unless the file is large and plain."""
+        if self._processes < 1 or self._open_file is not open_watched_file or is_compressed(path):
+            return [FileRange(path, 0, None)]
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return [FileRange(path, 0, None)]  # reading it here reports what is wrong
+        return split_file(path, size, _RANGE_BYTES)
+
+    def _file_events_in_workers(self, path: str, ranges: list[FileRange], times: _EventClock):
+        """The file's elements, its ranges settled by worker processes a few at a time, sent in file order."""
+        if self._pool is None:
+            # spawn, not fork: this process runs gRPC and runner threads. Workers exit with it.
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
+                initargs=(os.getpid(),))
+        in_flight: collections.deque = collections.deque()
+        remaining = collections.deque(ranges)
+        sent = 0
+        try:
+            while remaining or in_flight:
+                while remaining and len(in_flight) < 2 * self._processes:
+                    in_flight.append(self._pool.submit(settle_file_range, remaining.popleft(), self._source,
+                                                       _LINES_PER_EVENT, _BYTES_PER_EVENT))
+                for settled, span, lines in in_flight.popleft().result():
+                    yield _element(settled, times.stamp(span))
+                    sent += lines
+        except Exception as error:  # noqa: BLE001 - a file cut or removed while read: the stream goes on
+            _LOG.debug("watch: reading %s failed", path, exc_info=True)
+            for future in in_flight:
+                future.cancel()
             yield self._unreadable(
                 path, f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}", times)
