@@ -243,15 +243,6 @@ class WriteStreamSummaries(beam.PTransform):
                 beam.window.GlobalWindows(),
                 trigger=trigger.Repeatedly(trigger.AfterProcessingTime(self._every)),
                 accumulation_mode=trigger.AccumulationMode.DISCARDING)
-            | "SumRecord" >> beam.CombineGlobally(_SumCountDicts()).without_defaults()
+            | "SumRecord" >> beam.CombineGlobally(SumCounters()).without_defaults()
             | "WriteRecord" >> beam.Map(write)
         )
-
-
-class _SumCountDicts(SumCounters):
-    """{name: count} records -> their sum."""
-
-    def add_input(self, totals, counts):
-        for name, count in counts.items():
-            totals[name] = totals.get(name, 0) + count
-        return totals

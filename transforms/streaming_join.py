@@ -206,8 +206,7 @@ class ShardState(LoggedMachine):
             _, fingerprint, retry = heapq.heappop(self._arrived)
             number = None
             if retry.new_assignment_resource_link_id is not None:
-                counter = self.attempts.setdefault(
-                    (retry.new_course_uuid, retry.new_assignment_resource_link_id), [0, retry.event_time])
+                counter = self.attempts.setdefault(lineage.attempt_key(retry), [0, retry.event_time])
                 counter[0] += 1
                 counter[1] = retry.event_time
                 number = counter[0]
@@ -259,6 +258,3 @@ class ShardState(LoggedMachine):
         return (len(self.seen) + len(self.attempts) + len(self.waiting) + len(self._arrived)
                 + len(self._migrations) + sum(account.size() for account in self.accounts.values()))
 
-
-def assignment_key(retry: RetryEvent) -> tuple[tuple[str, str | None], RetryEvent]:
-    return ((retry.new_course_uuid, retry.new_assignment_resource_link_id), retry)
