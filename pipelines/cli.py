@@ -108,7 +108,7 @@ def _run_command(command: str, rest: list[str]) -> int:
             from pipelines.retry_lineage_stream import run as run_stream
 
             return run_stream(rest)
-        from pipelines.retry_lineage.pipeline import run
+        from pipelines.retry_lineage import run
 
         return run(rest)
     except SystemExit as exit_:

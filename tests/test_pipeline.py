@@ -7,7 +7,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.retry_lineage.pipeline import build
+from pipelines.retry_lineage import build
 from tests.conftest import CANVAS_EXAMPLES, completed, course, noise, retry, started
 
 # Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.

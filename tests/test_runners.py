@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
 from pipelines.cli import main
-from pipelines.retry_lineage.pipeline import build
+from pipelines.retry_lineage import build
 from tests.conftest import DATAFLOW_ARGS, no_network
 
 # Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
