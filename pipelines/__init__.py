@@ -8,6 +8,6 @@ logs in the project's format.
 import sys
 
 if sys.argv[:1] == ["-m"]:  # Python is still locating the module given to -m (see `python -m` in its docs)
-    from pipelines.cli import configure_logging
+    from pipelines.run_logging import configure_logging
 
     configure_logging("--verbose" in sys.argv)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import BEAM_APITOOLS_NOTICE, not_beam_apitools_notice
+from pipelines.run_logging import BEAM_APITOOLS_NOTICE, not_beam_apitools_notice
 from tests.conftest import completed, course, noise, retry
 
 REPO = Path(__file__).resolve().parents[1]
