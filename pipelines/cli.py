@@ -1,4 +1,4 @@
-"""``retry-lineage`` command line: ``run`` (the batch pipeline), ``stream`` and ``generate`` (a synthetic feed).
+"""``retry-lineage``: ``run`` (batch), ``stream``, ``generate`` (a synthetic feed) and ``report``.
 
 Errors are one line on stderr with the exit code the README documents;
 ``--verbose`` (any subcommand) logs at DEBUG, tracebacks included.
@@ -18,6 +18,7 @@ _LOG = logging.getLogger("retry_lineage.cli")
 
 
 def generate(argv: list[str]) -> int:
+    """Write a synthetic feed (``retry-lineage generate``); the exit code."""
     parser = argparse.ArgumentParser(prog="retry-lineage generate",
                                      description="Write a deterministic synthetic Canvas Live Events feed.")
     parser.add_argument("--events", type=int, required=True, help="number of lines to write")
@@ -34,6 +35,7 @@ def generate(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``retry-lineage`` command: run a subcommand and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     verbose = VERBOSE in argv
     argv = [arg for arg in argv if arg != VERBOSE]

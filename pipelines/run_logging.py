@@ -22,7 +22,7 @@ def not_beam_apitools_notice(record: logging.LogRecord) -> bool:
 
 
 class _QuietBeamErrors(logging.Filter):
-    """Drops Beam's ERROR records (a failing step's traceback) unless verbose: the command reports it in one line."""
+    """Drops Beam's ERROR records (a step's traceback) unless verbose; the command says one line."""
 
     quiet = True
 

@@ -137,7 +137,7 @@ def corrupt(rng: random.Random, line: bytes) -> bytes:
 
 
 def escape_event_name(line: bytes) -> bytes:
-    """Spell the event name with a \\u escape: same JSON value, different bytes."""
+    r"""Spell the event name with a \u escape: same JSON value, different bytes."""
     for name in (RETRY, COMPLETED, STARTED, LEGACY, *NOISE_NAMES):
         spelled = f'"{name}"'.encode()
         if spelled in line:

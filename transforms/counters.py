@@ -51,5 +51,5 @@ class CountingDoFn(beam.DoFn):
     def finish_bundle(self):
         record = counter_record(self._counts)
         if record:
-            yield beam.pvalue.TaggedOutput(COUNTS, WindowedValue(record, MIN_TIMESTAMP, [GlobalWindow()]))
+            yield beam.pvalue.TaggedOutput(COUNTS, WindowedValue(record, MIN_TIMESTAMP, (GlobalWindow(),)))
         self._counts.clear()
