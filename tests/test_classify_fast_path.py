@@ -1,5 +1,6 @@
-"""LineClassifier's fast path (simdjson) agrees with the slow path line by line, on random and
-hostile lines.
+"""LineClassifier's fast path (simdjson) agrees with the slow path, line by line.
+
+On random lines and hostile ones.
 """
 from __future__ import annotations
 
@@ -11,8 +12,27 @@ from typing import Any
 import pytest
 
 import transforms.events as events
-from tests.event_cases import BASE, COMPLETED, LEGACY, RETRY, STARTED, event_line, make, noise_of_size, offsets_of
-from transforms.events import DEAD_LETTER_CODES, MAX_LINE_BYTES, Accepted, DeadLetter, DeadLetterRow, LineClassifier, Skipped, classify_event
+from tests.event_cases import (
+    BASE,
+    COMPLETED,
+    LEGACY,
+    RETRY,
+    STARTED,
+    event_line,
+    make,
+    noise_of_size,
+    offsets_of,
+)
+from transforms.events import (
+    DEAD_LETTER_CODES,
+    MAX_LINE_BYTES,
+    Accepted,
+    DeadLetter,
+    DeadLetterRow,
+    LineClassifier,
+    Skipped,
+    classify_event,
+)
 
 # --- fast path agrees with slow path ------------------------------------------------------------------
 

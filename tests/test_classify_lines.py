@@ -1,11 +1,22 @@
-"""LineClassifier.classify_lines: counts, offsets, raw bytes and dead-letter rows of a block of
-lines.
+"""LineClassifier.classify_lines on a block of lines.
+
+Its counts, offsets, raw bytes and dead-letter rows.
 """
 from __future__ import annotations
 
 import collections
 
-from tests.event_cases import COMPLETED, DROP, LEGACY, RETRY, STARTED, event_line, make, noise_of_size, offsets_of
+from tests.event_cases import (
+    COMPLETED,
+    DROP,
+    LEGACY,
+    RETRY,
+    STARTED,
+    event_line,
+    make,
+    noise_of_size,
+    offsets_of,
+)
 from transforms.events import MAX_LINE_BYTES, DeadLetterRow, LineClassifier, classify_event
 
 # --- LineClassifier.classify_lines ------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Skipped and accepted events: routing, the fields of accepted events, the actor HMAC and the
-duplicates' fingerprint.
+"""Skipped and accepted events.
+
+Routing, the fields of accepted events, the actor HMAC and the duplicates' fingerprint.
 """
 from __future__ import annotations
 
@@ -8,8 +9,28 @@ import json
 
 import pytest
 
-from tests.event_cases import BASE, COMPLETED, DROP, LEGACY, RETRY, ROOT, STARTED, TIME, event_line, make, micros_of, sha256_hex
-from transforms.events import Accepted, MigrationEvent, RetryEvent, Skipped, classify_event, event_fingerprint
+from tests.event_cases import (
+    BASE,
+    COMPLETED,
+    DROP,
+    LEGACY,
+    RETRY,
+    ROOT,
+    STARTED,
+    TIME,
+    event_line,
+    make,
+    micros_of,
+    sha256_hex,
+)
+from transforms.events import (
+    Accepted,
+    MigrationEvent,
+    RetryEvent,
+    Skipped,
+    classify_event,
+    event_fingerprint,
+)
 
 # --- skipped events ------------------------------------------------------------------------------
 

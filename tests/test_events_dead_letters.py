@@ -1,5 +1,6 @@
-"""Classification of single lines into dead letters: blank and oversize lines, every dead-letter
-code and the order in which they apply.
+"""Classification of single lines into dead letters.
+
+Blank and oversize lines, every dead-letter code and the order in which they apply.
 """
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ import json
 
 import pytest
 
-from tests.event_cases import BASE, DROP, LEGACY, RETRY, TIME, code_of, event_line, make, noise_of_size
+from tests.event_cases import (
+    BASE,
+    DROP,
+    LEGACY,
+    RETRY,
+    TIME,
+    code_of,
+    event_line,
+    make,
+    noise_of_size,
+)
 from transforms.events import DEAD_LETTER_CODES, MAX_LINE_BYTES, Accepted, Skipped, classify_event
 
 # --- constants ---------------------------------------------------------------------------

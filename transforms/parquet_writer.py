@@ -105,8 +105,10 @@ class WriteTable(beam.PTransform):
 
 
 def dead_letters_in_order(lists: Iterable[list]) -> list:
-    """The dead-letter rows of every classified range, ordered by source file and offset (a file is the same
-    whichever order the ranges arrived in)."""
+    """The dead-letter rows of every classified range, ordered by source file and offset.
+
+    A file is then the same whichever order the ranges arrived in.
+    """
     rows = [row for rows_of_range in lists for row in rows_of_range]
     rows.sort(key=lambda row: (row.source_file or "", -1 if row.source_offset is None else row.source_offset))
     return rows

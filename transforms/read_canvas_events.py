@@ -14,13 +14,18 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.classify_range import RangeResult, classify_file_range
 from transforms.counters import counter_record
 from transforms.events import ROLE_RETRY
+from transforms.file_ranges import (
+    DEFAULT_BLOCK_BYTES,
+    DEFAULT_RANGE_BYTES,
+    FileRange,
+    split_file,
+    split_range,
+)
 from transforms.inputs import resolve_inputs
 from transforms.parent_watch import exit_with_parent
-from transforms.classify_range import RangeResult, classify_file_range
-from transforms.file_ranges import DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, split_file, split_range
-
 from transforms.tags import COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
 
 _LOG = logging.getLogger(__name__)

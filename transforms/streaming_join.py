@@ -149,7 +149,7 @@ class ShardState(LoggedMachine):
         self.clock: int | None = None  # the latest firing: the watermark has passed it
         self.seen: dict[str, int] = {}  # fingerprint -> expiry
         self._expiries: list[tuple[int, str]] = []
-        self.attempts: dict[tuple[str, str], list[int]] = {}  # (course, link) -> [count, last event time]
+        self.attempts: dict[tuple[str, str | None], list[int]] = {}  # (course, link) -> [count, last event time]
         self.accounts: dict[str, AccountLineage] = {}
         self._migrations: list[tuple[int, str, MigrationEvent]] = []  # completed, not yet resolved
         self._arrived: list[tuple[int, str, RetryEvent]] = []  # retries not yet numbered

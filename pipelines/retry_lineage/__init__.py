@@ -30,26 +30,54 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from pipelines.errors import one_line
+from pipelines.exit_codes import (
+    EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PIPELINE_FAILED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    UsageError,
+    print_usage_error,
+    wants_help,
+)
 from pipelines.retry_lineage.checks import check_inputs, check_summary, validate_options
 from pipelines.retry_lineage.dated_runs import ingest_days, input_patterns
 from pipelines.retry_lineage.interrupts import signals_as_interrupts
 from pipelines.retry_lineage.options import RetryLineageOptions, parse_options, parse_processes
-from pipelines.exit_codes import (
-    EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_TERMINATED, EXIT_USAGE, UsageError,
-    print_usage_error, wants_help,
+from pipelines.shared_options import (
+    BEAM_PASSES_THROUGH,
+    SharedOptions,
+    check_argv,
+    hmac_key_of,
+    print_help,
 )
-from pipelines.shared_options import BEAM_PASSES_THROUGH, SharedOptions, check_argv, hmac_key_of, print_help
 from transforms import lineage
 from transforms.history import ReadLineageHistory
 from transforms.parquet_writer import WriteTable, write_step
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.publish import (
-    BadRunId, LayoutMismatch, OutputBusy, OutputLayout, OutputLock, PublishRun, check_run_id, current_version,
-    discard_version, prepare_output, read_summary, version_dir,
+    BadRunId,
+    LayoutMismatch,
+    OutputBusy,
+    OutputLayout,
+    OutputLock,
+    PublishRun,
+    check_run_id,
+    current_version,
+    discard_version,
+    prepare_output,
+    read_summary,
+    version_dir,
 )
 from transforms.read_canvas_events import ReadCanvasEvents
 from transforms.resolve import (
-    IDENTITY_PAIRS, BuildIdentityMap, BuildLineageGraph, GroupMigrations, JoinRetriesToLineage, NumberRetryAttempts,
+    IDENTITY_PAIRS,
+    BuildIdentityMap,
+    BuildLineageGraph,
+    GroupMigrations,
+    JoinRetriesToLineage,
+    NumberRetryAttempts,
     ResolveParents,
 )
 from transforms.summary import SummarizeRun

@@ -29,15 +29,27 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.test_stream_service import TestStreamServiceController
 
 from pipelines.errors import one_line
-from pipelines.exit_codes import EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, UsageError, print_usage_error, wants_help
+from pipelines.exit_codes import (
+    EXIT_OK,
+    EXIT_PIPELINE_FAILED,
+    EXIT_USAGE,
+    UsageError,
+    print_usage_error,
+    wants_help,
+)
 from pipelines.retry_lineage.options import RetryLineageOptions
 from pipelines.shared_options import (
-    DEFAULT_LOCAL_RUNNER, SharedOptions, check_argv, hmac_key_of, print_help, validate_shared_options,
+    DEFAULT_LOCAL_RUNNER,
+    SharedOptions,
+    check_argv,
+    hmac_key_of,
+    print_help,
+    validate_shared_options,
 )
 from transforms.local_runner import cache_signatures
 from transforms.parquet_writer import write_step
-from transforms.publish import LayoutMismatch, check_stream_output
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
+from transforms.publish import LayoutMismatch, check_stream_output
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.stream_state import ceil_to
 from transforms.streaming import DEFAULT_STATE_SHARDS, ProcessCanvasStream
