@@ -567,7 +567,7 @@ def test_attempt_key_is_new_course_and_new_assignment_link():
     assert attempt_key(retry("S", "T", new_assignment_resource_link_id="a1")) == ("T", "a1")
     assert attempt_key(retry("S", "T2", new_assignment_resource_link_id="a1")) == ("T2", "a1")
     assert attempt_key(retry("S", "T", new_assignment_resource_link_id=None,
-                             original_assignment_resource_link_id="orig")) is None
+                             original_assignment_resource_link_id="orig")) == ("T", None)
 
 
 def test_attempt_key_ignores_the_source_course():

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 EXPECTED_STEPS = ["ReadCanvasEvents", "NumberRetryAttempts", "GroupMigrations", "BuildIdentityMap", "ResolveParents",
                   "BuildLineageGraph", "JoinRetriesToLineage", "WriteRetries", "WriteCourseLineage",
-                  "WriteDeadLetters", "SummarizeRun", "PublishRun"]
+                  "WriteDeadLetter", "SummarizeRun", "PublishRun"]
 
 
 def dataflow_step_names(*job_args: str) -> set[str]:

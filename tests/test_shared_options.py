@@ -10,7 +10,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.exit_codes import UsageError
 from pipelines.retry_lineage.options import RetryLineageOptions
 from pipelines.retry_lineage_stream import StreamOptions, check_stream_argv
-from pipelines.shared_options import SharedOptions, check_argv, option_strings, validate_shared_options
+from pipelines.shared_options import (
+    SharedOptions,
+    check_argv,
+    option_strings,
+    validate_shared_options,
+)
 
 
 def test_an_option_of_the_other_command_is_named_as_such():

@@ -9,7 +9,13 @@ import collections
 from typing import NamedTuple
 
 from transforms.events import LineClassifier
-from transforms.file_ranges import DEFAULT_BLOCK_BYTES, FileRange, UnreadableInputError, iter_line_blocks, open_range
+from transforms.file_ranges import (
+    DEFAULT_BLOCK_BYTES,
+    FileRange,
+    UnreadableInputError,
+    iter_line_blocks,
+    open_range,
+)
 
 
 class RangeResult(NamedTuple):

@@ -1,4 +1,4 @@
-"""Run counters: the (name, count) pairs every step emits for the run summary.
+"""Run counters: the records ``{name: count}`` every step emits for the run summary, batch and streaming alike.
 
 Counts travel as data so that the summary is computed from the pipeline's own
 output (exactly once, whatever the runner retries), and are mirrored to Beam
@@ -7,7 +7,7 @@ metrics so that a Dataflow dashboard shows the same figures while a job runs.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -15,24 +15,30 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.tags import COUNTS
+
 METRICS_NAMESPACE = "retry_lineage"
 
 
-def count_pairs(counts: Mapping[str, int]) -> Iterator[tuple[str, int]]:
-    """(name, count) pairs for the summary, each also added to a Beam counter."""
+def counter_record(counts: Mapping[str, int]) -> dict[str, int]:
+    """The non-zero counters as one ``counts`` element; each is also added to a Beam counter."""
+    record = {}
     for name, count in counts.items():
         if count:
             Metrics.counter(METRICS_NAMESPACE, name).inc(count)
-            yield (name, count)
+            record[name] = count
+    return record
 
 
-COUNTS = "counts"
+def accepted_counter(role: str) -> str:
+    """The counter of distinct accepted events of one role (``retry``, a migration event name)."""
+    return "accepted." + role
 
 
 class CountingDoFn(beam.DoFn):
-    """A DoFn that counts as it goes and emits its counters once per bundle.
+    """A DoFn that counts as it goes and emits its counters once per bundle, as one record.
 
-    Emitting a (name, 1) pair per element would double the elements that the
+    Emitting a record per element would double the elements that the
     summary's combine has to shuffle; a bundle's totals are a handful.
     """
 
@@ -43,6 +49,7 @@ class CountingDoFn(beam.DoFn):
         self._counts[name] += increment
 
     def finish_bundle(self):
-        for pair in count_pairs(self._counts):
-            yield beam.pvalue.TaggedOutput(COUNTS, WindowedValue(pair, MIN_TIMESTAMP, (GlobalWindow(),)))
+        record = counter_record(self._counts)
+        if record:
+            yield beam.pvalue.TaggedOutput(COUNTS, WindowedValue(record, MIN_TIMESTAMP, (GlobalWindow(),)))
         self._counts.clear()

@@ -14,10 +14,9 @@ start in a fraction of a second.
 """
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
-
-import zlib
 
 from transforms.events import UTF8_BOM
 

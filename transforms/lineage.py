@@ -213,10 +213,12 @@ def join_retry(source: str, target: str, t: int, edges_into_target: Sequence[Edg
 
 # --- attempts -----------------------------------------------------------------
 
-def attempt_key(retry: RetryEvent) -> tuple[str, str] | None:
-    """Retries of one assignment share this key; None when the assignment is unknown."""
-    if retry.new_assignment_resource_link_id is None:
-        return None
+def attempt_key(retry: RetryEvent) -> tuple[str, str | None]:
+    """(new course, new assignment link): retries of one assignment share it, batch and streaming alike.
+
+    Attempts are numbered only when the link is known; retries into a course
+    without a link share ``(course, None)`` and their attempts stay null.
+    """
     return (retry.new_course_uuid, retry.new_assignment_resource_link_id)
 
 

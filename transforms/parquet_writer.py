@@ -7,14 +7,14 @@ and renames each file into place.
 """
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Iterable
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.counters import count_pairs
+from transforms.counters import counter_record
 from transforms.tables import DEAD_LETTER, RETRIES, Table, to_arrow
 from transforms.timestamps import utc_date
 
@@ -35,7 +35,7 @@ def write_parquet(path: str, table: Table, rows: list[tuple], codec: str) -> Non
 class WriteParquetFiles(beam.DoFn):
     """(relative path, rows) -> one Parquet file under the table's staging folder.
 
-    Emits ``(<table>_written, rows)`` counter pairs: the summary checks them
+    Emits ``{<table>_written: rows}`` counter records: the summary checks them
     against what was accepted, so a lost file cannot go unnoticed.
     """
 
@@ -52,7 +52,14 @@ class WriteParquetFiles(beam.DoFn):
             name = f"{stem}-{part:05d}.parquet"
             path = FileSystems.join(self._table_dir, relative_dir, name) if relative_dir else FileSystems.join(self._table_dir, name)
             write_parquet(path, self._table, rows[start:start + self._rows_per_file], self._codec)
-        yield from count_pairs({f"{self._table.name}_written": len(rows)})
+        record = counter_record({f"{self._table.name}_written": len(rows)})
+        if record:
+            yield record
+
+
+def write_step(table: Table) -> str:
+    """The label of the step that writes a table, the same in batch and streaming (``WriteCourseLineage``)."""
+    return "Write" + "".join(word.title() for word in table.name.split("_"))
 
 
 def retry_partition(row) -> str:
@@ -63,9 +70,11 @@ def retry_partition(row) -> str:
 class WriteTable(beam.PTransform):
     """Rows of one table -> Parquet files under ``staging/<table>/[partition/]``; row counters.
 
-    ``retries`` is partitioned by ``event_date`` (UTC); ``course_lineage`` is
-    one file set; ``dead_letter`` input is already grouped (one list per file
-    range) and written without a shuffle.
+    Each partition is one file set (a file per million rows): ``retries`` is
+    partitioned by ``event_date`` (UTC), ``course_lineage`` and ``dead_letter``
+    are one partition each. ``dead_letter`` input comes as one list of rows per
+    classified range; the lists, not their rows, are shuffled to the writer,
+    which writes them sorted by source file and offset.
     """
 
     def __init__(self, table: Table, staging: str, codec: str, partition: str = ""):
@@ -78,8 +87,12 @@ class WriteTable(beam.PTransform):
     def expand(self, rows):
         table = self._table
         if table is DEAD_LETTER:
-            files = rows | "NameRangeFiles" >> beam.Map(
-                lambda group: ("", "part-" + _range_digest(group[0]), group))
+            files = (
+                rows
+                | "KeyRangeLists" >> beam.Map(lambda rows_of_range: ("", rows_of_range))
+                | "GroupRangeLists" >> beam.GroupByKey()
+                | "NameFiles" >> beam.MapTuple(lambda key, lists: (key, "part", dead_letters_in_order(lists)))
+            )
         else:
             partition = retry_partition if table is RETRIES else (lambda row: "")
             files = (
@@ -91,6 +104,11 @@ class WriteTable(beam.PTransform):
         return files | "WriteParquetFiles" >> beam.ParDo(WriteParquetFiles(table, self._table_dir, self._codec))
 
 
-def _range_digest(first_row) -> str:
-    key = f"{first_row.source_file}:{first_row.source_offset}".encode("utf-8")
-    return hashlib.sha1(key).hexdigest()[:16]
+def dead_letters_in_order(lists: Iterable[list]) -> list:
+    """The dead-letter rows of every classified range, ordered by source file and offset.
+
+    A file is then the same whichever order the ranges arrived in.
+    """
+    rows = [row for rows_of_range in lists for row in rows_of_range]
+    rows.sort(key=lambda row: (row.source_file or "", -1 if row.source_offset is None else row.source_offset))
+    return rows

@@ -14,18 +14,21 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.counters import COUNTS, count_pairs
+from transforms.classify_range import RangeResult, classify_file_range
+from transforms.counters import counter_record
 from transforms.events import ROLE_RETRY
+from transforms.file_ranges import (
+    DEFAULT_BLOCK_BYTES,
+    DEFAULT_RANGE_BYTES,
+    FileRange,
+    split_file,
+    split_range,
+)
 from transforms.inputs import resolve_inputs
 from transforms.parent_watch import exit_with_parent
-from transforms.classify_range import RangeResult, classify_file_range
-from transforms.file_ranges import DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, split_file, split_range
+from transforms.tags import COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
 
 _LOG = logging.getLogger(__name__)
-
-RETRIES = "retries"
-MIGRATIONS = "migrations"
-DEAD_LETTERS = "dead_letters"
 
 
 class ListFileRanges(beam.PTransform):
@@ -62,10 +65,10 @@ class ListFileRanges(beam.PTransform):
 class ClassifyFileRange(beam.DoFn):
     """Classifies every line of one file range.
 
-    Main output: nothing. Tagged outputs: ``retries`` and ``migrations`` (accepted,
-    not yet deduplicated events), ``dead_letters`` (one list of dead-letter rows
-    per classified range, so that they are written together) and ``counts``
-    ((counter name, count) pairs).
+    Main output: nothing. Tagged outputs: ``retry_events`` and ``migration_events``
+    (accepted, not yet deduplicated events), ``dead_letters`` (one list of
+    dead-letter rows per classified range, so that they are written together)
+    and ``counts`` (one counter record per range).
 
     With ``processes > 1`` each range is cut into sub-ranges that a pool of
     worker processes classifies (the work is CPU-bound Python, so threads would
@@ -132,11 +135,13 @@ class ClassifyFileRange(beam.DoFn):
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
         for accepted in result.accepted:
-            yield beam.pvalue.TaggedOutput(RETRIES if accepted.role == ROLE_RETRY else MIGRATIONS, accepted.event)
+            tag = RETRY_EVENTS if accepted.role == ROLE_RETRY else MIGRATION_EVENTS
+            yield beam.pvalue.TaggedOutput(tag, accepted.event)
         if result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, result.dead_letters)
-        for pair in count_pairs(result.counts):
-            yield beam.pvalue.TaggedOutput(COUNTS, pair)
+        record = counter_record(result.counts)
+        if record:
+            yield beam.pvalue.TaggedOutput(COUNTS, record)
 
 
 def default_processes() -> int:
@@ -145,7 +150,7 @@ def default_processes() -> int:
 
 
 class ReadCanvasEvents(beam.PTransform):
-    """File patterns -> outputs ``retries``, ``migrations``, ``dead_letters`` and ``counts``."""
+    """File patterns -> outputs ``retry_events``, ``migration_events``, ``dead_letters`` and ``counts``."""
 
     def __init__(self, patterns: list[str], hmac_key: bytes | None = None, processes: int = 1,
                  range_bytes: int = DEFAULT_RANGE_BYTES, block_bytes: int = DEFAULT_BLOCK_BYTES,
@@ -165,5 +170,5 @@ class ReadCanvasEvents(beam.PTransform):
             | "ListFileRanges" >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
             | "ClassifyFileRange" >> beam.ParDo(
                 ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)).with_outputs(
-                RETRIES, MIGRATIONS, DEAD_LETTERS, COUNTS)
+                RETRY_EVENTS, MIGRATION_EVENTS, DEAD_LETTERS, COUNTS)
         )

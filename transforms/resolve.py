@@ -10,8 +10,9 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms import lineage
-from transforms.counters import COUNTS, CountingDoFn
+from transforms.counters import CountingDoFn, accepted_counter
 from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY
+from transforms.tags import COUNTS
 
 IDENTITY_PAIRS = "identity_pairs"
 
@@ -26,7 +27,7 @@ class _NumberDistinctAttempts(CountingDoFn):
         (_, assignment_link), retries = keyed
         distinct, copies = lineage.distinct_events(retries)
         self.count("duplicates", copies)
-        self.count("accepted." + ROLE_RETRY, len(distinct))
+        self.count(accepted_counter(ROLE_RETRY), len(distinct))
         for retry in distinct:
             yield from _identity_pair_outputs(retry)
         if assignment_link is None:
@@ -47,7 +48,7 @@ class NumberRetryAttempts(beam.PTransform):
     def expand(self, retries):
         return (
             retries
-            | "KeyByAssignment" >> beam.Map(lambda retry: ((retry.new_course_uuid, retry.new_assignment_resource_link_id), retry))
+            | "KeyByAssignment" >> beam.Map(lambda retry: (lineage.attempt_key(retry), retry))
             | "GroupByAssignment" >> beam.GroupByKey()
             | "NumberDistinctAttempts" >> beam.ParDo(_NumberDistinctAttempts()).with_outputs(
                 IDENTITY_PAIRS, COUNTS, main="numbered")
@@ -61,7 +62,7 @@ class _LatestCompletedMigration(CountingDoFn):
         self.count("duplicates", copies)
         completed = []
         for event in distinct:
-            self.count("accepted." + event.event_name)
+            self.count(accepted_counter(event.event_name))
             yield from _identity_pair_outputs(event)
             if event.event_name == MIGRATION_COMPLETED:
                 completed.append(event)

@@ -245,7 +245,7 @@ class WriteStreamSummaries(beam.PTransform):
                 GlobalWindows(),
                 trigger=trigger.Repeatedly(trigger.AfterProcessingTime(self._every)),
                 accumulation_mode=trigger.AccumulationMode.DISCARDING)
-            | "SumRecord" >> beam.CombineGlobally(_SumCountDicts()).without_defaults()
+            | "SumRecord" >> beam.CombineGlobally(SumCounters()).without_defaults()
             | "WriteRecord" >> beam.Map(write)
         )
 
@@ -275,11 +275,3 @@ class SumCountsPerBundle(beam.DoFn):
         if self._totals and self._earliest is not None:
             yield WindowedValue(self._totals, self._earliest, (GlobalWindow(),))
 
-
-class _SumCountDicts(SumCounters):
-    """{name: count} records -> their sum."""
-
-    def add_input(self, totals, counts):
-        for name, count in counts.items():
-            totals[name] = totals.get(name, 0) + count
-        return totals

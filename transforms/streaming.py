@@ -28,18 +28,18 @@ from apache_beam.transforms.userstate import TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.counters import COUNTS, count_pairs
-from transforms.events import LineClassifier, RetryEvent
+from transforms.counters import accepted_counter, counter_record
+from transforms.events import ROLE_RETRY, LineClassifier, RetryEvent
 from transforms.stream_settle import SettledLines, settle_lines
 from transforms.stream_state import load_machine, log_state_specs, record, stable_shard
 from transforms.streaming_join import (
     ACCEPTED, DUPLICATE, LATE, LINEAGE_ROWS, ShardState, StreamRules,
 )
-from transforms.tables import DeadLetterRow
+from transforms.tables import COURSE_LINEAGE, RETRIES, DeadLetterRow
+from transforms.tags import COUNTS, DEAD_LETTERS
 from transforms.watch import UNREADABLE_FILE, UnreadableFile
 
 LATE_EVENT = "late_event"
-DEAD_LETTERS = "dead_letters"
 DUPLICATES = "duplicates"
 DEFAULT_STATE_SHARDS = 4
 
@@ -61,7 +61,7 @@ def line_counts(counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
     A stream never ends, so its summary is a series of records; a line's
     counters travel together so that every record balances on its own.
     """
-    return beam.pvalue.TaggedOutput(COUNTS, dict(count_pairs(counts)))
+    return beam.pvalue.TaggedOutput(COUNTS, counter_record(counts))
 
 
 def unreadable_file_dead_letter(unreadable: UnreadableFile) -> DeadLetterRow:
@@ -121,7 +121,7 @@ class ClassifyLinesInStream(beam.DoFn):
 
 
 def _accepted_counter(event) -> str:
-    return "accepted." + ("retry" if isinstance(event, RetryEvent) else event.event_name)
+    return accepted_counter(ROLE_RETRY if isinstance(event, RetryEvent) else event.event_name)
 
 
 class ApplyStreamRules(beam.DoFn):
@@ -209,5 +209,5 @@ class ProcessCanvasStream(beam.PTransform):
             LINEAGE_ROWS, LATE, COUNTS, main="retries")
         dead_letters = (classified[DEAD_LETTERS], applied[LATE]) | "AllDeadLetters" >> beam.Flatten()
         counts = (classified[COUNTS], applied[COUNTS]) | "AllCounts" >> beam.Flatten()
-        return {"retries": applied.retries, "course_lineage": applied[LINEAGE_ROWS],
-                "dead_letters": dead_letters, "counts": counts}
+        return {RETRIES.name: applied.retries, COURSE_LINEAGE.name: applied[LINEAGE_ROWS],
+                DEAD_LETTERS: dead_letters, COUNTS: counts}

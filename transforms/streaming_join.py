@@ -149,7 +149,7 @@ class ShardState(LoggedMachine):
         self.clock: int | None = None  # the latest firing: the watermark has passed it
         self.seen: dict[str, int] = {}  # fingerprint -> expiry
         self._expiries: list[tuple[int, str]] = []
-        self.attempts: dict[tuple[str, str], list[int]] = {}  # (course, link) -> [count, last event time]
+        self.attempts: dict[tuple[str, str | None], list[int]] = {}  # (course, link) -> [count, last event time]
         self.accounts: dict[str, AccountLineage] = {}
         self._migrations: list[tuple[int, str, MigrationEvent]] = []  # completed, not yet resolved
         self._arrived: list[tuple[int, str, RetryEvent]] = []  # retries not yet numbered
@@ -206,8 +206,7 @@ class ShardState(LoggedMachine):
             _, fingerprint, retry = heapq.heappop(self._arrived)
             number = None
             if retry.new_assignment_resource_link_id is not None:
-                counter = self.attempts.setdefault(
-                    (retry.new_course_uuid, retry.new_assignment_resource_link_id), [0, retry.event_time])
+                counter = self.attempts.setdefault(lineage.attempt_key(retry), [0, retry.event_time])
                 counter[0] += 1
                 counter[1] = retry.event_time
                 number = counter[0]
@@ -260,7 +259,3 @@ class ShardState(LoggedMachine):
         return (len(self.seen) + len(self.attempts) + len(self.waiting) + len(self._arrived)
                 + len(self._migrations) + sum(account.size() for account in self.accounts.values()))
 
-
-def assignment_key(retry: RetryEvent) -> tuple[tuple[str, str | None], RetryEvent]:
-    """``((new course, new assignment link), retry)``: retries keyed by assignment."""
-    return ((retry.new_course_uuid, retry.new_assignment_resource_link_id), retry)

@@ -1,4 +1,4 @@
-"""SummarizeRun: counter pairs from every step -> the run summary dict."""
+"""SummarizeRun: counter records from every step -> the run summary dict."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -6,6 +6,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms.counters import accepted_counter
 from transforms.events import ACCEPTED_ROLES, DEAD_LETTER_CODES
 from transforms.lineage import LINEAGE_STATUSES
 
@@ -20,7 +21,7 @@ def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
     dead_letter_by_code = {code: totals.get("dead_letter_by_code." + code, 0) for code in DEAD_LETTER_CODES}
     dead_letter_by_code.update(_prefixed(totals, "dead_letter_by_code."))
     skipped_by_event_name = _prefixed(totals, "skipped_by_event_name.")
-    accepted = {role: totals.get("accepted." + role, 0) for role in ACCEPTED_ROLES}
+    accepted = {role: totals.get(accepted_counter(role), 0) for role in ACCEPTED_ROLES}
     lineage_status = {status: totals.get("lineage_status." + status, 0) for status in LINEAGE_STATUSES}
     summary: dict[str, Any] = {
         "lines_read": totals.get("lines_read", 0),
@@ -53,14 +54,14 @@ def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
 
 
 class SumCounters(beam.CombineFn):
-    """(name, count) pairs -> {name: total}, in one combine (a handful of pairs per bundle)."""
+    """Counter records ({name: count}) -> {name: total}: the one combiner of batch and streaming summaries."""
 
     def create_accumulator(self):
         return {}
 
-    def add_input(self, totals, pair):
-        name, count = pair
-        totals[name] = totals.get(name, 0) + count
+    def add_input(self, totals, record):
+        for name, count in record.items():
+            totals[name] = totals.get(name, 0) + count
         return totals
 
     def merge_accumulators(self, accumulators):
@@ -76,16 +77,16 @@ class SumCounters(beam.CombineFn):
 
 
 class SummarizeRun(beam.PTransform):
-    """Flattened (name, count) pairs -> a single summary dict."""
+    """Flattened counter records -> a single summary dict."""
 
     def __init__(self, pseudonymization: str):
         super().__init__()
         self._pseudonymization = pseudonymization
 
-    def expand(self, count_pairs):
+    def expand(self, counts):
         pseudonymization = self._pseudonymization
         return (
-            count_pairs
+            counts
             | "SumCounters" >> beam.CombineGlobally(SumCounters())
             | "BuildSummary" >> beam.Map(lambda totals: build_summary(totals, pseudonymization))
         )

@@ -30,31 +30,59 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from pipelines.errors import one_line
+from pipelines.exit_codes import (
+    EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PIPELINE_FAILED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    UsageError,
+    print_usage_error,
+    wants_help,
+)
 from pipelines.retry_lineage.checks import check_inputs, check_summary, validate_options
 from pipelines.retry_lineage.dated_runs import ingest_days, input_patterns
 from pipelines.retry_lineage.interrupts import signals_as_interrupts
 from pipelines.retry_lineage.options import RetryLineageOptions, parse_options, parse_processes
-from pipelines.exit_codes import (
-    EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_TERMINATED, EXIT_USAGE, UsageError,
-    print_usage_error, wants_help,
+from pipelines.shared_options import (
+    BEAM_PASSES_THROUGH,
+    SharedOptions,
+    check_argv,
+    hmac_key_of,
+    print_help,
 )
-from pipelines.shared_options import BEAM_PASSES_THROUGH, SharedOptions, check_argv, hmac_key_of, print_help
 from transforms import lineage
-from transforms.counters import COUNTS
 from transforms.history import ReadLineageHistory
-from transforms.parquet_writer import WriteTable
+from transforms.parquet_writer import WriteTable, write_step
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.publish import (
-    BadRunId, LayoutMismatch, OutputBusy, OutputLayout, OutputLock, PublishRun, check_run_id, current_version,
-    discard_version, prepare_output, read_summary, version_dir,
+    BadRunId,
+    LayoutMismatch,
+    OutputBusy,
+    OutputLayout,
+    OutputLock,
+    PublishRun,
+    check_run_id,
+    current_version,
+    discard_version,
+    prepare_output,
+    read_summary,
+    version_dir,
 )
-from transforms.read_canvas_events import DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents
+from transforms.read_canvas_events import ReadCanvasEvents
 from transforms.resolve import (
-    IDENTITY_PAIRS, BuildIdentityMap, BuildLineageGraph, GroupMigrations, JoinRetriesToLineage, NumberRetryAttempts,
+    IDENTITY_PAIRS,
+    BuildIdentityMap,
+    BuildLineageGraph,
+    GroupMigrations,
+    JoinRetriesToLineage,
+    NumberRetryAttempts,
     ResolveParents,
 )
 from transforms.summary import SummarizeRun
-from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES as RETRIES_TABLE
+from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
+from transforms.tags import COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
 
 PROG = "retry-lineage"
 _LOG = logging.getLogger("retry_lineage")
@@ -82,8 +110,8 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
     events = p | "ReadCanvasEvents" >> ReadCanvasEvents(
         input_patterns(opts), hmac_key, parse_processes(options), output=output,
         allow_empty_input=opts.allow_empty_input, absent_is_empty=bool(opts.input_template))
-    retries = events[RETRIES] | "NumberRetryAttempts" >> NumberRetryAttempts()
-    migrations = events[MIGRATIONS] | "GroupMigrations" >> GroupMigrations()
+    retries = events[RETRY_EVENTS] | "NumberRetryAttempts" >> NumberRetryAttempts()
+    migrations = events[MIGRATION_EVENTS] | "GroupMigrations" >> GroupMigrations()
     identity_pairs = [retries[IDENTITY_PAIRS], migrations[IDENTITY_PAIRS]]
     history = []
     if day:
@@ -100,18 +128,18 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
     joined = retries.numbered | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
 
     written = [
-        joined.rows | "WriteRetries" >> WriteTable(RETRIES_TABLE, staging, codec, partition),
-        lineage_rows | "WriteCourseLineage" >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
-        events[DEAD_LETTERS] | "WriteDeadLetters" >> WriteTable(DEAD_LETTER, staging, codec, partition),
+        joined.rows | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition),
+        lineage_rows | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
+        events[DEAD_LETTERS] | write_step(DEAD_LETTER) >> WriteTable(DEAD_LETTER, staging, codec, partition),
     ]
     counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS], *written]
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
     summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(pseudonymization)
     summary | "PublishRun" >> PublishRun(OutputLayout(output, day), version, run_id, codec, release_lease_of)
     return {
-        "retries": joined.rows,
-        "course_lineage": lineage_rows,
-        "dead_letter": events[DEAD_LETTERS],
+        RETRIES.name: joined.rows,
+        COURSE_LINEAGE.name: lineage_rows,
+        DEAD_LETTER.name: events[DEAD_LETTERS],
         "summary": summary,
     }
 

@@ -6,9 +6,9 @@ import tempfile
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.exit_codes import UsageError
 from pipelines.retry_lineage.dated_runs import ingest_days, patterns_of_day
 from pipelines.retry_lineage.options import RetryLineageOptions
-from pipelines.exit_codes import UsageError
 from pipelines.shared_options import SharedOptions, validate_shared_options
 from transforms.inputs import InputError, could_read_output, is_remote, resolve_inputs
 

@@ -6,8 +6,8 @@ import re
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.retry_lineage.options import RetryLineageOptions
 from pipelines.exit_codes import UsageError
+from pipelines.retry_lineage.options import RetryLineageOptions
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

@@ -29,18 +29,32 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.test_stream_service import TestStreamServiceController
 
 from pipelines.errors import one_line
-from pipelines.exit_codes import EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, UsageError, print_usage_error, wants_help
+from pipelines.exit_codes import (
+    EXIT_OK,
+    EXIT_PIPELINE_FAILED,
+    EXIT_USAGE,
+    UsageError,
+    print_usage_error,
+    wants_help,
+)
 from pipelines.retry_lineage.options import RetryLineageOptions
 from pipelines.shared_options import (
-    DEFAULT_LOCAL_RUNNER, SharedOptions, check_argv, hmac_key_of, print_help, validate_shared_options,
+    DEFAULT_LOCAL_RUNNER,
+    SharedOptions,
+    check_argv,
+    hmac_key_of,
+    print_help,
+    validate_shared_options,
 )
 from transforms.local_runner import cache_signatures
-from transforms.publish import LayoutMismatch, check_stream_output
+from transforms.parquet_writer import write_step
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
+from transforms.publish import LayoutMismatch, check_stream_output
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.stream_state import ceil_to
 from transforms.streaming import DEFAULT_STATE_SHARDS, ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
+from transforms.tags import COUNTS, DEAD_LETTERS
 from transforms.watch import DEFAULT_SETTLE_SECONDS, WATCH_CODER, FolderWatcher
 
 PROG = "retry-lineage stream"
@@ -144,13 +158,13 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
     # after it.
     hold = ceil_to(own.lineage_wait_seconds, own.window_seconds)
     written = {
-        table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(
+        table.name: stream[key] | write_step(table) >> WriteWindowFiles(
             table, output, codec, own.window_seconds, hold_seconds=hold, shards=shards,
             max_step_seconds=max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS))
-        for key, table in (("retries", RETRIES), ("course_lineage", COURSE_LINEAGE), ("dead_letters", DEAD_LETTER))
+        for key, table in ((RETRIES.name, RETRIES), (COURSE_LINEAGE.name, COURSE_LINEAGE), (DEAD_LETTERS, DEAD_LETTER))
     }
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
-    summaries = stream["counts"] | "WriteStreamSummaries" >> WriteStreamSummaries(
+    summaries = stream[COUNTS] | "WriteStreamSummaries" >> WriteStreamSummaries(
         output, pseudonymization, own.summary_seconds, stream_tag=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     return {**stream, "files": written, "summaries": summaries}
 
