@@ -2,6 +2,7 @@
 
 All metadata lives in pyproject.toml.
 """
+
 import setuptools
 
 setuptools.setup()

@@ -27,6 +27,7 @@ process, files already in the folder, ``--stop-after 1``) on:
 * a 10,000-line feed spanning four months in six files, 60 s windows,
   ``--stop-after 5``: seconds from the stop to exit (target <= 30).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -155,7 +156,10 @@ def retimed_lines(lines, span_days: float):
         except (TimestampError, UnicodeDecodeError, ValueError):
             return match.group(0)
         micros = GENERATOR_START + int((micros - GENERATOR_START) * factor)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(micros // 1_000_000)) + f".{micros % 1_000_000:06d}Z"
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(micros // 1_000_000))
+            + f".{micros % 1_000_000:06d}Z"
+        )
         return b'"event_time":"' + stamp.encode("ascii") + b'"'
 
     for line in lines:
@@ -173,8 +177,17 @@ def retimed_feed(feed: Path, span_days: float) -> Path:
 
 
 def stream_command(folder: Path, out: Path, stop_after: float, *extra: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "retry-lineage"), "stream", "--watch", str(folder / "*.jsonl"),
-            "--output", str(out), "--stop-after", str(stop_after), *extra]
+    return [
+        str(Path(sys.executable).parent / "retry-lineage"),
+        "stream",
+        "--watch",
+        str(folder / "*.jsonl"),
+        "--output",
+        str(out),
+        "--stop-after",
+        str(stop_after),
+        *extra,
+    ]
 
 
 def watched_folder(name: str, files: list[Path]) -> Path:
@@ -197,7 +210,7 @@ def four_month_files(lines: int = 10_000, seed: int = 3, files: int = 6) -> list
         retimed = [line + b"\n" for line in retimed_lines(iter_feed_lines(lines, seed), 120)]
         size = -(-len(retimed) // files)
         for index, path in enumerate(paths):
-            path.write_bytes(b"".join(retimed[index * size:(index + 1) * size]))
+            path.write_bytes(b"".join(retimed[index * size : (index + 1) * size]))
     return paths
 
 
@@ -212,28 +225,42 @@ def stream_benchmarks(feed: Path, events: int, out: Path) -> bool:
     before = load_average()
     wall, rss = timed_process(stream_command(watched_folder("watch", [feed]), out / "stream", 1))
     rate = events / wall
-    print(f"{'stream':9s} wall {wall:6.2f} s   {rate:12,.0f} events/s   peak RSS {rss:7,.0f} MB"
-          f"   (--watch, default options: 300 s windows; targets >= {TARGET_STREAM_RATE:,} events/s, "
-          f"<= {TARGET_RSS_MB:,} MB; {before} before, {load_average()} after)")
+    print(
+        f"{'stream':9s} wall {wall:6.2f} s   {rate:12,.0f} events/s   peak RSS {rss:7,.0f} MB"
+        f"   (--watch, default options: 300 s windows; targets >= {TARGET_STREAM_RATE:,} events/s, "
+        f"<= {TARGET_RSS_MB:,} MB; {before} before, {load_average()} after)"
+    )
     met &= rate >= TARGET_STREAM_RATE and rss <= TARGET_RSS_MB
     walls = {}
     for span in (1, 120):
         spanned = retimed_feed(feed, span)
         before = load_average()
-        walls[span], rss = timed_process(stream_command(watched_folder(f"watch-{span}d", [spanned]),
-                                                        out / f"stream-{span}d", 1))
-        print(f"{'stream':9s} wall {walls[span]:6.2f} s   {events / walls[span]:12,.0f} events/s   "
-              f"peak RSS {rss:7,.0f} MB   (the same events spanning {span} day(s); {before} before, "
-              f"{load_average()} after)")
+        walls[span], rss = timed_process(
+            stream_command(watched_folder(f"watch-{span}d", [spanned]), out / f"stream-{span}d", 1)
+        )
+        print(
+            f"{'stream':9s} wall {walls[span]:6.2f} s   {events / walls[span]:12,.0f} events/s   "
+            f"peak RSS {rss:7,.0f} MB   (the same events spanning {span} day(s); {before} before, "
+            f"{load_average()} after)"
+        )
     spread = max(walls.values()) / min(walls.values()) - 1
     print(f"stream wall, 120 days vs 1 day: {spread:+.0%} (target within 30%)")
     met &= spread <= 0.30
     stop_after = 5
-    wall, rss = timed_process(stream_command(watched_folder("watch-four-months", four_month_files()),
-                                             out / "stream-four-months", stop_after, "--window-seconds", "60"))
-    print("stream, 10,000 lines over 4 months in 6 files, 60 s windows: "
-          f"exit {wall - stop_after:5.1f} s after --stop-after {stop_after} (target <= 30 s), "
-          f"peak RSS {rss:,.0f} MB, {load_average()}")
+    wall, rss = timed_process(
+        stream_command(
+            watched_folder("watch-four-months", four_month_files()),
+            out / "stream-four-months",
+            stop_after,
+            "--window-seconds",
+            "60",
+        )
+    )
+    print(
+        "stream, 10,000 lines over 4 months in 6 files, 60 s windows: "
+        f"exit {wall - stop_after:5.1f} s after --stop-after {stop_after} (target <= 30 s), "
+        f"peak RSS {rss:,.0f} MB, {load_average()}"
+    )
     met &= wall - stop_after <= 30
     return met
 
@@ -242,19 +269,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the median is reported")
-    parser.add_argument("--stream", action="store_true",
-                        help="also time the local streaming path (retry-lineage stream --watch), once each")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each; the median is reported"
+    )
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="also time the local streaming path (retry-lineage stream --watch), once each",
+    )
     parser.add_argument("--stream-only", action="store_true", help="only the streaming figures")
-    parser.add_argument("--report", action="store_true",
-                        help="also time retry-lineage report on the pipeline's output "
-        f"(target <= {TARGET_REPORT_S} s)")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="also time retry-lineage report on the pipeline's output "
+        f"(target <= {TARGET_REPORT_S} s)",
+    )
     args = parser.parse_args()
 
     feed = feed_path(args.events, args.seed)
     size_mb = feed.stat().st_size / 1e6
     out = WORK / "out"
-    pipeline_cmd = [str(Path(sys.executable).parent / "retry-lineage"), "run", "--input", str(feed), "--output", str(out / "pipeline")]
+    pipeline_cmd = [
+        str(Path(sys.executable).parent / "retry-lineage"),
+        "run",
+        "--input",
+        str(feed),
+        "--output",
+        str(out / "pipeline"),
+    ]
     duckdb_cmd = [sys.executable, "-c", DUCKDB_BASELINE, str(feed), str(out / "duckdb.parquet")]
 
     if args.stream_only:
@@ -270,28 +312,41 @@ def main() -> int:
         results["pipeline"].append(timed_process(pipeline_cmd))
         results["duckdb"].append(timed_process(duckdb_cmd))
 
-    print(f"feed: {args.events:,} events, {size_mb:,.0f} MB, {os.cpu_count()} cores, "
-        f"median of {args.repeat} run(s)")
+    print(
+        f"feed: {args.events:,} events, {size_mb:,.0f} MB, {os.cpu_count()} cores, "
+        f"median of {args.repeat} run(s)"
+    )
     medians = {}
     for name, runs in results.items():
         wall = statistics.median(run[0] for run in runs)
         rss = max(run[1] for run in runs)
         medians[name] = (wall, rss)
-        print(f"{name:9s} wall {wall:6.2f} s   {args.events / wall:12,.0f} events/s   "
-            f"peak RSS {rss:7,.0f} MB")
+        print(
+            f"{name:9s} wall {wall:6.2f} s   {args.events / wall:12,.0f} events/s   "
+            f"peak RSS {rss:7,.0f} MB"
+        )
     if args.report:
-        report_cmd = [str(Path(sys.executable).parent / "retry-lineage"), "report", str(out / "pipeline"),
-                      "--html", str(out / "report.html")]
+        report_cmd = [
+            str(Path(sys.executable).parent / "retry-lineage"),
+            "report",
+            str(out / "pipeline"),
+            "--html",
+            str(out / "report.html"),
+        ]
         runs = [timed_process(report_cmd) for _ in range(args.repeat)]
         wall, rss = statistics.median(run[0] for run in runs), max(run[1] for run in runs)
-        print(f"{'report':9s} wall {wall:6.2f} s   (target <= {TARGET_REPORT_S} s)   "
+        print(
+            f"{'report':9s} wall {wall:6.2f} s   (target <= {TARGET_REPORT_S} s)   "
             f"peak RSS {rss:7,.0f} MB   "
-              f"page {(out / 'report.html').stat().st_size / 1e6:.1f} MB")
+            f"page {(out / 'report.html').stat().st_size / 1e6:.1f} MB"
+        )
     stream_met = stream_benchmarks(feed, args.events, out) if args.stream else True
     ratio = medians["pipeline"][0] / medians["duckdb"][0]
     rss = medians["pipeline"][1]
-    print(f"ratio pipeline/duckdb {ratio:.2f} (target <= {TARGET_RATIO})   "
-          f"pipeline peak RSS {rss:,.0f} MB (target <= {TARGET_RSS_MB:,})")
+    print(
+        f"ratio pipeline/duckdb {ratio:.2f} (target <= {TARGET_RATIO})   "
+        f"pipeline peak RSS {rss:,.0f} MB (target <= {TARGET_RSS_MB:,})"
+    )
     met = ratio <= TARGET_RATIO and rss <= TARGET_RSS_MB and stream_met
     print("targets met" if met else "targets NOT met")
     return 0 if met else 1

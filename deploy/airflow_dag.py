@@ -4,6 +4,7 @@ Copy to your DAGs folder and set the Airflow Variables named in CONFIG. The
 configuration is plain data at the top so that it can be checked (and is, by
 tests/test_deploy.py) without Airflow installed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,13 @@ def build_dag():
     from airflow.providers.google.cloud.operators.dataflow import DataflowStartFlexTemplateOperator
     from airflow.providers.google.cloud.sensors.gcs import GCSObjectExistenceSensor
 
-    with DAG(CONFIG["dag_id"], schedule=CONFIG["schedule"], start_date=CONFIG["start_date"],
-             catchup=True, max_active_runs=1) as dag:
+    with DAG(
+        CONFIG["dag_id"],
+        schedule=CONFIG["schedule"],
+        start_date=CONFIG["start_date"],
+        catchup=True,
+        max_active_runs=1,
+    ) as dag:
         # max_active_runs=1 and catchup: days run in order, since day D reads the
         # lineage that earlier days published.
         launch = DataflowStartFlexTemplateOperator(
@@ -42,11 +48,13 @@ def build_dag():
             project_id=CONFIG["project"],
             location=CONFIG["region"],
             wait_until_finished=True,
-            body={"launchParameter": {
-                "jobName": "retry-lineage-{{ ds_nodash }}",
-                "containerSpecGcsPath": CONFIG["template"],
-                "parameters": CONFIG["parameters"],
-            }},
+            body={
+                "launchParameter": {
+                    "jobName": "retry-lineage-{{ ds_nodash }}",
+                    "containerSpecGcsPath": CONFIG["template"],
+                    "parameters": CONFIG["parameters"],
+                }
+            },
         )
         summary_published = GCSObjectExistenceSensor(
             task_id="summary_published",

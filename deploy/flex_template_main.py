@@ -4,6 +4,7 @@ The Flex Template launcher runs ``python flex_template_main.py --input=... --out
 this is ``retry-lineage run`` with those flags. The code lives in the installed
 package, so the workers can unpickle every DoFn.
 """
+
 import sys
 
 from pipelines.cli import main

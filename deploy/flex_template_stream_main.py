@@ -3,6 +3,7 @@
 The launcher runs ``python flex_template_stream_main.py --input_subscription=... --output=...``:
 ``retry-lineage stream`` with those flags, which submits the job and returns.
 """
+
 import sys
 
 from pipelines.cli import main

@@ -5,9 +5,12 @@ before that module imports Beam, as the ``retry-lineage`` console script does:
 Beam's import-time notices (its apitools warning) are filtered, and the run
 logs in the project's format.
 """
+
 import sys
 
-if sys.argv[:1] == ["-m"]:  # Python is still locating the module given to -m (see `python -m` in its docs)
+if sys.argv[:1] == [
+    "-m"
+]:  # Python is still locating the module given to -m (see `python -m` in its docs)
     from pipelines.run_logging import configure_logging
 
     configure_logging("--verbose" in sys.argv)

@@ -3,6 +3,7 @@
 Errors are one line on stderr with the exit code the README documents;
 ``--verbose`` (any subcommand) logs at DEBUG, tracebacks included.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,10 @@ _LOG = logging.getLogger("retry_lineage.cli")
 
 def generate(argv: list[str]) -> int:
     """Write a synthetic feed (``retry-lineage generate``); the exit code."""
-    parser = argparse.ArgumentParser(prog="retry-lineage generate",
-                                     description="Write a deterministic synthetic Canvas Live Events feed.")
+    parser = argparse.ArgumentParser(
+        prog="retry-lineage generate",
+        description="Write a deterministic synthetic Canvas Live Events feed.",
+    )
     parser.add_argument("--events", type=int, required=True, help="number of lines to write")
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same bytes)")
     parser.add_argument("--output", required=True, help="file to write; gzip when it ends with .gz")
@@ -41,17 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = [arg for arg in argv if arg != VERBOSE]
     configure_logging(verbose)
     if argv and argv[0] in ("-h", "--help"):
-        print("usage: retry-lineage {run,stream,generate,report} [--verbose] [options]\n\n"
-              "  run       run the batch pipeline (retry-lineage run --help)\n"
-              "  stream    run the streaming pipeline (Pub/Sub in; see README)\n"
-              "  generate  write a synthetic feed (retry-lineage generate --help)\n"
-              "  report    write an HTML report of an output folder (retry-lineage report --help)\n\n"
-              "  --verbose log at DEBUG level, with the traceback of any failure")
+        print(
+            "usage: retry-lineage {run,stream,generate,report} [--verbose] [options]\n\n"
+            "  run       run the batch pipeline (retry-lineage run --help)\n"
+            "  stream    run the streaming pipeline (Pub/Sub in; see README)\n"
+            "  generate  write a synthetic feed (retry-lineage generate --help)\n"
+            "  report    write an HTML report of an output folder (retry-lineage report --help)\n\n"
+            "  --verbose log at DEBUG level, with the traceback of any failure"
+        )
         return EXIT_OK
     command, rest = (argv[0], argv[1:]) if argv and argv[0] in SUBCOMMANDS else ("run", argv)
     try:
         return _run_command(command, rest)
-    except Exception as error:  # whatever escaped the subcommand: one line, the traceback only with --verbose
+    except (
+        Exception
+    ) as error:  # whatever escaped the subcommand: one line, the traceback only with --verbose
         from pipelines.errors import one_line
 
         _LOG.debug("%s failed", command, exc_info=True)

@@ -1,11 +1,12 @@
 """Failures as one line for the terminal (tracebacks go to the debug log, shown with --verbose)."""
+
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 
-from transforms.inputs import InputError
 from transforms.file_ranges import UnreadableInputError
+from transforms.inputs import InputError
 
 # Beam appends the failing step to a DoFn's exception message.
 _STEP_SUFFIX = re.compile(r" \[while running '[^']*'\]")
@@ -34,7 +35,9 @@ def one_line(error: BaseException) -> str:
     if any(line.startswith("Traceback (most recent call last)") for line in lines):
         # A worker's traceback as text (portable and multi-process runners): its last unindented
         # line says what.
-        unindented = [line for line in lines if not line[0].isspace() and not line.startswith("Traceback")]
+        unindented = [
+            line for line in lines if not line[0].isspace() and not line.startswith("Traceback")
+        ]
         return _STEP_SUFFIX.sub("", unindented[-1] if unindented else lines[-1]).strip()
     first = lines[0].strip() if lines else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -2,6 +2,7 @@
 
 Loads no Beam (the dispatcher and ``report`` import it before, or without, Beam).
 """
+
 from __future__ import annotations
 
 import signal

@@ -4,6 +4,7 @@ Exit codes: 0 written; 2 the folder is not an output of this project, a table
 is missing or unreadable, the report extra is not installed, or the page
 cannot be written (one line on stderr; ``--verbose`` adds the traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,14 @@ def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="retry-lineage report",
         description="Write one self-contained HTML page (charts and tables, no network needed) "
-                    "from a batch, dated or streaming output folder.")
-    parser.add_argument("output", metavar="OUTPUT", help="an output folder of retry-lineage run or stream")
-    parser.add_argument("--html", metavar="FILE", help="the page to write (default: OUTPUT/report.html)")
+        "from a batch, dated or streaming output folder.",
+    )
+    parser.add_argument(
+        "output", metavar="OUTPUT", help="an output folder of retry-lineage run or stream"
+    )
+    parser.add_argument(
+        "--html", metavar="FILE", help="the page to write (default: OUTPUT/report.html)"
+    )
     parser.add_argument("--verbose", action="store_true", help="show tracebacks of errors")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.verbose:
@@ -56,8 +62,10 @@ def run(argv: list[str] | None = None) -> int:
         from transforms import report_data, report_page
     except ImportError as error:
         _LOG.debug("report imports failed", exc_info=True)
-        return _fail(f"the report needs the 'report' extra ({error.name} is missing): "
-                     "pip install 'retry-lineage[report]'")
+        return _fail(
+            f"the report needs the 'report' extra ({error.name} is missing): "
+            "pip install 'retry-lineage[report]'"
+        )
     target = args.html or os.path.join(args.output, DEFAULT_NAME)
     try:
         output = report_data.open_output(args.output)

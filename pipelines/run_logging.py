@@ -1,8 +1,9 @@
-"""Logging of every entry point: INFO to stderr in one format, Beam's noise filtered, DEBUG with --verbose.
+"""Logging of every entry point: INFO to stderr, one format, Beam's noise filtered, --verbose DEBUG.
 
 Loads no Beam: it runs before Beam is imported (by :mod:`pipelines.cli`, and by
 ``pipelines/__init__.py`` when a module is started with ``python -m``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,10 @@ OWN_LOGGERS = ("retry_lineage", "pipelines", "transforms")
 
 # Logged by Beam's BigQuery client module on every import where google-apitools is absent
 # (the default install, without the gcp extra); this job never uses BigQuery.
-BEAM_APITOOLS_NOTICE = ("apitools not found, and bigquery client libraries are not available "
-                        "despite the import not raising an ImportError.")
+BEAM_APITOOLS_NOTICE = (
+    "apitools not found, and bigquery client libraries are not available "
+    "despite the import not raising an ImportError."
+)
 
 
 def not_beam_apitools_notice(record: logging.LogRecord) -> bool:
@@ -27,7 +30,9 @@ class _QuietBeamErrors(logging.Filter):
     quiet = True
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (self.quiet and record.name.startswith("apache_beam") and record.levelno >= logging.ERROR)
+        return not (
+            self.quiet and record.name.startswith("apache_beam") and record.levelno >= logging.ERROR
+        )
 
 
 _QUIET_BEAM_ERRORS = _QuietBeamErrors()
@@ -36,8 +41,12 @@ _QUIET_BEAM_ERRORS = _QuietBeamErrors()
 def configure_logging(verbose: bool) -> None:
     """INFO to stderr (DEBUG for this project's loggers when verbose); safe to call again."""
     root = logging.getLogger()
-    if not root.handlers:  # a host that configured logging (a test runner, an application) keeps its own
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (
+        not root.handlers
+    ):  # a host that configured logging (a test runner, an application) keeps its own
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         for handler in root.handlers:
             handler.addFilter(_QUIET_BEAM_ERRORS)
     if not_beam_apitools_notice not in root.filters:  # before anything imports Beam

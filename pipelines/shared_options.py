@@ -5,6 +5,7 @@ their validation and the HMAC key they name, and the argv check that
 type-checks every option and rejects unknown ones (or another command's).
 Each pipeline module keeps only its own options, ``build()`` and ``run()``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,9 @@ from transforms.privacy import load_hmac_key
 # Without --runner, run in-process: Beam's plain DirectRunner first tries to
 # download the Prism binary, which fails on machines without internet access.
 DEFAULT_LOCAL_RUNNER = "FnApiRunner"
-BEAM_PASSES_THROUGH = "Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through."
+BEAM_PASSES_THROUGH = (
+    "Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through."
+)
 
 
 class SharedOptions(PipelineOptions):
@@ -30,11 +33,21 @@ class SharedOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--output", dest="output", default=None, help="Output directory.")
-        parser.add_argument("--hmac-key-file", "--hmac_key_file", dest="hmac_key_file", default=None,
-                            help="File whose bytes key the actor HMAC (else env RETRY_LINEAGE_HMAC_KEY).")
-        parser.add_argument("--parquet-codec", "--parquet_codec", dest="parquet_codec", default=DEFAULT_PARQUET_CODEC,
-                            help=f"Parquet compression, one of {', '.join(PARQUET_CODECS)} "
-                                 f"(default {DEFAULT_PARQUET_CODEC}).")
+        parser.add_argument(
+            "--hmac-key-file",
+            "--hmac_key_file",
+            dest="hmac_key_file",
+            default=None,
+            help="File whose bytes key the actor HMAC (else env RETRY_LINEAGE_HMAC_KEY).",
+        )
+        parser.add_argument(
+            "--parquet-codec",
+            "--parquet_codec",
+            dest="parquet_codec",
+            default=DEFAULT_PARQUET_CODEC,
+            help=f"Parquet compression, one of {', '.join(PARQUET_CODECS)} "
+            f"(default {DEFAULT_PARQUET_CODEC}).",
+        )
 
 
 def validate_shared_options(options: PipelineOptions) -> SharedOptions:
@@ -43,8 +56,10 @@ def validate_shared_options(options: PipelineOptions) -> SharedOptions:
     if not shared.output:
         raise UsageError("--output is required (a directory)")
     if shared.parquet_codec not in PARQUET_CODECS:
-        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, "
-            f"got {shared.parquet_codec!r}")
+        raise UsageError(
+            f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, "
+            f"got {shared.parquet_codec!r}"
+        )
     return shared
 
 
@@ -56,8 +71,12 @@ def hmac_key_of(options: PipelineOptions) -> bytes | None:
         raise UsageError(f"--hmac-key-file: {error}") from error
 
 
-def print_help(prog: str, description: str, options_classes: Sequence[type[PipelineOptions]],
-               epilog: str = BEAM_PASSES_THROUGH) -> None:
+def print_help(
+    prog: str,
+    description: str,
+    options_classes: Sequence[type[PipelineOptions]],
+    epilog: str = BEAM_PASSES_THROUGH,
+) -> None:
     """The help screen of a command whose options are those of ``options_classes``."""
     parser = _BeamArgumentParser(prog=prog, description=description, epilog=epilog)
     for options_class in options_classes:
@@ -77,8 +96,12 @@ class _OneLineErrorParser(_BeamArgumentParser):
         raise UsageError(message)
 
 
-def check_argv(argv: Sequence[str], command: str, command_options: Sequence[type[PipelineOptions]],
-               other_commands: Sequence[tuple[str, type[PipelineOptions]]] = ()) -> None:
+def check_argv(
+    argv: Sequence[str],
+    command: str,
+    command_options: Sequence[type[PipelineOptions]],
+    other_commands: Sequence[tuple[str, type[PipelineOptions]]] = (),
+) -> None:
     """Type-check every option Beam and this command know; reject others (one-line UsageErrors).
 
     ``command`` is the subcommand's name (``run``, ``stream``) and
@@ -90,7 +113,10 @@ def check_argv(argv: Sequence[str], command: str, command_options: Sequence[type
     """
     parser = _OneLineErrorParser(add_help=False, allow_abbrev=False)
     classes: list[type[PipelineOptions]] = [
-        *_options_classes_not_of_this_project(), SharedOptions, *command_options]
+        *_options_classes_not_of_this_project(),
+        SharedOptions,
+        *command_options,
+    ]
     for options_class in classes:
         # An option defined by two option classes: the first definition is enough.
         with contextlib.suppress(argparse.ArgumentError):
@@ -102,7 +128,9 @@ def check_argv(argv: Sequence[str], command: str, command_options: Sequence[type
         name = arg.split("=", 1)[0]
         for other, options_class in other_commands:
             if name in option_strings(options_class):
-                raise UsageError(f"{name} is an option of `retry-lineage {other}`; `{command}` does not use it")
+                raise UsageError(
+                    f"{name} is an option of `retry-lineage {other}`; `{command}` does not use it"
+                )
         raise UsageError(f"unrecognized option {name}")
 
 

@@ -11,6 +11,7 @@ was none.
 
     python -m tests.browser out/report.html docs/report.png     # the README's screenshot
 """
+
 from __future__ import annotations
 
 import base64
@@ -70,27 +71,57 @@ class Browser:
             os.dup2(writing, 4)
 
         command = [
-            self._binary, "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
-            "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update", "--disable-default-apps",
-            "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--hide-scrollbars", "--mute-audio", f"--user-data-dir={self._profile}",
-            f"--window-size={self._width},{self._height}", "about:blank",
+            self._binary,
+            "--headless=new",
+            "--remote-debugging-pipe",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-sync",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-default-apps",
+            "--proxy-server=http://127.0.0.1:9",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--hide-scrollbars",
+            "--mute-audio",
+            f"--user-data-dir={self._profile}",
+            f"--window-size={self._width},{self._height}",
+            "about:blank",
         ]
-        self._process = subprocess.Popen(command, preexec_fn=wire_descriptors, pass_fds=(3, 4),
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            command,
+            preexec_fn=wire_descriptors,
+            pass_fds=(3, 4),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_browser_read)
         os.close(from_browser_write)
         self._out, self._in = to_browser_write, from_browser_read
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
-        self.call("Network.emulateNetworkConditions", offline=True, latency=0, downloadThroughput=-1,
-                  uploadThroughput=-1)
-        self.call("Emulation.setDeviceMetricsOverride", width=self._width, height=self._height,
-                  deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Network.emulateNetworkConditions",
+            offline=True,
+            latency=0,
+            downloadThroughput=-1,
+            uploadThroughput=-1,
+        )
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=self._width,
+            height=self._height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -134,7 +165,9 @@ class Browser:
             self.events.append(reply)
 
     def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise BrowserError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -161,14 +194,23 @@ class Browser:
         params = {"format": "png"}
         if full_page:
             size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": self._width, "height": size["height"], "scale": 1})
+            params.update(
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": self._width, "height": size["height"], "scale": 1},
+            )
         return base64.b64decode(self.call("Page.captureScreenshot", **params)["data"])
 
     def pdf(self) -> bytes:
         """The page printed to A4 as the browser prints it."""
-        return base64.b64decode(self.call("Page.printToPDF", paperWidth=8.27, paperHeight=11.69,
-                                          printBackground=True, preferCSSPageSize=True)["data"])
+        return base64.b64decode(
+            self.call(
+                "Page.printToPDF",
+                paperWidth=8.27,
+                paperHeight=11.69,
+                printBackground=True,
+                preferCSSPageSize=True,
+            )["data"]
+        )
 
     # --- what happened -----------------------------------------------------------------
 
@@ -186,12 +228,18 @@ class Browser:
 
     def requests(self) -> list[str]:
         """URLs of every request the page made (the page's own file included)."""
-        return [event["params"]["request"]["url"] for event in self.events
-                if event.get("method") == "Network.requestWillBeSent"]
+        return [
+            event["params"]["request"]["url"]
+            for event in self.events
+            if event.get("method") == "Network.requestWillBeSent"
+        ]
 
     def failed_requests(self) -> list[str]:
-        return [json.dumps(event["params"])[:300] for event in self.events
-                if event.get("method") == "Network.loadingFailed"]
+        return [
+            json.dumps(event["params"])[:300]
+            for event in self.events
+            if event.get("method") == "Network.loadingFailed"
+        ]
 
 
 def distinct_colours(png: bytes) -> int:

@@ -1,8 +1,9 @@
-"""Canvas-format lines for the classification tests: a base line of each kind, changed field by field.
+"""Canvas-format lines for the classification tests: a base line per kind, changed field by field.
 
 Used by the ``test_events_*`` and ``test_classify_*`` modules (see ``tests/conftest.py`` for the
 keyword builders the pipeline tests use).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,55 +49,88 @@ TIME = "2024-07-30T19:04:35.872Z"
 BASE = {
     "retry": (
         {
-            "event_name": RETRY, "event_time": TIME, "root_account_uuid": ROOT, "user_id": "10000000000001",
-            "request_id": "req-1", "context_role": "TeacherEnrollment", "user_login": "t@example.com",
+            "event_name": RETRY,
+            "event_time": TIME,
+            "root_account_uuid": ROOT,
+            "user_id": "10000000000001",
+            "request_id": "req-1",
+            "context_role": "TeacherEnrollment",
+            "user_login": "t@example.com",
             "url": "http://canvas.docker/api/v1/courses/1/assignments/2/retry_alignment_clone"
-                   "?target_assignment_id=3&target_course_id=2",
+            "?target_assignment_id=3&target_course_id=2",
         },
         {
-            "original_course_uuid": "S-uuid", "new_course_uuid": "T-uuid", "new_course_resource_link_id": "T-lti",
-            "domain": "canvas.docker", "original_assignment_resource_link_id": "A1-link",
-            "new_assignment_resource_link_id": "A2-link", "status": "outcome_alignment_cloning",
+            "original_course_uuid": "S-uuid",
+            "new_course_uuid": "T-uuid",
+            "new_course_resource_link_id": "T-lti",
+            "domain": "canvas.docker",
+            "original_assignment_resource_link_id": "A1-link",
+            "new_assignment_resource_link_id": "A2-link",
+            "status": "outcome_alignment_cloning",
         },
     ),
     "legacy": (
         {"event_name": LEGACY, "event_time": TIME, "root_account_uuid": ROOT, "user_id": "7"},
         {
-            "original_course_uuid": "S-uuid", "new_course_uuid": "T-uuid", "new_course_resource_link_id": "T-lti",
-            "domain": "canvas.docker", "original_resource_link_id": "q1", "new_resource_link_id": "q2",
+            "original_course_uuid": "S-uuid",
+            "new_course_uuid": "T-uuid",
+            "new_course_resource_link_id": "T-lti",
+            "domain": "canvas.docker",
+            "original_resource_link_id": "q1",
+            "new_resource_link_id": "q2",
             "status": "outcome_alignment_cloning",
         },
     ),
     "completed": (
         {"event_name": COMPLETED, "event_time": TIME, "root_account_uuid": ROOT},
         {
-            "content_migration_id": "72", "context_id": "8972", "context_type": "Course", "context_uuid": "C-uuid",
-            "lti_context_id": "C-lti", "source_course_lti_id": "P-lti", "destination_course_lti_id": "C-lti",
-            "migration_type": "course_copy_importer", "domain": "oxana.instructure.com",
+            "content_migration_id": "72",
+            "context_id": "8972",
+            "context_type": "Course",
+            "context_uuid": "C-uuid",
+            "lti_context_id": "C-lti",
+            "source_course_lti_id": "P-lti",
+            "destination_course_lti_id": "C-lti",
+            "migration_type": "course_copy_importer",
+            "domain": "oxana.instructure.com",
         },
     ),
     "started": (
         {"event_name": STARTED, "event_time": TIME, "root_account_uuid": ROOT},
         {
-            "content_migration_id": "72", "context_type": "Course", "context_uuid": "C-uuid",
-            "lti_context_id": "C-lti", "source_course_uuid": "P-uuid", "source_course_lti_id": "P-lti",
-            "migration_type": "course_copy_importer", "domain": "oxana.instructure.com",
+            "content_migration_id": "72",
+            "context_type": "Course",
+            "context_uuid": "C-uuid",
+            "lti_context_id": "C-lti",
+            "source_course_uuid": "P-uuid",
+            "source_course_lti_id": "P-lti",
+            "migration_type": "course_copy_importer",
+            "domain": "oxana.instructure.com",
         },
     ),
     "noise": (
-        {"event_name": "course_created", "event_time": TIME, "root_account_uuid": ROOT, "user_id": "1"},
+        {
+            "event_name": "course_created",
+            "event_time": TIME,
+            "root_account_uuid": ROOT,
+            "user_id": "1",
+        },
         {"course_id": "56", "name": "Linear Algebra", "uuid": "X-uuid"},
     ),
 }
 
 
-def make(kind: str, meta: dict | None = None, body: dict | None = None, *, whole_body: Any = KEEP) -> bytes:
+def make(
+    kind: str, meta: dict | None = None, body: dict | None = None, *, whole_body: Any = KEEP
+) -> bytes:
     """A line of ``kind`` with metadata/body fields changed (DROP removes a field).
 
     ``whole_body`` replaces the body entirely (DROP omits it).
     """
     base_meta, base_body = BASE[kind]
-    return event_line(edit(base_meta, meta), edit(base_body, body) if whole_body is KEEP else whole_body)
+    return event_line(
+        edit(base_meta, meta), edit(base_body, body) if whole_body is KEEP else whole_body
+    )
 
 
 def code_of(outcome) -> str:

@@ -1,4 +1,5 @@
 """A test object store: ``fakestore://path`` in a local folder; a rename is a copy and a delete."""
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ class FakeObjectStore(LocalFileSystem):
 
     def _local(self, path: str) -> str:
         assert self.ROOT and path.startswith(PREFIX), path
-        return os.path.join(self.ROOT, path[len(PREFIX):])
+        return os.path.join(self.ROOT, path[len(PREFIX) :])
 
     def _remote(self, local: str) -> str:
         return PREFIX + os.path.relpath(local, self.ROOT)
@@ -52,7 +53,9 @@ class FakeObjectStore(LocalFileSystem):
         for folder, _, names in os.walk(local):
             for name in names:
                 path = os.path.join(folder, name)
-                yield FileMetadata(self._remote(path), os.path.getsize(path), os.path.getmtime(path))
+                yield FileMetadata(
+                    self._remote(path), os.path.getsize(path), os.path.getmtime(path)
+                )
 
     def create(self, path, *args, **kwargs):
         return super().create(self._local(path), *args, **kwargs)

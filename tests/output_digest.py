@@ -1,4 +1,4 @@
-"""A digest of each table of an output folder: its rows, canonical and sorted, independent of file layout.
+"""A digest of each table of an output folder: its rows, canonical and sorted, whatever the files.
 
 Used by ``tests/test_same_rows.py`` to prove that a refactoring writes the
 same rows as the code before it. Run it on an output folder to print the
@@ -12,6 +12,7 @@ dead-letter ``source_file`` is reduced to its file name, since the input's
 folder differs from machine to machine. File names and the number of files
 are not part of the digest (a writer may split or merge files), the rows are.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -60,7 +61,10 @@ def table_digests(output: str) -> dict[str, dict]:
     digests = {}
     for table in TABLES:
         rows = table_rows(output, table)
-        digests[table] = {"rows": len(rows), "sha256": hashlib.sha256("\n".join(rows).encode()).hexdigest()}
+        digests[table] = {
+            "rows": len(rows),
+            "sha256": hashlib.sha256("\n".join(rows).encode()).hexdigest(),
+        }
     return digests
 
 

@@ -1,4 +1,5 @@
 """Unit tests of transforms/canvas_url.py: local ids from the retry route's URL."""
+
 from __future__ import annotations
 
 import pytest
@@ -57,7 +58,9 @@ PARSED = [
     (
         "https://school.instructure.com/api/v1/courses/21070000000000565/assignments/21070000000000371"
         "/retry_alignment_clone?target_assignment_id=21070000000000999&target_course_id=21070000000000777",
-        RetryUrlIds("21070000000000565", "21070000000000371", "21070000000000777", "21070000000000999"),
+        RetryUrlIds(
+            "21070000000000565", "21070000000000371", "21070000000000777", "21070000000000999"
+        ),
         "long-ids",
     ),
     (
@@ -83,7 +86,9 @@ PARSED = [
 ]
 
 
-@pytest.mark.parametrize("url, expected", [(u, e) for u, e, _ in PARSED], ids=[i for *_, i in PARSED])
+@pytest.mark.parametrize(
+    "url, expected", [(u, e) for u, e, _ in PARSED], ids=[i for *_, i in PARSED]
+)
 def test_retry_route_ids(url, expected):
     assert parse_retry_url(url) == expected
 
@@ -123,5 +128,8 @@ def test_other_urls_give_no_ids(url):
 def test_no_url_ids_is_all_none():
     assert RetryUrlIds(None, None, None, None) == NO_URL_IDS
     assert RetryUrlIds._fields == (
-        "original_course_id", "original_assignment_id", "new_course_id", "new_assignment_id",
+        "original_course_id",
+        "original_assignment_id",
+        "new_course_id",
+        "new_assignment_id",
     )

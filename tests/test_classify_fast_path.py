@@ -2,6 +2,7 @@
 
 On random lines and hostile ones.
 """
+
 from __future__ import annotations
 
 import collections
@@ -34,31 +35,61 @@ from transforms.events import (
     classify_event,
 )
 
-# --- fast path agrees with slow path ------------------------------------------------------------------
+# --- fast path agrees with slow path --------------------------------------------------------------
 
 NOISE_NAMES = [
-    "asset_accessed", "logged_in", "logged_out", "submission_created", "submission_updated", "grade_change",
-    "course_created", "course_updated", "assignment_created", "assignment_updated", "enrollment_created",
-    "enrollment_updated", "wiki_page_updated", "discussion_entry_created", "quiz_submitted", "user_created",
-    "attachment_created", "conversation_created", "module_updated", "account_notification_created",
+    "asset_accessed",
+    "logged_in",
+    "logged_out",
+    "submission_created",
+    "submission_updated",
+    "grade_change",
+    "course_created",
+    "course_updated",
+    "assignment_created",
+    "assignment_updated",
+    "enrollment_created",
+    "enrollment_updated",
+    "wiki_page_updated",
+    "discussion_entry_created",
+    "quiz_submitted",
+    "user_created",
+    "attachment_created",
+    "conversation_created",
+    "module_updated",
+    "account_notification_created",
 ]
 STRANGE_STRINGS = [
-    "plain", "caf\u00e9", "\u2603 snow", "\U0001F600 emoji", "tab\tnewline\n", "quote\"back\\slash",
-    "\u0000nul", "\u2028sep", "", "x" * 300, "</script>", "\u00ff\u0100",
+    "plain",
+    "caf\u00e9",
+    "\u2603 snow",
+    "\U0001f600 emoji",
+    "tab\tnewline\n",
+    'quote"back\\slash',
+    "\u0000nul",
+    "\u2028sep",
+    "",
+    "x" * 300,
+    "</script>",
+    "\u00ff\u0100",
 ]
 
 
 def random_scalar(rng: random.Random) -> Any:
     if rng.random() < 0.01:
-        return rng.randint(2**64, 2**90) * rng.choice([1, -1])  # big integers (rare: they take the slow path)
-    return rng.choice([
-        lambda: rng.randint(-1000, 1000),
-        lambda: rng.randint(-(2**63), 2**64 - 1),
-        lambda: rng.random() * 10 ** rng.randint(-8, 8),
-        lambda: rng.choice([0.00001, 1e-05, -0.0, 1e300, 2.5, 100.0]),
-        lambda: rng.choice(STRANGE_STRINGS),
-        lambda: rng.choice([True, False, None]),
-    ])()
+        return rng.randint(2**64, 2**90) * rng.choice(
+            [1, -1]
+        )  # big integers (rare: they take the slow path)
+    return rng.choice(
+        [
+            lambda: rng.randint(-1000, 1000),
+            lambda: rng.randint(-(2**63), 2**64 - 1),
+            lambda: rng.random() * 10 ** rng.randint(-8, 8),
+            lambda: rng.choice([0.00001, 1e-05, -0.0, 1e300, 2.5, 100.0]),
+            lambda: rng.choice(STRANGE_STRINGS),
+            lambda: rng.choice([True, False, None]),
+        ]
+    )()
 
 
 def random_value(rng: random.Random, depth: int = 0) -> Any:
@@ -66,8 +97,10 @@ def random_value(rng: random.Random, depth: int = 0) -> Any:
     if depth < 4 and roll < 0.15:
         return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     if depth < 4 and roll < 0.3:
-        return {f"k{rng.randint(0, 50)}{rng.choice(STRANGE_STRINGS)[:3]}": random_value(rng, depth + 1)
-                for _ in range(rng.randint(0, 4))}
+        return {
+            f"k{rng.randint(0, 50)}{rng.choice(STRANGE_STRINGS)[:3]}": random_value(rng, depth + 1)
+            for _ in range(rng.randint(0, 4))
+        }
     return random_scalar(rng)
 
 
@@ -78,16 +111,28 @@ def random_event(rng: random.Random) -> dict:
         meta["event_name"] = rng.choice(NOISE_NAMES)
         body = {f"f{i}": random_value(rng) for i in range(rng.randint(0, 8))}
     for _ in range(rng.randint(0, 3)):
-        meta[rng.choice(["client_ip", "session_id", "user_agent", "x", "hostname"])] = random_value(rng)
+        meta[rng.choice(["client_ip", "session_id", "user_agent", "x", "hostname"])] = random_value(
+            rng
+        )
     mutation = rng.random()
     target = rng.choice([meta, body])
     if mutation < 0.1:
-        target[rng.choice(list(target) or ["k"])] = rng.choice([None, "", 5, 2**70, 1.5, True, [], {}])
+        target[rng.choice(list(target) or ["k"])] = rng.choice(
+            [None, "", 5, 2**70, 1.5, True, [], {}]
+        )
     elif mutation < 0.15:
         target.pop(rng.choice(list(target) or ["k"]), None)
     elif mutation < 0.2:
-        meta["event_time"] = rng.choice(["2024-07-30T19:04:35", "2024-07-30 12:04:35 -0700", 17, None,
-                                         "2024-02-30T00:00:00Z", "2024-07-30T19:04:35.123456789+05:30"])
+        meta["event_time"] = rng.choice(
+            [
+                "2024-07-30T19:04:35",
+                "2024-07-30 12:04:35 -0700",
+                17,
+                None,
+                "2024-02-30T00:00:00Z",
+                "2024-07-30T19:04:35.123456789+05:30",
+            ]
+        )
     elif mutation < 0.25:
         body["context_type"] = rng.choice(["Course", "Account", None, "Group", 3])
     elif mutation < 0.3:
@@ -122,37 +167,39 @@ def corrupt(rng: random.Random, line: bytes) -> bytes:
     meta_at = line.find(b'"metadata"')
     brace = line.find(b"{", meta_at + 1) + 1 if meta_at >= 0 else 1
     inject = lambda text: line[:brace] + text + b"," + line[brace:]  # noqa: E731 (a field in metadata)
-    damage = rng.choice([
-        lambda: line[:position],                                     # truncated
-        lambda: line[:position] + b"\xff" + line[position:],         # invalid UTF-8 byte
-        lambda: line[:position] + b"\xc3" + line[position:],         # truncated multi-byte sequence
-        lambda: line[:position] + b"\xed\xb0\x80" + line[position:],  # encoded surrogate
-        lambda: inject(b'"v":NaN'),
-        lambda: inject(b'"v":[Infinity]'),
-        lambda: inject(b'"v":-Infinity'),
-        lambda: inject(b'"v":"\\ud800"'),
-        lambda: inject(b'"v":"a\\udfffb"'),
-        lambda: inject(b'"\\udbff":1'),
-        lambda: inject(b'"v":"\\ud83d\\ude00"'),                      # valid pair, not damage
-        lambda: inject(b'"v":"\\\\ud800"'),                           # escaped backslash, not damage
-        lambda: inject(b'"v":123456789012345678901234567890123456789'),
-        lambda: inject(b'"v":-99999999999999999999999'),
-        lambda: inject(b'"v":1e400'),
-        lambda: inject(b'"v":1.5e-400'),
-        lambda: inject(b'"v":"\x01"'),
-        lambda: inject(b'"v":01'),
-        lambda: inject(b'"v":.5'),
-        lambda: inject(b'"v":tru'),
-        lambda: inject(b'"v":' + b"[" * 60 + b"]" * 60),
-        lambda: inject(b'"v":' + b"[" * 60 + b"]" * 59),
-        lambda: b"\xef\xbb\xbf" + line,
-        lambda: line + b",",
-        lambda: line + b" {}",
-        lambda: line + b"\x00",
-        lambda: b"\x0c" + line,
-        lambda: line.replace(b'"event_name"', b'"event_name":1,"_"', 1),
-        lambda: line.replace(b":", b"=", 1),
-    ])
+    damage = rng.choice(
+        [
+            lambda: line[:position],  # truncated
+            lambda: line[:position] + b"\xff" + line[position:],  # invalid UTF-8 byte
+            lambda: line[:position] + b"\xc3" + line[position:],  # truncated multi-byte sequence
+            lambda: line[:position] + b"\xed\xb0\x80" + line[position:],  # encoded surrogate
+            lambda: inject(b'"v":NaN'),
+            lambda: inject(b'"v":[Infinity]'),
+            lambda: inject(b'"v":-Infinity'),
+            lambda: inject(b'"v":"\\ud800"'),
+            lambda: inject(b'"v":"a\\udfffb"'),
+            lambda: inject(b'"\\udbff":1'),
+            lambda: inject(b'"v":"\\ud83d\\ude00"'),  # valid pair, not damage
+            lambda: inject(b'"v":"\\\\ud800"'),  # escaped backslash, not damage
+            lambda: inject(b'"v":123456789012345678901234567890123456789'),
+            lambda: inject(b'"v":-99999999999999999999999'),
+            lambda: inject(b'"v":1e400'),
+            lambda: inject(b'"v":1.5e-400'),
+            lambda: inject(b'"v":"\x01"'),
+            lambda: inject(b'"v":01'),
+            lambda: inject(b'"v":.5'),
+            lambda: inject(b'"v":tru'),
+            lambda: inject(b'"v":' + b"[" * 60 + b"]" * 60),
+            lambda: inject(b'"v":' + b"[" * 60 + b"]" * 59),
+            lambda: b"\xef\xbb\xbf" + line,
+            lambda: line + b",",
+            lambda: line + b" {}",
+            lambda: line + b"\x00",
+            lambda: b"\x0c" + line,
+            lambda: line.replace(b'"event_name"', b'"event_name":1,"_"', 1),
+            lambda: line.replace(b":", b"=", 1),
+        ]
+    )
     return damage()
 
 
@@ -161,7 +208,9 @@ def escape_event_name(line: bytes) -> bytes:
     for name in (RETRY, COMPLETED, STARTED, LEGACY, *NOISE_NAMES):
         spelled = f'"{name}"'.encode()
         if spelled in line:
-            return line.replace(spelled, ('"' + name[0] + "\\u%04x" % ord(name[1]) + name[2:] + '"').encode(), 1)
+            return line.replace(
+                spelled, ('"' + name[0] + "\\u%04x" % ord(name[1]) + name[2:] + '"').encode(), 1
+            )
     return line
 
 
@@ -180,14 +229,23 @@ def varied_lines(seed: int, count: int) -> list[bytes]:
             line = escape_event_name(line)
         lines.append(line)
     lines += [
-        noise_of_size(MAX_LINE_BYTES), noise_of_size(MAX_LINE_BYTES + 1),
-        make("noise"), make("retry"), make("legacy"), make("completed"), make("started"),
+        noise_of_size(MAX_LINE_BYTES),
+        noise_of_size(MAX_LINE_BYTES + 1),
+        make("noise"),
+        make("retry"),
+        make("legacy"),
+        make("completed"),
+        make("started"),
     ]
     return lines
 
 
 def outcome_key(outcome) -> Any:
-    return outcome if not isinstance(outcome, DeadLetter) else ("dead", outcome.error_code, outcome.event_name)
+    return (
+        outcome
+        if not isinstance(outcome, DeadLetter)
+        else ("dead", outcome.error_code, outcome.event_name)
+    )
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -209,7 +267,9 @@ def test_fast_path_agrees_with_slow_path(seed, monkeypatch):
 
     slow_calls = []
     real = events.classify_event
-    monkeypatch.setattr(events, "classify_event", lambda *a, **k: slow_calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        events, "classify_event", lambda *a, **k: slow_calls.append(1) or real(*a, **k)
+    )
     result = LineClassifier(key).classify_lines(fed, 0, "f")
     monkeypatch.undo()
 
@@ -217,14 +277,19 @@ def test_fast_path_agrees_with_slow_path(seed, monkeypatch):
     assert len(slow_calls) < len(lines) - kinds["Skipped"] // 2
 
     expected_dead = [
-        DeadLetterRow(*o, "f", offsets[i], lines[i]) for i, o in enumerate(expected) if isinstance(o, DeadLetter)
+        DeadLetterRow(*o, "f", offsets[i], lines[i])
+        for i, o in enumerate(expected)
+        if isinstance(o, DeadLetter)
     ]
     expected_accepted = [o for o in expected if isinstance(o, Accepted)]
     expected_skipped = collections.Counter(o.event_name for o in expected if isinstance(o, Skipped))
-    got_skipped = collections.Counter({
-        k.removeprefix("skipped_by_event_name."): v for k, v in result.counts.items()
-        if k.startswith("skipped_by_event_name.")
-    })
+    got_skipped = collections.Counter(
+        {
+            k.removeprefix("skipped_by_event_name."): v
+            for k, v in result.counts.items()
+            if k.startswith("skipped_by_event_name.")
+        }
+    )
 
     if result.dead_letters != expected_dead or result.accepted != expected_accepted:
         got = {row.source_offset: row for row in result.dead_letters}
@@ -244,45 +309,68 @@ def test_fast_path_agrees_with_slow_path(seed, monkeypatch):
 
 @pytest.mark.parametrize("depth", [100, 1000, 5000])
 def test_fast_and_slow_paths_agree_on_deeply_nested_noise(depth):
-    line = b'{"metadata":{"event_name":"asset_accessed"},"body":' + b"[" * depth + b"]" * depth + b"}"
+    line = (
+        b'{"metadata":{"event_name":"asset_accessed"},"body":' + b"[" * depth + b"]" * depth + b"}"
+    )
     slow = outcome_key(classify_event(line))
     result = LineClassifier().classify_lines([line], 0)
     if result.dead_letters:
         fast = ("dead", result.dead_letters[0].error_code, result.dead_letters[0].event_name)
     else:
-        fast = Skipped("asset_accessed") if result.counts["skipped_by_event_name.asset_accessed"] else None
+        fast = (
+            Skipped("asset_accessed")
+            if result.counts["skipped_by_event_name.asset_accessed"]
+            else None
+        )
     assert fast == slow
 
 
-@pytest.mark.parametrize("unsettled_line", [
-    b'{"metadata": {"event_name": []}}',
-    b'{"metadata": {"event_name": {"a": 1}}}',
-    b'{"metadata": {}}',
-    b'[{"metadata": 1}]',
-])
+@pytest.mark.parametrize(
+    "unsettled_line",
+    [
+        b'{"metadata": {"event_name": []}}',
+        b'{"metadata": {"event_name": {"a": 1}}}',
+        b'{"metadata": {}}',
+        b'[{"metadata": 1}]',
+    ],
+)
 def test_an_unsettled_line_does_not_push_later_lines_off_the_fast_path(unsettled_line, monkeypatch):
     # simdjson refuses to parse while a proxy of the previous document is alive;
     # a leaked proxy would send every later line down the strict path.
-    noise = [event_line({"event_name": "asset_accessed", "event_time": "2024-07-30T19:04:35Z"}, {"x": 1})] * 50
+    noise = [
+        event_line({"event_name": "asset_accessed", "event_time": "2024-07-30T19:04:35Z"}, {"x": 1})
+    ] * 50
     slow_calls = []
     real = events.classify_event
-    monkeypatch.setattr(events, "classify_event", lambda *a, **k: slow_calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(
+        events, "classify_event", lambda *a, **k: slow_calls.append(a[0]) or real(*a, **k)
+    )
     result = LineClassifier().classify_lines([unsettled_line, *noise], 0)
     assert slow_calls == [unsettled_line]
     assert result.counts["skipped_by_event_name.asset_accessed"] == 50
 
 
-@pytest.mark.parametrize("body, slow", [
-    ({"status": "completed"}, False),
-    ({"status": None}, False),
-    ({"status": "outcome_alignment_cloning"}, True),  # a retry: only the strict path may accept it
-    ("not an object", True),
-])
+@pytest.mark.parametrize(
+    "body, slow",
+    [
+        ({"status": "completed"}, False),
+        ({"status": None}, False),
+        (
+            {"status": "outcome_alignment_cloning"},
+            True,
+        ),  # a retry: only the strict path may accept it
+        ("not an object", True),
+    ],
+)
 def test_quiz_copies_that_are_not_retries_stay_on_the_fast_path(body, slow, monkeypatch):
-    line = event_line({"event_name": "quizzes_next_quiz_duplicated", "event_time": "2024-07-30T19:04:35Z"}, body)
+    line = event_line(
+        {"event_name": "quizzes_next_quiz_duplicated", "event_time": "2024-07-30T19:04:35Z"}, body
+    )
     slow_calls = []
     real = events.classify_event
-    monkeypatch.setattr(events, "classify_event", lambda *a, **k: slow_calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(
+        events, "classify_event", lambda *a, **k: slow_calls.append(a[0]) or real(*a, **k)
+    )
     result = LineClassifier().classify_lines([line], 0)
     assert bool(slow_calls) == slow
     expected = real(line)

@@ -2,6 +2,7 @@
 
 Its counts, offsets, raw bytes and dead-letter rows.
 """
+
 from __future__ import annotations
 
 import collections
@@ -19,7 +20,8 @@ from tests.event_cases import (
 )
 from transforms.events import MAX_LINE_BYTES, DeadLetterRow, LineClassifier, classify_event
 
-# --- LineClassifier.classify_lines ------------------------------------------------------------------
+# --- LineClassifier.classify_lines ----------------------------------------------------------------
+
 
 def test_classify_lines_counts():
     lines = [
@@ -48,28 +50,36 @@ def test_classify_lines_counts():
         noise_of_size(MAX_LINE_BYTES + 1),
     ]
     result = LineClassifier().classify_lines(lines, 0, "f.jsonl")
-    assert result.counts == collections.Counter({
-        "lines_read": 23,
-        "blank_lines": 5,
-        "skipped_by_event_name.course_created": 2,
-        "skipped_by_event_name.logged_in": 1,
-        f"skipped_by_event_name.{LEGACY}": 1,
-        f"skipped_by_event_name.{COMPLETED}": 1,
-        "accepted_before_dedup.retry": 2,
-        f"accepted_before_dedup.{COMPLETED}": 1,
-        f"accepted_before_dedup.{STARTED}": 2,
-        "dead_letter_by_code.invalid_encoding": 1,
-        "dead_letter_by_code.invalid_json": 1,
-        "dead_letter_by_code.invalid_envelope": 1,
-        "dead_letter_by_code.missing_event_name": 1,
-        "dead_letter_by_code.invalid_event_time": 1,
-        "dead_letter_by_code.invalid_body": 2,
-        "dead_letter_by_code.oversize": 1,
-    })
+    assert result.counts == collections.Counter(
+        {
+            "lines_read": 23,
+            "blank_lines": 5,
+            "skipped_by_event_name.course_created": 2,
+            "skipped_by_event_name.logged_in": 1,
+            f"skipped_by_event_name.{LEGACY}": 1,
+            f"skipped_by_event_name.{COMPLETED}": 1,
+            "accepted_before_dedup.retry": 2,
+            f"accepted_before_dedup.{COMPLETED}": 1,
+            f"accepted_before_dedup.{STARTED}": 2,
+            "dead_letter_by_code.invalid_encoding": 1,
+            "dead_letter_by_code.invalid_json": 1,
+            "dead_letter_by_code.invalid_envelope": 1,
+            "dead_letter_by_code.missing_event_name": 1,
+            "dead_letter_by_code.invalid_event_time": 1,
+            "dead_letter_by_code.invalid_body": 2,
+            "dead_letter_by_code.oversize": 1,
+        }
+    )
     assert [a.role for a in result.accepted] == ["retry", "retry", COMPLETED, STARTED, STARTED]
     assert [d.error_code for d in result.dead_letters] == [
-        "invalid_encoding", "invalid_json", "invalid_envelope", "missing_event_name",
-        "invalid_event_time", "invalid_body", "invalid_body", "oversize",
+        "invalid_encoding",
+        "invalid_json",
+        "invalid_envelope",
+        "missing_event_name",
+        "invalid_event_time",
+        "invalid_body",
+        "invalid_body",
+        "oversize",
     ]
     # Everything is accounted for exactly once.
     counted = sum(v for k, v in result.counts.items() if k != "lines_read")
@@ -95,26 +105,50 @@ def test_classify_lines_keeps_duplicates_for_later_dedup():
 
 def test_classify_lines_dead_letter_rows_offsets_and_raw():
     lines = [
-        make("noise") + b"\r",                      # CRLF: the \r counts for offsets
-        b"{\r",                                      # invalid_json, raw without \r
+        make("noise") + b"\r",  # CRLF: the \r counts for offsets
+        b"{\r",  # invalid_json, raw without \r
         b"",
-        make("retry", whole_body=DROP) + b"\r",     # invalid_body of a routed event
+        make("retry", whole_body=DROP) + b"\r",  # invalid_body of a routed event
         b"   \r",
         b'{"metadata":{"event_name":"x","n":"\xfe"}}',
-        b"\xef\xbb\xbf" + make("noise"),            # BOM at the start of a mid-file line
+        b"\xef\xbb\xbf" + make("noise"),  # BOM at the start of a mid-file line
     ]
     first = 1234
     offsets = offsets_of(lines, first)
     result = LineClassifier().classify_lines(lines, first, "gs://bucket/events.jsonl.gz")
     assert result.dead_letters == [
-        DeadLetterRow("invalid_json", result.dead_letters[0].error_detail, None,
-                      "gs://bucket/events.jsonl.gz", offsets[1], b"{"),
-        DeadLetterRow("invalid_body", result.dead_letters[1].error_detail, RETRY,
-                      "gs://bucket/events.jsonl.gz", offsets[3], make("retry", whole_body=DROP)),
-        DeadLetterRow("invalid_encoding", result.dead_letters[2].error_detail, None,
-                      "gs://bucket/events.jsonl.gz", offsets[5], lines[5]),
-        DeadLetterRow("invalid_json", result.dead_letters[3].error_detail, None,
-                      "gs://bucket/events.jsonl.gz", offsets[6], lines[6]),
+        DeadLetterRow(
+            "invalid_json",
+            result.dead_letters[0].error_detail,
+            None,
+            "gs://bucket/events.jsonl.gz",
+            offsets[1],
+            b"{",
+        ),
+        DeadLetterRow(
+            "invalid_body",
+            result.dead_letters[1].error_detail,
+            RETRY,
+            "gs://bucket/events.jsonl.gz",
+            offsets[3],
+            make("retry", whole_body=DROP),
+        ),
+        DeadLetterRow(
+            "invalid_encoding",
+            result.dead_letters[2].error_detail,
+            None,
+            "gs://bucket/events.jsonl.gz",
+            offsets[5],
+            lines[5],
+        ),
+        DeadLetterRow(
+            "invalid_json",
+            result.dead_letters[3].error_detail,
+            None,
+            "gs://bucket/events.jsonl.gz",
+            offsets[6],
+            lines[6],
+        ),
     ]
     assert all(row.error_detail for row in result.dead_letters)
     assert result.counts["blank_lines"] == 2
@@ -141,17 +175,24 @@ def test_classify_lines_oversize_boundary_ignores_the_cr_of_crlf():
     assert result.counts["dead_letter_by_code.oversize"] == 2
     assert [row.raw for row in result.dead_letters] == [over, over]
     assert [row.source_offset for row in result.dead_letters] == [
-        2 * (MAX_LINE_BYTES + 1) + 1, 2 * (MAX_LINE_BYTES + 1) + 1 + MAX_LINE_BYTES + 2,
+        2 * (MAX_LINE_BYTES + 1) + 1,
+        2 * (MAX_LINE_BYTES + 1) + 1 + MAX_LINE_BYTES + 2,
     ]
 
 
 def test_classify_lines_routed_events_equal_classify_event_with_key():
     key = b"line-key\n"
-    lines = [make("retry"), make("legacy"), make("completed"), make("started", meta={"user_id": "9"})]
+    lines = [
+        make("retry"),
+        make("legacy"),
+        make("completed"),
+        make("started", meta={"user_id": "9"}),
+    ]
     result = LineClassifier(key).classify_lines(lines, 0)
     assert result.accepted == [classify_event(line, key) for line in lines]
     assert result.accepted[0].event.actor_user_hmac == (
-        "ef8faa7ec278ee6f155ee5471ab88d5333db975b67d8d0b1d659526a7461dec9")
+        "ef8faa7ec278ee6f155ee5471ab88d5333db975b67d8d0b1d659526a7461dec9"
+    )
 
 
 def test_classify_lines_empty_block():
@@ -162,8 +203,12 @@ def test_classify_lines_empty_block():
 
 def test_classifier_is_reusable_across_blocks():
     classifier = LineClassifier()
-    first = classifier.classify_lines([event_line({"event_name": {"nested": True}}), make("noise")], 0)
-    second = classifier.classify_lines([make("noise"), event_line({"event_name": [1]}), make("noise")], 0)
+    first = classifier.classify_lines(
+        [event_line({"event_name": {"nested": True}}), make("noise")], 0
+    )
+    second = classifier.classify_lines(
+        [make("noise"), event_line({"event_name": [1]}), make("noise")], 0
+    )
     assert first.counts["dead_letter_by_code.missing_event_name"] == 1
     assert first.counts["skipped_by_event_name.course_created"] == 1
     assert second.counts["dead_letter_by_code.missing_event_name"] == 1

@@ -1,4 +1,5 @@
 """Whatever escapes a subcommand is one line on stderr and exit 1; --verbose adds the traceback."""
+
 import logging
 import os
 import subprocess
@@ -15,8 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args):
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     return done.returncode, done.stderr
 
 
@@ -25,21 +31,28 @@ def test_an_unexpected_error_is_one_line_and_exit_1():
     assert code == 1
     assert stderr.splitlines() == [
         "retry-lineage: error: FileNotFoundError: [Errno 2] No such file or directory: "
-        "'/proc/no-such-folder/feed.jsonl'"]
+        "'/proc/no-such-folder/feed.jsonl'"
+    ]
 
 
 def test_verbose_anywhere_shows_the_traceback_for_every_subcommand():
     for args in (["--verbose", "generate"], ["generate", "--verbose"]):
         code, stderr = cli(*args, "--events", "10", "--output", "/proc/no-such-folder/feed.jsonl")
         assert code == 1 and "Traceback (most recent call last)" in stderr, stderr
-        assert stderr.rstrip().splitlines()[-1].startswith("retry-lineage: error: FileNotFoundError")
+        assert (
+            stderr.rstrip().splitlines()[-1].startswith("retry-lineage: error: FileNotFoundError")
+        )
     code, stderr = cli("stream", "--verbose", "--output", "o")
     assert code == 2
-    assert stderr.splitlines() == ["retry-lineage stream: error: give one source: --input-subscription or --watch"]
+    assert stderr.splitlines() == [
+        "retry-lineage stream: error: give one source: --input-subscription or --watch"
+    ]
 
 
 def test_verbose_sets_this_projects_loggers_to_debug_and_back(tmp_path):
-    assert main(["generate", "--verbose", "--events", "1", "--output", str(tmp_path / "a.jsonl")]) == 0
+    assert (
+        main(["generate", "--verbose", "--events", "1", "--output", str(tmp_path / "a.jsonl")]) == 0
+    )
     assert logging.getLogger("retry_lineage").getEffectiveLevel() == logging.DEBUG
     assert logging.getLogger("transforms.file_ranges").getEffectiveLevel() == logging.DEBUG
     assert main(["generate", "--events", "1", "--output", str(tmp_path / "b.jsonl")]) == 0
@@ -58,13 +71,19 @@ def fail_like_a_beam_step() -> None:
 def test_one_line_names_our_errors_through_beam_and_remote_tracebacks():
     with pytest.raises(UnreadableInputError) as augmented:
         fail_like_a_beam_step()
-    assert one_line(augmented.value) == "/in/a.jsonl.gz: compressed data ends early (truncated file?)"
-    remote = RuntimeError("Dataflow job failed:\nTraceback (most recent call last):\n  File ...\n"
-                          "transforms.file_ranges.UnreadableInputError: gs://b/a.jsonl.xz: "
+    assert (
+        one_line(augmented.value) == "/in/a.jsonl.gz: compressed data ends early (truncated file?)"
+    )
+    remote = RuntimeError(
+        "Dataflow job failed:\nTraceback (most recent call last):\n  File ...\n"
+        "transforms.file_ranges.UnreadableInputError: gs://b/a.jsonl.xz: "
         "compressed data ends early "
-                          "(truncated file?) [while running 'ReadCanvasEvents/ClassifyFileRange']\n")
+        "(truncated file?) [while running 'ReadCanvasEvents/ClassifyFileRange']\n"
+    )
     assert one_line(remote) == "gs://b/a.jsonl.xz: compressed data ends early (truncated file?)"
     assert one_line(ValueError("first line\nsecond")) == "ValueError: first line"
-    worker = RuntimeError("Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    g()\n"
-                          "AttributeError: no attribute 'y' [while running 'ListFiles']\n\n")
+    worker = RuntimeError(
+        'Traceback (most recent call last):\n  File "x.py", line 1, in f\n    g()\n'
+        "AttributeError: no attribute 'y' [while running 'ListFiles']\n\n"
+    )
     assert one_line(worker) == "AttributeError: no attribute 'y'"

@@ -1,4 +1,5 @@
 """Deeply nested JSON: invalid_json past simdjson's depth limit, no crash, no global change."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,9 @@ def nested_retry(depth: int, innermost: object = None) -> bytes:
     marker = '"__innermost__"'
     line = retry(SOURCE, TARGET, "2024-07-30T10:00:00Z", extra=json.loads(marker))
     lists = depth - 2  # the envelope and the body are the first two levels
-    return line.replace(marker.encode(), b"[" * lists + json.dumps(innermost).encode() + b"]" * lists)
+    return line.replace(
+        marker.encode(), b"[" * lists + json.dumps(innermost).encode() + b"]" * lists
+    )
 
 
 def simdjson_accepts(line: bytes) -> bool:
@@ -43,9 +46,13 @@ def simdjson_accepts(line: bytes) -> bool:
 
 @pytest.mark.slow
 def test_importing_the_classifier_leaves_the_recursion_limit_alone():
-    code = ("import sys; before = sys.getrecursionlimit(); import transforms.events; "
-            "print(before, sys.getrecursionlimit())")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    code = (
+        "import sys; before = sys.getrecursionlimit(); import transforms.events; "
+        "print(before, sys.getrecursionlimit())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     before, after = done.stdout.split()
     assert before == after
 
@@ -87,7 +94,9 @@ def test_answer_does_not_depend_on_the_callers_stack_depth():
 
 
 def test_deep_strings_are_checked_for_lone_surrogates_without_crashing():
-    pair = nested_retry(MAX_JSON_DEPTH, innermost="\U0001F600").replace(b"\xf0\x9f\x98\x80", b"\\ud83d\\ude00")
+    pair = nested_retry(MAX_JSON_DEPTH, innermost="\U0001f600").replace(
+        b"\xf0\x9f\x98\x80", b"\\ud83d\\ude00"
+    )
     assert b"\\ud83d\\ude00" in pair
     assert isinstance(classify_event(pair), Accepted)
     lone = nested_retry(MAX_JSON_DEPTH, innermost="x").replace(b'"x"', b'"\\ud800"')

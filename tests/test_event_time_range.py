@@ -1,4 +1,5 @@
 """Event times that parse but cannot be a row (outside UTC years 1-9999) are dead letters."""
+
 import json
 
 import duckdb
@@ -13,8 +14,12 @@ from transforms.timestamps import TimestampError, parse_event_time, utc_date
 
 A, B = course("A"), course("B")
 OUT_OF_RANGE = ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"]
-EDGES = {"0001-01-01T00:00:00Z": "0001-01-01", "9999-12-31T23:59:59.999999Z": "9999-12-31",
-         "0001-01-01T00:59:00+00:59": "0001-01-01", "9999-12-31T22:59:59-01:00": "9999-12-31"}
+EDGES = {
+    "0001-01-01T00:00:00Z": "0001-01-01",
+    "9999-12-31T23:59:59.999999Z": "9999-12-31",
+    "0001-01-01T00:59:00+00:59": "0001-01-01",
+    "9999-12-31T22:59:59-01:00": "9999-12-31",
+}
 ARRIVAL = 1_722_333_600
 
 
@@ -30,8 +35,11 @@ def test_the_first_and_last_instants_of_the_range_are_accepted(text, date):
 
 
 @pytest.mark.parametrize("text", OUT_OF_RANGE)
-@pytest.mark.parametrize("make", [lambda t: retry(A, B, t), lambda t: completed("7", B, t, source_uuid=A)],
-                         ids=["retry", "migration"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda t: retry(A, B, t), lambda t: completed("7", B, t, source_uuid=A)],
+    ids=["retry", "migration"],
+)
 def test_routed_events_with_such_a_time_are_invalid_event_time(text, make):
     outcome = classify_event(make(text))
     assert isinstance(outcome, DeadLetter) and outcome.error_code == INVALID_EVENT_TIME, outcome
@@ -55,9 +63,11 @@ def test_batch_dead_letters_them_and_writes_the_edges(tmp_path):
     assert summary["balanced"] and summary["outputs_complete"]
     assert summary["dead_letter_by_code"][INVALID_EVENT_TIME] == 3
     assert summary["retries_written"] == len(EDGES) and summary["lineage_edges_written"] == 1
-    dates = duckdb.sql("select distinct cast(event_date as varchar) "
+    dates = duckdb.sql(
+        "select distinct cast(event_date as varchar) "
         f"from read_parquet('{out}/retries/**/*.parquet', "
-                       "hive_partitioning=true) order by 1").fetchall()
+        "hive_partitioning=true) order by 1"
+    ).fetchall()
     assert dates == [("0001-01-01",), ("9999-12-31",)]
 
 
@@ -74,9 +84,15 @@ def test_streaming_dead_letters_them_and_goes_on(tmp_path):
     )
     out = tmp_path / "out"
     run_stream_pipeline(out, lines)
-    dead = duckdb.sql(f"select error_code, count(*) from read_parquet('{out}/dead_letter/*.parquet') group by 1").fetchall()
+    dead = duckdb.sql(
+        f"select error_code, count(*) from read_parquet('{out}/dead_letter/*.parquet') group by 1"
+    ).fetchall()
     assert dead == [(INVALID_EVENT_TIME, 3)]
-    records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl") for line in path.read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for path in (out / "_summaries").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
     assert sum(record["lines_read"] for record in records) == len(feed)
     assert all(record["balanced"] for record in records)
 

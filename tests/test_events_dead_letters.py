@@ -2,6 +2,7 @@
 
 Blank and oversize lines, every dead-letter code and the order in which they apply.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,16 @@ from transforms.events import DEAD_LETTER_CODES, MAX_LINE_BYTES, Accepted, Skipp
 
 # --- constants ---------------------------------------------------------------------------
 
+
 def test_dead_letter_codes_in_contract_order():
     assert DEAD_LETTER_CODES == (
-        "oversize", "invalid_encoding", "invalid_json", "invalid_envelope",
-        "missing_event_name", "invalid_event_time", "invalid_body",
+        "oversize",
+        "invalid_encoding",
+        "invalid_json",
+        "invalid_envelope",
+        "missing_event_name",
+        "invalid_event_time",
+        "invalid_body",
     )
 
 
@@ -36,17 +43,21 @@ def test_max_line_bytes_is_canvas_producer_limit():
 
 # --- blank lines --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("line", [b"", b" ", b"\t", b"\r", b" \t \r\r ", b"\r\r"], ids=repr)
 def test_blank_lines(line):
     assert classify_event(line) is None
 
 
-@pytest.mark.parametrize("line", [b"\x0b", b"\x0c", b"\x00", "\u00a0".encode(), b"\xef\xbb\xbf"], ids=repr)
+@pytest.mark.parametrize(
+    "line", [b"\x0b", b"\x0c", b"\x00", "\u00a0".encode(), b"\xef\xbb\xbf"], ids=repr
+)
 def test_other_whitespace_is_not_blank(line):
     assert code_of(classify_event(line)) in ("invalid_json", "invalid_encoding")
 
 
 # --- oversize ------------------------------------------------------------------------------
+
 
 def test_exactly_one_million_bytes_is_not_oversize():
     line = noise_of_size(MAX_LINE_BYTES)
@@ -79,14 +90,30 @@ NOISE_PREFIX = b'{"metadata":{"event_name":"asset_accessed","note":'
 
 PRE_ROUTING = [
     # invalid_encoding
-    (b'{"metadata":{"event_name":"asset_accessed","n":"\xff"}}', "invalid_encoding", "lone-0xff-in-string"),
+    (
+        b'{"metadata":{"event_name":"asset_accessed","n":"\xff"}}',
+        "invalid_encoding",
+        "lone-0xff-in-string",
+    ),
     (b'{"metadata":{"event_name":"caf\xe9"}}', "invalid_encoding", "latin1-byte"),
     (b'{"metadata":{"event_name":"x","n":"\xc0\xaf"}}', "invalid_encoding", "overlong-encoding"),
-    (b'{"metadata":{"event_name":"x","n":"\xed\xa0\x80"}}', "invalid_encoding", "utf8-encoded-surrogate"),
-    (b'{"metadata":{"event_name":"x","n":"\xf4\x90\x80\x80"}}', "invalid_encoding", "beyond-u10ffff"),
+    (
+        b'{"metadata":{"event_name":"x","n":"\xed\xa0\x80"}}',
+        "invalid_encoding",
+        "utf8-encoded-surrogate",
+    ),
+    (
+        b'{"metadata":{"event_name":"x","n":"\xf4\x90\x80\x80"}}',
+        "invalid_encoding",
+        "beyond-u10ffff",
+    ),
     (b'{"metadata":{"event_name":"x","n":"\xe2\x82"}}', "invalid_encoding", "truncated-multibyte"),
     (b'\xff{"metadata"', "invalid_encoding", "bad-utf8-beats-bad-json"),
-    (make("retry", body={"domain": "x"})[:-2] + b"\x80}}", "invalid_encoding", "routed-event-bad-utf8"),
+    (
+        make("retry", body={"domain": "x"})[:-2] + b"\x80}}",
+        "invalid_encoding",
+        "routed-event-bad-utf8",
+    ),
     # invalid_json
     (make("noise")[:-1], "invalid_json", "truncated-last-brace"),
     (make("noise")[:40], "invalid_json", "truncated-mid-line"),
@@ -102,7 +129,11 @@ PRE_ROUTING = [
     (NOISE_PREFIX + b'"\\udc00\\ud800"}}', "invalid_json", "reversed-pair"),
     (NOISE_PREFIX + b'"\\ud800\\ud800\\udc00"}}', "invalid_json", "high-then-pair"),
     (NOISE_PREFIX + b'"\\ud83dabc"}}', "invalid_json", "high-then-text"),
-    (b'{"metadata":{"event_name":"asset_accessed","\\udc00":1}}', "invalid_json", "lone-surrogate-in-key"),
+    (
+        b'{"metadata":{"event_name":"asset_accessed","\\udc00":1}}',
+        "invalid_json",
+        "lone-surrogate-in-key",
+    ),
     (b'{"metadata":{"event_name":"asset\\ud800"}}', "invalid_json", "lone-surrogate-in-event-name"),
     (make("retry")[:-2] + b',"d":"\\udfff"}}', "invalid_json", "lone-surrogate-in-routed-body"),
     (b"\xef\xbb\xbf" + make("noise"), "invalid_json", "bom-at-line-start"),
@@ -125,7 +156,11 @@ PRE_ROUTING = [
     (b'{"metadata":{"event_name":"x"}}' + b"//c", "invalid_json", "comment"),
     # invalid_envelope
     (b"[]", "invalid_envelope", "top-level-empty-array"),
-    (b'[{"metadata":{"event_name":"asset_accessed"}}]', "invalid_envelope", "top-level-array-of-event"),
+    (
+        b'[{"metadata":{"event_name":"asset_accessed"}}]',
+        "invalid_envelope",
+        "top-level-array-of-event",
+    ),
     (b'"{\\"metadata\\":{}}"', "invalid_envelope", "top-level-string"),
     (b"42", "invalid_envelope", "top-level-number"),
     (b"null", "invalid_envelope", "top-level-null"),
@@ -147,11 +182,17 @@ PRE_ROUTING = [
     (event_line({"event_name": [RETRY]}, {}), "missing_event_name", "event-name-list"),
     (event_line({"event_name": {"name": RETRY}}, {}), "missing_event_name", "event-name-object"),
     (event_line({}, {}), "missing_event_name", "empty-metadata"),
-    (event_line({"event_name": None, "event_time": "bad"}), "missing_event_name", "beats-bad-time-and-no-body"),
+    (
+        event_line({"event_name": None, "event_time": "bad"}),
+        "missing_event_name",
+        "beats-bad-time-and-no-body",
+    ),
 ]
 
 
-@pytest.mark.parametrize("line, code", [c[:2] for c in PRE_ROUTING], ids=[c[2] for c in PRE_ROUTING])
+@pytest.mark.parametrize(
+    "line, code", [c[:2] for c in PRE_ROUTING], ids=[c[2] for c in PRE_ROUTING]
+)
 def test_dead_letters_before_routing(line, code):
     outcome = classify_event(line)
     assert code_of(outcome) == code
@@ -170,14 +211,14 @@ def test_escaped_backslash_before_u_d800_is_not_a_surrogate():
 
 
 def test_surrogate_pair_in_routed_event_is_accepted():
-    line = make("retry", body={"domain": "\U0001F600.example"})
+    line = make("retry", body={"domain": "\U0001f600.example"})
     assert b"\\ud83d" not in line  # ensure_ascii=False writes raw UTF-8
     escaped = json.dumps(json.loads(line), ensure_ascii=True).encode()
     assert b"\\ud83d\\ude00" in escaped
     for candidate in (line, escaped):
         outcome = classify_event(candidate)
         assert isinstance(outcome, Accepted)
-        assert outcome.event.domain == "\U0001F600.example"
+        assert outcome.event.domain == "\U0001f600.example"
 
 
 def test_deep_but_reasonable_nesting_is_valid_json():
@@ -186,7 +227,7 @@ def test_deep_but_reasonable_nesting_is_valid_json():
 
 
 def test_big_integers_are_valid_json():
-    line = NOISE_PREFIX + b"123456789012345678901234567890123, \"neg\": -98765432109876543210}}"
+    line = NOISE_PREFIX + b'123456789012345678901234567890123, "neg": -98765432109876543210}}'
     assert classify_event(line) == Skipped("asset_accessed")
 
 
@@ -240,19 +281,47 @@ def test_required_body_field_missing_null_or_empty(kind, field, value):
     assert outcome.event_name == BASE[kind][0]["event_name"]
 
 
-WRONG_TYPES = [(True, "bool"), (False, "false"), (1.5, "float"), (1.0, "integral-float"), ([], "list"),
-               (["x"], "list-of-str"), ({}, "object")]
+WRONG_TYPES = [
+    (True, "bool"),
+    (False, "false"),
+    (1.5, "float"),
+    (1.0, "integral-float"),
+    ([], "list"),
+    (["x"], "list-of-str"),
+    ({}, "object"),
+]
 BODY_FIELDS = {
-    "retry": ("original_course_uuid", "new_course_uuid", "new_course_resource_link_id", "domain",
-              "original_assignment_resource_link_id", "new_assignment_resource_link_id", "status"),
-    "completed": ("content_migration_id", "context_uuid", "lti_context_id", "destination_course_lti_id",
-                  "source_course_lti_id", "migration_type", "domain"),
-    "started": ("content_migration_id", "context_uuid", "source_course_uuid", "source_course_lti_id"),
+    "retry": (
+        "original_course_uuid",
+        "new_course_uuid",
+        "new_course_resource_link_id",
+        "domain",
+        "original_assignment_resource_link_id",
+        "new_assignment_resource_link_id",
+        "status",
+    ),
+    "completed": (
+        "content_migration_id",
+        "context_uuid",
+        "lti_context_id",
+        "destination_course_lti_id",
+        "source_course_lti_id",
+        "migration_type",
+        "domain",
+    ),
+    "started": (
+        "content_migration_id",
+        "context_uuid",
+        "source_course_uuid",
+        "source_course_lti_id",
+    ),
 }
 BODY_FIELD_CASES = [(kind, field) for kind, fields in BODY_FIELDS.items() for field in fields]
 
 
-@pytest.mark.parametrize("kind, field", BODY_FIELD_CASES, ids=[f"{k}-{f}" for k, f in BODY_FIELD_CASES])
+@pytest.mark.parametrize(
+    "kind, field", BODY_FIELD_CASES, ids=[f"{k}-{f}" for k, f in BODY_FIELD_CASES]
+)
 @pytest.mark.parametrize("value", [v for v, _ in WRONG_TYPES], ids=[i for _, i in WRONG_TYPES])
 def test_wrong_type_body_field_is_invalid_body(kind, field, value):
     outcome = classify_event(make(kind, body={field: value}))
@@ -261,8 +330,11 @@ def test_wrong_type_body_field_is_invalid_body(kind, field, value):
 
 
 @pytest.mark.parametrize("kind", ["retry", "legacy", "completed", "started"])
-@pytest.mark.parametrize("body", [DROP, None, [], ["x"], "body", 5, True],
-                         ids=["missing", "null", "empty-array", "array", "string", "number", "bool"])
+@pytest.mark.parametrize(
+    "body",
+    [DROP, None, [], ["x"], "body", 5, True],
+    ids=["missing", "null", "empty-array", "array", "string", "number", "bool"],
+)
 def test_body_missing_or_not_an_object(kind, body):
     line = make(kind, whole_body=body)
     outcome = classify_event(line)
@@ -285,7 +357,9 @@ META_FIELDS = {
 META_FIELD_CASES = [(kind, field) for kind, fields in META_FIELDS.items() for field in fields]
 
 
-@pytest.mark.parametrize("kind, field", META_FIELD_CASES, ids=[f"{k}-{f}" for k, f in META_FIELD_CASES])
+@pytest.mark.parametrize(
+    "kind, field", META_FIELD_CASES, ids=[f"{k}-{f}" for k, f in META_FIELD_CASES]
+)
 @pytest.mark.parametrize("value", [v for v, _ in WRONG_TYPES], ids=[i for _, i in WRONG_TYPES])
 def test_wrong_type_metadata_field_of_routed_event_is_invalid_envelope(kind, field, value):
     outcome = classify_event(make(kind, meta={field: value}))
@@ -297,21 +371,42 @@ def test_wrong_type_metadata_field_of_routed_event_is_invalid_envelope(kind, fie
 # --- order of codes for routed events -----------------------------------------------------------
 
 ORDER = [
-    (make("retry", meta={"user_id": True, "event_time": "2024-07-30T19:04:35"}),
-     "invalid_envelope", "bad-metadata-type-beats-bad-time"),
-    (make("completed", meta={"root_account_uuid": 1.5, "event_time": DROP}, whole_body=DROP),
-     "invalid_envelope", "bad-metadata-type-beats-missing-time-and-body"),
-    (make("retry", meta={"url": ["x"]}, body={"new_course_uuid": DROP}),
-     "invalid_envelope", "bad-metadata-type-beats-bad-body"),
-    (make("retry", meta={"event_time": "2024-07-30T19:04:35"}, whole_body=DROP),
-     "invalid_event_time", "bad-time-beats-missing-body"),
-    (make("started", meta={"event_time": 5}, body={"context_uuid": None, "domain": True}),
-     "invalid_event_time", "bad-time-beats-bad-body-fields"),
-    (make("legacy", meta={"event_time": "nope"}, body={"original_course_uuid": ""}),
-     "invalid_event_time", "legacy-bad-time-beats-empty-required"),
+    (
+        make("retry", meta={"user_id": True, "event_time": "2024-07-30T19:04:35"}),
+        "invalid_envelope",
+        "bad-metadata-type-beats-bad-time",
+    ),
+    (
+        make("completed", meta={"root_account_uuid": 1.5, "event_time": DROP}, whole_body=DROP),
+        "invalid_envelope",
+        "bad-metadata-type-beats-missing-time-and-body",
+    ),
+    (
+        make("retry", meta={"url": ["x"]}, body={"new_course_uuid": DROP}),
+        "invalid_envelope",
+        "bad-metadata-type-beats-bad-body",
+    ),
+    (
+        make("retry", meta={"event_time": "2024-07-30T19:04:35"}, whole_body=DROP),
+        "invalid_event_time",
+        "bad-time-beats-missing-body",
+    ),
+    (
+        make("started", meta={"event_time": 5}, body={"context_uuid": None, "domain": True}),
+        "invalid_event_time",
+        "bad-time-beats-bad-body-fields",
+    ),
+    (
+        make("legacy", meta={"event_time": "nope"}, body={"original_course_uuid": ""}),
+        "invalid_event_time",
+        "legacy-bad-time-beats-empty-required",
+    ),
     (b"\xef\xbb\xbf" + make("retry", meta={"user_id": True}), "invalid_json", "bom-beats-envelope"),
-    (event_line({"event_name": 7, "event_time": "bad", "user_id": True}), "missing_event_name",
-     "missing-name-beats-everything-after"),
+    (
+        event_line({"event_name": 7, "event_time": "bad", "user_id": True}),
+        "missing_event_name",
+        "missing-name-beats-everything-after",
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
 """The Canvas documentation's example payloads, classified as the contract says."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from transforms.events import Accepted, Skipped, classify_event
 
 EXAMPLES = CANVAS_EXAMPLES
 
-# --- documented example payloads --------------------------------------------------------------------
+# --- documented example payloads ------------------------------------------------------------------
 
 EXAMPLE_FILES = [
     "outcomes.retry_outcome_alignment_clone.json",
@@ -20,7 +21,15 @@ EXAMPLE_FILES = [
     "course_created.json",
     "assignment_created.json",
 ]
-PII_FIELDS = ("user_login", "user_sis_id", "client_ip", "user_agent", "session_id", "url", "referrer")
+PII_FIELDS = (
+    "user_login",
+    "user_sis_id",
+    "client_ip",
+    "user_agent",
+    "session_id",
+    "url",
+    "referrer",
+)
 
 
 def example_line(name: str) -> bytes:
@@ -28,7 +37,9 @@ def example_line(name: str) -> bytes:
     path = EXAMPLES / name
     assert path.is_file(), f"missing example payload {path}"
     # The files are pretty-printed; an event is one line in the feed.
-    return json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False).encode("utf-8")
+    return json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def test_examples_directory_is_present():
@@ -47,12 +58,18 @@ def test_example_retry_is_accepted_with_url_ids():
     body, meta = payload["body"], payload["metadata"]
     assert event.source_event_name == RETRY
     assert event.event_time == micros_of("2024-07-30T19:04:35.872Z")
-    assert (event.original_course_id, event.original_assignment_id, event.new_course_id,
-            event.new_assignment_id) == ("1", "2", "2", "3")
+    assert (
+        event.original_course_id,
+        event.original_assignment_id,
+        event.new_course_id,
+        event.new_assignment_id,
+    ) == ("1", "2", "2", "3")
     assert event.original_course_uuid == body["original_course_uuid"]
     assert event.new_course_uuid == body["new_course_uuid"]
     assert event.new_course_resource_link_id == body["new_course_resource_link_id"]
-    assert event.original_assignment_resource_link_id == body["original_assignment_resource_link_id"]
+    assert (
+        event.original_assignment_resource_link_id == body["original_assignment_resource_link_id"]
+    )
     assert event.new_assignment_resource_link_id == body["new_assignment_resource_link_id"]
     assert event.status == "outcome_alignment_cloning"
     assert event.domain == "canvas.docker"
@@ -60,7 +77,9 @@ def test_example_retry_is_accepted_with_url_ids():
     assert event.request_id == meta["request_id"]
     assert event.context_role == "TeacherEnrollment"
     # HMAC-SHA256 of "<root_account_uuid>:<user_id>" of the example under the key "example-key"
-    assert event.actor_user_hmac == "467eae8e76175c256e2c0f4f2df9bdc649352fe59b07b1a843c4975149c085d7"
+    assert (
+        event.actor_user_hmac == "467eae8e76175c256e2c0f4f2df9bdc649352fe59b07b1a843c4975149c085d7"
+    )
     assert event.event_fingerprint == sha256_hex(
         json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     )
@@ -70,10 +89,13 @@ def test_example_retry_is_accepted_with_url_ids():
     assert str(meta["user_id"]) not in event
 
 
-@pytest.mark.parametrize("name, role", [
-    ("content_migration_completed.json", COMPLETED),
-    ("content_migration_started.json", STARTED),
-])
+@pytest.mark.parametrize(
+    "name, role",
+    [
+        ("content_migration_completed.json", COMPLETED),
+        ("content_migration_started.json", STARTED),
+    ],
+)
 def test_example_migrations_are_accepted(name, role):
     line = example_line(name)
     payload = json.loads(line)
@@ -100,10 +122,13 @@ def test_example_started_carries_source_course_uuid():
     assert outcome.event.source_course_uuid == "Wd58q9HDZMNZXRKrlzaRHrh2lONYcnoSm9rePDkh"
 
 
-@pytest.mark.parametrize("name, event_name", [
-    ("course_created.json", "course_created"),
-    ("assignment_created.json", "assignment_created"),
-])
+@pytest.mark.parametrize(
+    "name, event_name",
+    [
+        ("course_created.json", "course_created"),
+        ("assignment_created.json", "assignment_created"),
+    ],
+)
 def test_example_noise_is_skipped(name, event_name):
     assert classify_event(example_line(name)) == Skipped(event_name)
 

@@ -1,4 +1,5 @@
 """Reading files as line blocks: ranges, BOM, CRLF, gzip."""
+
 import gzip
 import io
 import itertools
@@ -32,7 +33,11 @@ def lines_with_offsets(data: bytes, start=0, end=None, block_bytes=4):
 
 def test_lines_offsets_bom_and_crlf():
     assert lines_with_offsets(SAMPLES[0]) == [
-        (3, b"aa"), (6, b"bbb\r"), (11, b""), (12, b"cccc"), (17, b"dd"),
+        (3, b"aa"),
+        (6, b"bbb\r"),
+        (11, b""),
+        (12, b"cccc"),
+        (17, b"dd"),
     ]
 
 
@@ -59,12 +64,18 @@ def test_any_split_into_three_ranges_reads_every_line_once(data, block_bytes):
 
 def test_split_file_covers_uncompressed_file_and_keeps_gzip_whole():
     ranges = split_file("/x/a.jsonl", 250, range_bytes=100)
-    assert ranges == [FileRange("/x/a.jsonl", 0, 100), FileRange("/x/a.jsonl", 100, 200), FileRange("/x/a.jsonl", 200, 250)]
-    assert split_file("/x/a.jsonl.gz", 10_000, range_bytes=100) == [FileRange("/x/a.jsonl.gz", 0, None)]
+    assert ranges == [
+        FileRange("/x/a.jsonl", 0, 100),
+        FileRange("/x/a.jsonl", 100, 200),
+        FileRange("/x/a.jsonl", 200, 250),
+    ]
+    assert split_file("/x/a.jsonl.gz", 10_000, range_bytes=100) == [
+        FileRange("/x/a.jsonl.gz", 0, None)
+    ]
 
 
 def test_gzip_is_read_decompressed_with_offsets_in_decompressed_bytes(tmp_path):
-    data = b"\xef\xbb\xbf{\"a\":1}\r\n\n{\"b\":2}\n"
+    data = b'\xef\xbb\xbf{"a":1}\r\n\n{"b":2}\n'
     path = tmp_path / "events.jsonl.gz"
     path.write_bytes(gzip.compress(data))
     with open_range(FileRange(str(path), 0, None)) as handle:
@@ -102,7 +113,13 @@ def test_compressed_suffixes_are_beams():
 
     from transforms.file_ranges import COMPRESSED_SUFFIXES, is_compressed
 
-    for name in ["a.jsonl", "a.json", "a.txt", *(f"a.jsonl{suffix}" for suffix in COMPRESSED_SUFFIXES), "A.JSONL.GZ"]:
+    for name in [
+        "a.jsonl",
+        "a.json",
+        "a.txt",
+        *(f"a.jsonl{suffix}" for suffix in COMPRESSED_SUFFIXES),
+        "A.JSONL.GZ",
+    ]:
         beams = CompressionTypes.detect_compression_type(name) != CompressionTypes.UNCOMPRESSED
         assert is_compressed(name) == beams, name
 
@@ -112,14 +129,18 @@ def test_a_classifier_worker_does_not_import_beam():
     import subprocess
     import sys
 
-    code = ("import sys; from transforms.classify_range import classify_file_range; "
-            "from transforms.file_ranges import FileRange; "
-            "classify_file_range(FileRange(sys.argv[1], 0, None), None); "
-            "print('apache_beam' in sys.modules)")
+    code = (
+        "import sys; from transforms.classify_range import classify_file_range; "
+        "from transforms.file_ranges import FileRange; "
+        "classify_file_range(FileRange(sys.argv[1], 0, None), None); "
+        "print('apache_beam' in sys.modules)"
+    )
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as feed:
         feed.write(b'{"metadata":{"event_name":"x"}}\n')
         feed.flush()
-        done = subprocess.run([sys.executable, "-c", code, feed.name], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", code, feed.name], capture_output=True, text=True, timeout=60
+        )
     assert done.stdout.strip() == "False", done.stderr[-2000:]

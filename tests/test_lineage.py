@@ -5,6 +5,7 @@ migration event wins per id, ``parent(X, t)``, the join's ``lineage_status``,
 the climb to the root (cycles, the 64-hop limit), attempts and the assembled
 ``retries`` row. Times are UTC epoch microseconds.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -52,9 +53,16 @@ HOUR = 3600 * SEC
 
 # --- builders -------------------------------------------------------------------
 
-def edge(parent: str | None, at: int = T0, mid: str = "1", migration_type: str | None = None) -> Edge:
-    return Edge(completed_at=at, content_migration_id=mid, parent_course_uuid=parent,
-                migration_type=migration_type)
+
+def edge(
+    parent: str | None, at: int = T0, mid: str = "1", migration_type: str | None = None
+) -> Edge:
+    return Edge(
+        completed_at=at,
+        content_migration_id=mid,
+        parent_course_uuid=parent,
+        migration_type=migration_type,
+    )
 
 
 def graph(edges_by_child: dict[str, list[Edge]]) -> dict[str, tuple[Edge, ...]]:
@@ -64,8 +72,10 @@ def graph(edges_by_child: dict[str, list[Edge]]) -> dict[str, tuple[Edge, ...]]:
 
 def chain(courses: list[str], at: int = T0) -> dict[str, list[Edge]]:
     """Edges making ``courses`` a root-first chain: parent(courses[i]) = courses[i - 1]."""
-    return {child: [edge(parent, at, mid=str(i))]
-            for i, (parent, child) in enumerate(itertools.pairwise(courses), start=1)}
+    return {
+        child: [edge(parent, at, mid=str(i))]
+        for i, (parent, child) in enumerate(itertools.pairwise(courses), start=1)
+    }
 
 
 def identity_map(events) -> dict[str, str | None]:
@@ -79,35 +89,73 @@ def identity_map(events) -> dict[str, str | None]:
 
 # --- identity map ------------------------------------------------------------------
 
-@pytest.mark.parametrize("link_id, expected", [
-    ("lti-T", {("lti-T", "T")}),
-    (None, set()),
-    ("", set()),
-], ids=["with-link-id", "link-id-null", "link-id-empty"])
+
+@pytest.mark.parametrize(
+    "link_id, expected",
+    [
+        ("lti-T", {("lti-T", "T")}),
+        (None, set()),
+        ("", set()),
+    ],
+    ids=["with-link-id", "link-id-null", "link-id-empty"],
+)
 def test_identity_pairs_of_a_retry_are_new_course_link_id_and_new_course_uuid(link_id, expected):
-    event = retry("S", "T", new_course_resource_link_id=link_id,
-                  original_assignment_resource_link_id="a-orig", new_assignment_resource_link_id="a-new")
+    event = retry(
+        "S",
+        "T",
+        new_course_resource_link_id=link_id,
+        original_assignment_resource_link_id="a-orig",
+        new_assignment_resource_link_id="a-new",
+    )
     assert set(identity_pairs(event)) == expected
 
 
-@pytest.mark.parametrize("fields, expected", [
-    ({"lti_context_id": "lti-C", "destination_course_lti_id": "dest-C",
-          "source_course_uuid": "P", "source_course_lti_id": "lti-P"},
-     {("lti-C", "C"), ("dest-C", "C"), ("lti-P", "P")}),
-    ({"lti_context_id": "lti-C"}, {("lti-C", "C")}),
-    ({"destination_course_lti_id": "dest-C"}, {("dest-C", "C")}),
-    ({"source_course_uuid": "P", "source_course_lti_id": "lti-P"}, {("lti-P", "P")}),
-    # A source lti id without a source uuid (or the reverse) vouches for nothing.
-    ({"source_course_lti_id": "lti-P"}, set()),
-    ({"source_course_uuid": "P"}, set()),
-    ({"lti_context_id": "lti-C", "source_course_lti_id": "lti-P"}, {("lti-C", "C")}),
-    ({"lti_context_id": "", "destination_course_lti_id": "", "source_course_uuid": "", "source_course_lti_id": "x"},
-     set()),
-    ({}, set()),
-], ids=["all-three", "lti-context-only", "destination-only", "source-both", "source-lti-only",
-        "source-uuid-only", "child-and-half-source", "empty-strings", "none"])
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        (
+            {
+                "lti_context_id": "lti-C",
+                "destination_course_lti_id": "dest-C",
+                "source_course_uuid": "P",
+                "source_course_lti_id": "lti-P",
+            },
+            {("lti-C", "C"), ("dest-C", "C"), ("lti-P", "P")},
+        ),
+        ({"lti_context_id": "lti-C"}, {("lti-C", "C")}),
+        ({"destination_course_lti_id": "dest-C"}, {("dest-C", "C")}),
+        ({"source_course_uuid": "P", "source_course_lti_id": "lti-P"}, {("lti-P", "P")}),
+        # A source lti id without a source uuid (or the reverse) vouches for nothing.
+        ({"source_course_lti_id": "lti-P"}, set()),
+        ({"source_course_uuid": "P"}, set()),
+        ({"lti_context_id": "lti-C", "source_course_lti_id": "lti-P"}, {("lti-C", "C")}),
+        (
+            {
+                "lti_context_id": "",
+                "destination_course_lti_id": "",
+                "source_course_uuid": "",
+                "source_course_lti_id": "x",
+            },
+            set(),
+        ),
+        ({}, set()),
+    ],
+    ids=[
+        "all-three",
+        "lti-context-only",
+        "destination-only",
+        "source-both",
+        "source-lti-only",
+        "source-uuid-only",
+        "child-and-half-source",
+        "empty-strings",
+        "none",
+    ],
+)
 @pytest.mark.parametrize("event_name", [MIGRATION_COMPLETED, MIGRATION_STARTED])
-def test_identity_pairs_of_a_migration_only_where_both_sides_are_present(fields, expected, event_name):
+def test_identity_pairs_of_a_migration_only_where_both_sides_are_present(
+    fields, expected, event_name
+):
     event = migration("7", "C", event_name=event_name, **fields)
     assert set(identity_pairs(event)) == expected
 
@@ -117,13 +165,17 @@ def test_identity_pairs_are_lti_id_first_then_uuid():
     assert pairs == [("lti-id", "course-uuid")]
 
 
-@pytest.mark.parametrize("uuids, expected", [
-    (["U"], "U"),
-    (["U", "U", "U"], "U"),
-    (["U", "V"], None),
-    (["U", "U", "V"], None),
-    ([], None),
-], ids=["single", "repeated-same", "conflict", "conflict-with-repeats", "no-evidence"])
+@pytest.mark.parametrize(
+    "uuids, expected",
+    [
+        (["U"], "U"),
+        (["U", "U", "U"], "U"),
+        (["U", "V"], None),
+        (["U", "U", "V"], None),
+        ([], None),
+    ],
+    ids=["single", "repeated-same", "conflict", "conflict-with-repeats", "no-evidence"],
+)
 def test_resolve_identity(uuids, expected):
     assert resolve_identity(uuids) == expected
     # Beam hands a grouped iterable, not a list: a one-shot iterator must work too.
@@ -131,6 +183,7 @@ def test_resolve_identity(uuids, expected):
 
 
 # --- which event wins per migration id ------------------------------------------------
+
 
 def test_latest_migration_event_latest_event_time_wins_whatever_the_fingerprints():
     early = migration("1", t=T0, fp="ffff")
@@ -154,12 +207,20 @@ def test_latest_migration_event_of_one_event_is_that_event():
 
 # --- course_lineage rows ---------------------------------------------------------------
 
+
 def test_lineage_row_copies_every_column_from_the_event():
     event = migration(
-        "12345", "child-uuid", T0 + 17, fp="abc123",
-        lti_context_id="child-lti", destination_course_lti_id="dest-lti",
-        source_course_uuid="parent-uuid", source_course_lti_id="parent-lti",
-        migration_type="course_copy_importer", root_account_uuid="root-acct", domain="school.instructure.com",
+        "12345",
+        "child-uuid",
+        T0 + 17,
+        fp="abc123",
+        lti_context_id="child-lti",
+        destination_course_lti_id="dest-lti",
+        source_course_uuid="parent-uuid",
+        source_course_lti_id="parent-lti",
+        migration_type="course_copy_importer",
+        root_account_uuid="root-acct",
+        domain="school.instructure.com",
     )
     row = lineage_row(event, {})
     assert row == LineageRow(
@@ -178,43 +239,72 @@ def test_lineage_row_copies_every_column_from_the_event():
 
 def test_lineage_row_columns_are_the_contract_columns_in_order():
     assert LineageRow._fields == (
-        "content_migration_id", "child_course_uuid", "child_lti_context_id", "parent_course_uuid",
-        "parent_lti_context_id", "migration_type", "completed_at", "root_account_uuid", "domain",
+        "content_migration_id",
+        "child_course_uuid",
+        "child_lti_context_id",
+        "parent_course_uuid",
+        "parent_lti_context_id",
+        "migration_type",
+        "completed_at",
+        "root_account_uuid",
+        "domain",
         "event_fingerprint",
     )
 
 
-@pytest.mark.parametrize("source_uuid, source_lti, identity, expected_parent", [
-    # source_course_uuid is preferred, even over an lti id resolving elsewhere
-    ("P", "lti-P", {"lti-P": "OTHER"}, "P"),
-    ("P", None, {}, "P"),
-    # else the source lti id through the identity map
-    (None, "lti-P", {"lti-P": "P-resolved"}, "P-resolved"),
-    # unresolved or conflicting lti id: no parent
-    (None, "lti-P", {}, None),
-    (None, "lti-P", {"lti-other": "X"}, None),
-    (None, "lti-P", {"lti-P": None}, None),
-    # nothing to go on
-    (None, None, {"lti-P": "P"}, None),
-], ids=["uuid-over-lti", "uuid-only", "lti-resolved", "lti-unknown", "lti-unknown-other-ids",
-        "lti-conflict", "no-source"])
+@pytest.mark.parametrize(
+    "source_uuid, source_lti, identity, expected_parent",
+    [
+        # source_course_uuid is preferred, even over an lti id resolving elsewhere
+        ("P", "lti-P", {"lti-P": "OTHER"}, "P"),
+        ("P", None, {}, "P"),
+        # else the source lti id through the identity map
+        (None, "lti-P", {"lti-P": "P-resolved"}, "P-resolved"),
+        # unresolved or conflicting lti id: no parent
+        (None, "lti-P", {}, None),
+        (None, "lti-P", {"lti-other": "X"}, None),
+        (None, "lti-P", {"lti-P": None}, None),
+        # nothing to go on
+        (None, None, {"lti-P": "P"}, None),
+    ],
+    ids=[
+        "uuid-over-lti",
+        "uuid-only",
+        "lti-resolved",
+        "lti-unknown",
+        "lti-unknown-other-ids",
+        "lti-conflict",
+        "no-source",
+    ],
+)
 def test_lineage_row_parent_resolution(source_uuid, source_lti, identity, expected_parent):
-    row = lineage_row(migration("1", "C", source_course_uuid=source_uuid, source_course_lti_id=source_lti),
-                      identity)
+    row = lineage_row(
+        migration("1", "C", source_course_uuid=source_uuid, source_course_lti_id=source_lti),
+        identity,
+    )
     assert row.parent_course_uuid == expected_parent
     assert row.parent_lti_context_id == source_lti
 
 
-@pytest.mark.parametrize("lti_context_id, destination_lti, expected", [
-    ("lti-C", "dest-C", "lti-C"),
-    ("lti-C", None, "lti-C"),
-    (None, "dest-C", "dest-C"),
-    (None, None, None),
-], ids=["both", "lti-only", "destination-fallback", "neither"])
+@pytest.mark.parametrize(
+    "lti_context_id, destination_lti, expected",
+    [
+        ("lti-C", "dest-C", "lti-C"),
+        ("lti-C", None, "lti-C"),
+        (None, "dest-C", "dest-C"),
+        (None, None, None),
+    ],
+    ids=["both", "lti-only", "destination-fallback", "neither"],
+)
 def test_lineage_row_child_lti_context_id_falls_back_to_destination_course_lti_id(
-        lti_context_id, destination_lti, expected):
-    row = lineage_row(migration("1", "C", lti_context_id=lti_context_id,
-                                destination_course_lti_id=destination_lti), {})
+    lti_context_id, destination_lti, expected
+):
+    row = lineage_row(
+        migration(
+            "1", "C", lti_context_id=lti_context_id, destination_course_lti_id=destination_lti
+        ),
+        {},
+    )
     assert row.child_lti_context_id == expected
 
 
@@ -241,27 +331,44 @@ def test_lineage_row_parent_is_null_when_the_lti_id_is_an_identity_conflict():
     ]
     identity = identity_map(events)
     assert identity == {"lti-P": None, "lti-Q": "Q"}
-    assert lineage_row(migration("10", "C", source_course_lti_id="lti-P"), identity).parent_course_uuid is None
-    assert lineage_row(migration("11", "C", source_course_lti_id="lti-Q"), identity).parent_course_uuid == "Q"
+    assert (
+        lineage_row(migration("10", "C", source_course_lti_id="lti-P"), identity).parent_course_uuid
+        is None
+    )
+    assert (
+        lineage_row(migration("11", "C", source_course_lti_id="lti-Q"), identity).parent_course_uuid
+        == "Q"
+    )
 
 
 def test_edge_of_takes_what_the_join_and_climb_need_from_a_lineage_row():
-    row = lineage_row(migration("42", "C", T0 + 5, source_course_uuid="P", migration_type="course_copy_importer"),
-                      {})
-    assert edge_of(row) == Edge(completed_at=T0 + 5, content_migration_id="42",
-                                parent_course_uuid="P", migration_type="course_copy_importer")
+    row = lineage_row(
+        migration("42", "C", T0 + 5, source_course_uuid="P", migration_type="course_copy_importer"),
+        {},
+    )
+    assert edge_of(row) == Edge(
+        completed_at=T0 + 5,
+        content_migration_id="42",
+        parent_course_uuid="P",
+        migration_type="course_copy_importer",
+    )
 
 
 # --- tie order of migration ids -------------------------------------------------------------
 
-@pytest.mark.parametrize("greater, smaller", [
-    ("10", "9"),
-    ("100", "99"),
-    ("2", "1"),
-    ("123456789012345678901234567890", "99999999999999999999999999999"),
-    ("b", "a"),
-    ("abc9", "abc10"),  # not digit strings: plain string order
-], ids=["10>9", "100>99", "2>1", "huge", "b>a", "strings-lexicographic"])
+
+@pytest.mark.parametrize(
+    "greater, smaller",
+    [
+        ("10", "9"),
+        ("100", "99"),
+        ("2", "1"),
+        ("123456789012345678901234567890", "99999999999999999999999999999"),
+        ("b", "a"),
+        ("abc9", "abc10"),  # not digit strings: plain string order
+    ],
+    ids=["10>9", "100>99", "2>1", "huge", "b>a", "strings-lexicographic"],
+)
 def test_migration_id_key_orders_digit_strings_numerically(greater, smaller):
     assert migration_id_key(greater) > migration_id_key(smaller)
 
@@ -280,18 +387,22 @@ def test_sort_edges_orders_by_completed_at_before_migration_id():
 
 # --- parent(X, t) -----------------------------------------------------------------------------
 
+
 def test_parent_of_a_course_without_edges_is_none():
     assert parent_of({}, "X", T0) is None
     assert parent_of(graph({"Y": [edge("P")]}), "X", T0) is None
 
 
-@pytest.mark.parametrize("t, expected", [
-    (T0 - 1, None),        # the only edge completes after t
-    (T0, "P1"),            # completed_at == t counts
-    (T0 + HOUR - 1, "P1"),
-    (T0 + HOUR, "P2"),     # the later edge, at exactly t
-    (T0 + 10 * HOUR, "P2"),
-])
+@pytest.mark.parametrize(
+    "t, expected",
+    [
+        (T0 - 1, None),  # the only edge completes after t
+        (T0, "P1"),  # completed_at == t counts
+        (T0 + HOUR - 1, "P1"),
+        (T0 + HOUR, "P2"),  # the later edge, at exactly t
+        (T0 + 10 * HOUR, "P2"),
+    ],
+)
 def test_parent_of_only_edges_completed_at_or_before_t_latest_wins(t, expected):
     g = graph({"X": [edge("P2", T0 + HOUR, "2"), edge("P1", T0, "1")]})
     assert parent_of(g, "X", t) == expected
@@ -307,11 +418,14 @@ def test_parent_of_skips_edges_without_a_parent():
     assert parent_of(g, "X", T0 + HOUR) == "P"
 
 
-@pytest.mark.parametrize("ids, expected_parent", [
-    (("9", "10"), "P10"),
-    (("10", "9"), "P10"),
-    (("1", "2", "100", "99"), "P100"),
-])
+@pytest.mark.parametrize(
+    "ids, expected_parent",
+    [
+        (("9", "10"), "P10"),
+        (("10", "9"), "P10"),
+        (("1", "2", "100", "99"), "P100"),
+    ],
+)
 def test_parent_of_ties_on_completed_at_go_to_greatest_migration_id(ids, expected_parent):
     g = graph({"X": [edge(f"P{mid}", T0, mid) for mid in ids]})
     assert parent_of(g, "X", T0) == expected_parent
@@ -323,8 +437,13 @@ def test_parent_of_tie_skips_the_greatest_id_when_it_has_no_parent():
 
 
 def test_parent_of_does_not_depend_on_input_order_of_edges():
-    edges = [edge("A", T0, "5"), edge("B", T0 + 1, "3"), edge("C", T0 + 1, "4"),
-             edge(None, T0 + 2, "6"), edge("D", T0 + 3, "7")]
+    edges = [
+        edge("A", T0, "5"),
+        edge("B", T0 + 1, "3"),
+        edge("C", T0 + 1, "4"),
+        edge(None, T0 + 2, "6"),
+        edge("D", T0 + 3, "7"),
+    ]
     for ordering in itertools.permutations(edges):
         g = graph({"X": list(ordering)})
         assert parent_of(g, "X", T0 + 2) == "C"
@@ -334,6 +453,7 @@ def test_parent_of_does_not_depend_on_input_order_of_edges():
 
 # --- the join ----------------------------------------------------------------------------------
 
+
 def test_lineage_statuses_are_the_four_of_the_contract():
     assert set(LINEAGE_STATUSES) == {"same_course", "matched", "source_mismatch", "no_migration"}
 
@@ -341,37 +461,117 @@ def test_lineage_statuses_are_the_four_of_the_contract():
 JOIN_CASES = [
     # id, S, T, t, edges into T, expected status, expected migration id
     ("same-course-no-edges", "S", "S", T0, [], SAME_COURSE, None),
-    ("same-course-despite-edges", "S", "S", T0,
-     [edge("S", T0 - HOUR, "1"), edge("X", T0 - 1, "2")], SAME_COURSE, None),
+    (
+        "same-course-despite-edges",
+        "S",
+        "S",
+        T0,
+        [edge("S", T0 - HOUR, "1"), edge("X", T0 - 1, "2")],
+        SAME_COURSE,
+        None,
+    ),
     ("matched-single", "S", "T", T0, [edge("S", T0 - HOUR, "1")], MATCHED, "1"),
     ("matched-at-exactly-t", "S", "T", T0, [edge("S", T0, "1")], MATCHED, "1"),
-    ("matched-over-later-other-source", "S", "T", T0,
-     [edge("S", T0 - 2 * HOUR, "1"), edge("X", T0 - HOUR, "2")], MATCHED, "1"),
-    ("matched-over-later-parentless", "S", "T", T0,
-     [edge("S", T0 - 2 * HOUR, "1"), edge(None, T0 - HOUR, "2")], MATCHED, "1"),
-    ("matched-latest-of-several-from-S", "S", "T", T0,
-     [edge("S", T0 - 3 * HOUR, "1"), edge("S", T0 - HOUR, "2"), edge("X", T0 - 2 * HOUR, "3")], MATCHED, "2"),
-    ("matched-ignores-S-edge-after-t", "S", "T", T0,
-     [edge("S", T0 - 2 * HOUR, "1"), edge("S", T0 + 1, "2")], MATCHED, "1"),
-    ("matched-tie-greatest-id", "S", "T", T0,
-     [edge("S", T0 - HOUR, "9"), edge("S", T0 - HOUR, "10"), edge("S", T0 - 2 * HOUR, "11")], MATCHED, "10"),
-    ("mismatch-S-edge-only-after-t", "S", "T", T0,
-     [edge("X", T0 - HOUR, "1"), edge("S", T0 + 1, "2")], SOURCE_MISMATCH, "1"),
-    ("mismatch-latest-other-source", "S", "T", T0,
-     [edge("X", T0 - 2 * HOUR, "1"), edge("Y", T0 - HOUR, "2"), edge("Z", T0 + 1, "3")], SOURCE_MISMATCH, "2"),
-    ("mismatch-latest-is-parentless", "S", "T", T0,
-     [edge("X", T0 - 2 * HOUR, "1"), edge(None, T0 - HOUR, "2")], SOURCE_MISMATCH, "2"),
+    (
+        "matched-over-later-other-source",
+        "S",
+        "T",
+        T0,
+        [edge("S", T0 - 2 * HOUR, "1"), edge("X", T0 - HOUR, "2")],
+        MATCHED,
+        "1",
+    ),
+    (
+        "matched-over-later-parentless",
+        "S",
+        "T",
+        T0,
+        [edge("S", T0 - 2 * HOUR, "1"), edge(None, T0 - HOUR, "2")],
+        MATCHED,
+        "1",
+    ),
+    (
+        "matched-latest-of-several-from-S",
+        "S",
+        "T",
+        T0,
+        [edge("S", T0 - 3 * HOUR, "1"), edge("S", T0 - HOUR, "2"), edge("X", T0 - 2 * HOUR, "3")],
+        MATCHED,
+        "2",
+    ),
+    (
+        "matched-ignores-S-edge-after-t",
+        "S",
+        "T",
+        T0,
+        [edge("S", T0 - 2 * HOUR, "1"), edge("S", T0 + 1, "2")],
+        MATCHED,
+        "1",
+    ),
+    (
+        "matched-tie-greatest-id",
+        "S",
+        "T",
+        T0,
+        [edge("S", T0 - HOUR, "9"), edge("S", T0 - HOUR, "10"), edge("S", T0 - 2 * HOUR, "11")],
+        MATCHED,
+        "10",
+    ),
+    (
+        "mismatch-S-edge-only-after-t",
+        "S",
+        "T",
+        T0,
+        [edge("X", T0 - HOUR, "1"), edge("S", T0 + 1, "2")],
+        SOURCE_MISMATCH,
+        "1",
+    ),
+    (
+        "mismatch-latest-other-source",
+        "S",
+        "T",
+        T0,
+        [edge("X", T0 - 2 * HOUR, "1"), edge("Y", T0 - HOUR, "2"), edge("Z", T0 + 1, "3")],
+        SOURCE_MISMATCH,
+        "2",
+    ),
+    (
+        "mismatch-latest-is-parentless",
+        "S",
+        "T",
+        T0,
+        [edge("X", T0 - 2 * HOUR, "1"), edge(None, T0 - HOUR, "2")],
+        SOURCE_MISMATCH,
+        "2",
+    ),
     ("mismatch-only-parentless", "S", "T", T0, [edge(None, T0, "1")], SOURCE_MISMATCH, "1"),
-    ("mismatch-tie-greatest-id", "S", "T", T0,
-     [edge("X", T0 - HOUR, "9"), edge(None, T0 - HOUR, "10"), edge("Y", T0 - HOUR, "2")], SOURCE_MISMATCH, "10"),
+    (
+        "mismatch-tie-greatest-id",
+        "S",
+        "T",
+        T0,
+        [edge("X", T0 - HOUR, "9"), edge(None, T0 - HOUR, "10"), edge("Y", T0 - HOUR, "2")],
+        SOURCE_MISMATCH,
+        "10",
+    ),
     ("no-migration-no-edges", "S", "T", T0, [], NO_MIGRATION, None),
-    ("no-migration-only-later-edges", "S", "T", T0,
-     [edge("S", T0 + 1, "1"), edge("X", T0 + HOUR, "2")], NO_MIGRATION, None),
+    (
+        "no-migration-only-later-edges",
+        "S",
+        "T",
+        T0,
+        [edge("S", T0 + 1, "1"), edge("X", T0 + HOUR, "2")],
+        NO_MIGRATION,
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize("source, target, t, edges, status, migration_id",
-                         [case[1:] for case in JOIN_CASES], ids=[case[0] for case in JOIN_CASES])
+@pytest.mark.parametrize(
+    "source, target, t, edges, status, migration_id",
+    [case[1:] for case in JOIN_CASES],
+    ids=[case[0] for case in JOIN_CASES],
+)
 def test_join_retry(source, target, t, edges, status, migration_id):
     result = join_retry(source, target, t, sort_edges(edges))
     assert result.lineage_status == status
@@ -383,14 +583,20 @@ def test_join_retry(source, target, t, edges, status, migration_id):
 
 
 def test_join_retry_does_not_depend_on_edge_input_order():
-    edges = [edge("S", T0 - 3 * HOUR, "1"), edge("X", T0 - HOUR, "2"), edge("S", T0 - 2 * HOUR, "3"),
-             edge("S", T0 + HOUR, "4"), edge(None, T0 - 2 * HOUR, "5")]
+    edges = [
+        edge("S", T0 - 3 * HOUR, "1"),
+        edge("X", T0 - HOUR, "2"),
+        edge("S", T0 - 2 * HOUR, "3"),
+        edge("S", T0 + HOUR, "4"),
+        edge(None, T0 - 2 * HOUR, "5"),
+    ]
     for ordering in itertools.permutations(edges):
         assert join_retry("S", "T", T0, sort_edges(ordering)).migration.content_migration_id == "3"
         assert join_retry("Q", "T", T0, sort_edges(ordering)).migration.content_migration_id == "2"
 
 
 # --- the climb -----------------------------------------------------------------------------------
+
 
 def climb(edges_by_child, source="S", target="T", t=T0, **kwargs):
     return climb_lineage(graph(edges_by_child), source, target, t, **kwargs)
@@ -419,8 +625,11 @@ def test_climb_multi_hop_is_root_first():
 
 def test_climb_follows_the_source_not_the_edges_into_the_target():
     # T was copied from X, but the retry came from S: the path is S's ancestry.
-    edges = {"T": [edge("X", T0 - HOUR, "1")], "X": [edge("XR", T0 - 2 * HOUR, "2")],
-             "S": [edge("P", T0 - 2 * HOUR, "3")]}
+    edges = {
+        "T": [edge("X", T0 - HOUR, "1")],
+        "X": [edge("XR", T0 - 2 * HOUR, "2")],
+        "S": [edge("P", T0 - 2 * HOUR, "3")],
+    }
     assert climb(edges).path == ["P", "S", "T"]
 
 
@@ -450,8 +659,10 @@ def test_climb_time_filter_uses_equality_at_each_hop():
 
 
 def test_climb_skips_parentless_edges_at_each_hop():
-    edges = {"S": [edge("A", T0 - 2, "1"), edge(None, T0 - 1, "2")],
-             "A": [edge("R", T0 - 3, "3"), edge(None, T0, "4")]}
+    edges = {
+        "S": [edge("A", T0 - 2, "1"), edge(None, T0 - 1, "2")],
+        "A": [edge("R", T0 - 3, "3"), edge(None, T0, "4")],
+    }
     assert climb(edges).path == ["R", "A", "S", "T"]
 
 
@@ -563,11 +774,18 @@ def test_climb_honours_a_smaller_max_depth():
 
 # --- attempts -------------------------------------------------------------------------------------
 
+
 def test_attempt_key_is_new_course_and_new_assignment_link():
     assert attempt_key(retry("S", "T", new_assignment_resource_link_id="a1")) == ("T", "a1")
     assert attempt_key(retry("S", "T2", new_assignment_resource_link_id="a1")) == ("T2", "a1")
-    assert attempt_key(retry("S", "T", new_assignment_resource_link_id=None,
-                             original_assignment_resource_link_id="orig")) == ("T", None)
+    assert attempt_key(
+        retry(
+            "S",
+            "T",
+            new_assignment_resource_link_id=None,
+            original_assignment_resource_link_id="orig",
+        )
+    ) == ("T", None)
 
 
 def test_attempt_key_ignores_the_source_course():
@@ -602,33 +820,72 @@ def test_number_attempts_by_group_as_the_pipeline_does():
     groups = defaultdict(list)
     for r in retries:
         groups[attempt_key(r)].append(r)
-    numbered = {r.event_fingerprint: (n, c) for group in groups.values() for r, n, c in number_attempts(group)}
+    numbered = {
+        r.event_fingerprint: (n, c)
+        for group in groups.values()
+        for r, n, c in number_attempts(group)
+    }
     assert numbered == {"2": (1, 2), "1": (2, 2), "3": (1, 1), "4": (1, 1)}
 
 
 # --- the retries row ------------------------------------------------------------------------------
 
 RETRY_COLUMNS = (
-    "event_fingerprint", "source_event_name", "event_time", "root_account_uuid", "domain", "status",
-    "original_course_uuid", "new_course_uuid", "new_course_resource_link_id",
-    "original_assignment_resource_link_id", "new_assignment_resource_link_id", "request_id", "context_role",
-    "actor_user_hmac", "original_course_id", "original_assignment_id", "new_course_id", "new_assignment_id",
+    "event_fingerprint",
+    "source_event_name",
+    "event_time",
+    "root_account_uuid",
+    "domain",
+    "status",
+    "original_course_uuid",
+    "new_course_uuid",
+    "new_course_resource_link_id",
+    "original_assignment_resource_link_id",
+    "new_assignment_resource_link_id",
+    "request_id",
+    "context_role",
+    "actor_user_hmac",
+    "original_course_id",
+    "original_assignment_id",
+    "new_course_id",
+    "new_assignment_id",
 )
 LINEAGE_COLUMNS = (
-    "lineage_status", "migration_id", "migration_type", "migration_completed_at", "seconds_since_migration",
-    "lineage_path", "root_course_uuid", "lineage_depth", "lineage_cycle", "lineage_truncated",
-    "attempt_number", "attempt_count",
+    "lineage_status",
+    "migration_id",
+    "migration_type",
+    "migration_completed_at",
+    "seconds_since_migration",
+    "lineage_path",
+    "root_course_uuid",
+    "lineage_depth",
+    "lineage_cycle",
+    "lineage_truncated",
+    "attempt_number",
+    "attempt_count",
 )
 
 
 def full_retry(source="S", target="T", t=T0) -> RetryEvent:
     return RetryEvent(
-        event_fingerprint="fp-full", source_event_name=LEGACY_RETRY_EVENT, event_time=t,
-        root_account_uuid="root-acct", domain="school.instructure.com", status="outcome_alignment_cloning",
-        original_course_uuid=source, new_course_uuid=target, new_course_resource_link_id="lti-T",
-        original_assignment_resource_link_id="orig-link", new_assignment_resource_link_id="new-link",
-        request_id="req-1", context_role="TeacherEnrollment", actor_user_hmac="hmac-hex",
-        original_course_id="101", original_assignment_id="202", new_course_id="303", new_assignment_id="404",
+        event_fingerprint="fp-full",
+        source_event_name=LEGACY_RETRY_EVENT,
+        event_time=t,
+        root_account_uuid="root-acct",
+        domain="school.instructure.com",
+        status="outcome_alignment_cloning",
+        original_course_uuid=source,
+        new_course_uuid=target,
+        new_course_resource_link_id="lti-T",
+        original_assignment_resource_link_id="orig-link",
+        new_assignment_resource_link_id="new-link",
+        request_id="req-1",
+        context_role="TeacherEnrollment",
+        actor_user_hmac="hmac-hex",
+        original_course_id="101",
+        original_assignment_id="202",
+        new_course_id="303",
+        new_assignment_id="404",
     )
 
 
@@ -639,10 +896,15 @@ def test_retry_row_has_every_contract_column():
 
 def test_retry_row_matched_assembles_every_column():
     event = full_retry("S", "T", T0)
-    g = graph({
-        "T": [edge("S", T0 - 90 * SEC - 500_000, "77", "course_copy_importer"), edge(None, T0 + 1, "78")],
-        "S": [edge("R", T0 - HOUR, "5")],
-    })
+    g = graph(
+        {
+            "T": [
+                edge("S", T0 - 90 * SEC - 500_000, "77", "course_copy_importer"),
+                edge(None, T0 + 1, "78"),
+            ],
+            "S": [edge("R", T0 - HOUR, "5")],
+        }
+    )
     row = retry_row(event, g, 2, 3)
     expected = {name: getattr(event, name) for name in RETRY_COLUMNS} | {
         "lineage_status": MATCHED,
@@ -665,12 +927,15 @@ def test_retry_row_matched_assembles_every_column():
     assert row.source_event_name == LEGACY_RETRY_EVENT and row.event_time == T0
 
 
-@pytest.mark.parametrize("completed_at, seconds", [
-    (T0, 0.0),
-    (T0 - 1, 0.000001),
-    (T0 - 1_234_567, 1.234567),
-    (T0 - 3 * 86400 * SEC, 259200.0),
-])
+@pytest.mark.parametrize(
+    "completed_at, seconds",
+    [
+        (T0, 0.0),
+        (T0 - 1, 0.000001),
+        (T0 - 1_234_567, 1.234567),
+        (T0 - 3 * 86400 * SEC, 259200.0),
+    ],
+)
 def test_retry_row_seconds_since_migration_is_a_float_of_seconds(completed_at, seconds):
     row = retry_row(retry("S", "T", T0), graph({"T": [edge("S", completed_at, "1")]}), None, None)
     assert row.lineage_status == MATCHED
@@ -680,28 +945,48 @@ def test_retry_row_seconds_since_migration_is_a_float_of_seconds(completed_at, s
 
 
 def test_retry_row_source_mismatch_describes_the_latest_migration_taken():
-    g = graph({"T": [edge("X", T0 - HOUR, "1", "course_copy_importer"),
-                     edge(None, T0 - 60 * SEC, "2", "common_cartridge_importer")]})
+    g = graph(
+        {
+            "T": [
+                edge("X", T0 - HOUR, "1", "course_copy_importer"),
+                edge(None, T0 - 60 * SEC, "2", "common_cartridge_importer"),
+            ]
+        }
+    )
     row = retry_row(retry("S", "T", T0), g, None, None)
     assert row.lineage_status == SOURCE_MISMATCH
-    assert (row.migration_id, row.migration_type, row.migration_completed_at, row.seconds_since_migration) == \
-        ("2", "common_cartridge_importer", T0 - 60 * SEC, 60.0)
+    assert (
+        row.migration_id,
+        row.migration_type,
+        row.migration_completed_at,
+        row.seconds_since_migration,
+    ) == ("2", "common_cartridge_importer", T0 - 60 * SEC, 60.0)
     # The path is the source's, not the target's migration source.
     assert row.lineage_path == ["S", "T"]
     assert row.root_course_uuid == "S"
     assert row.lineage_depth == 1
 
 
-@pytest.mark.parametrize("source, target, edges, status", [
-    ("S", "S", {"S": [edge("P", T0 - HOUR, "1")]}, SAME_COURSE),
-    ("S", "T", {}, NO_MIGRATION),
-    ("S", "T", {"T": [edge("S", T0 + 1, "1")]}, NO_MIGRATION),
-], ids=["same-course", "no-edges", "only-later-edge"])
-def test_retry_row_migration_columns_are_null_without_a_migration_taken(source, target, edges, status):
+@pytest.mark.parametrize(
+    "source, target, edges, status",
+    [
+        ("S", "S", {"S": [edge("P", T0 - HOUR, "1")]}, SAME_COURSE),
+        ("S", "T", {}, NO_MIGRATION),
+        ("S", "T", {"T": [edge("S", T0 + 1, "1")]}, NO_MIGRATION),
+    ],
+    ids=["same-course", "no-edges", "only-later-edge"],
+)
+def test_retry_row_migration_columns_are_null_without_a_migration_taken(
+    source, target, edges, status
+):
     row = retry_row(retry(source, target, T0), graph(edges), None, None)
     assert row.lineage_status == status
-    assert (row.migration_id, row.migration_type, row.migration_completed_at, row.seconds_since_migration) == \
-        (None, None, None, None)
+    assert (
+        row.migration_id,
+        row.migration_type,
+        row.migration_completed_at,
+        row.seconds_since_migration,
+    ) == (None, None, None, None)
 
 
 def test_retry_row_same_course_path_and_depth():
@@ -720,9 +1005,15 @@ def test_retry_row_same_course_without_parents_is_its_own_root():
 
 
 def test_retry_row_carries_cycle_and_truncation_flags():
-    cyc = retry_row(retry("A", "T"), graph({"A": [edge("B")], "B": [edge("A", mid="2")]}), None, None)
+    cyc = retry_row(
+        retry("A", "T"), graph({"A": [edge("B")], "B": [edge("A", mid="2")]}), None, None
+    )
     assert (cyc.lineage_cycle, cyc.lineage_truncated) == (True, False)
-    assert cyc.lineage_path == ["B", "A", "T"] and cyc.root_course_uuid == "B" and cyc.lineage_depth == 2
+    assert (
+        cyc.lineage_path == ["B", "A", "T"]
+        and cyc.root_course_uuid == "B"
+        and cyc.lineage_depth == 2
+    )
 
     names = courses(100) + ["S"]
     deep = retry_row(retry("S", "T"), graph(chain(names)), None, None)
@@ -740,9 +1031,13 @@ def test_retry_row_passes_attempts_through_including_null():
 
 def test_retry_row_path_is_filtered_by_the_retry_time():
     # S is re-copied from B one microsecond after the first retry.
-    g = graph({"T": [edge("S", T0 - HOUR, "1")],
-               "S": [edge("A", T0 - 2 * HOUR, "2"), edge("B", T0 + 1, "3")],
-               "B": [edge("BR", T0 + 1, "4")]})
+    g = graph(
+        {
+            "T": [edge("S", T0 - HOUR, "1")],
+            "S": [edge("A", T0 - 2 * HOUR, "2"), edge("B", T0 + 1, "3")],
+            "B": [edge("BR", T0 + 1, "4")],
+        }
+    )
     early = retry_row(retry("S", "T", T0), g, None, None)
     late = retry_row(retry("S", "T", T0 + 1), g, None, None)
     assert early.lineage_path == ["A", "S", "T"]
@@ -757,8 +1052,16 @@ def test_edges_into_keeps_the_winning_version_of_a_redelivered_migration():
     from transforms.lineage import LineageRow, edges_into
 
     def row(parent, completed_at, fingerprint):
-        return LineageRow("7", "c" * 40, None, parent, None, None, completed_at, None, None, fingerprint)
+        return LineageRow(
+            "7", "c" * 40, None, parent, None, None, completed_at, None, None, fingerprint
+        )
 
-    assert [e.parent_course_uuid for e in edges_into([row("old", 1, "f9"), row("new", 2, "f0")])] == ["new"]
-    assert [e.parent_course_uuid for e in edges_into([row("low", 5, "f1"), row("high", 5, "f2")])] == ["high"]
-    assert [e.parent_course_uuid for e in edges_into([row("high", 5, "f2"), row("low", 5, "f1")])] == ["high"]
+    assert [
+        e.parent_course_uuid for e in edges_into([row("old", 1, "f9"), row("new", 2, "f0")])
+    ] == ["new"]
+    assert [
+        e.parent_course_uuid for e in edges_into([row("low", 5, "f1"), row("high", 5, "f2")])
+    ] == ["high"]
+    assert [
+        e.parent_course_uuid for e in edges_into([row("high", 5, "f2"), row("low", 5, "f1")])
+    ] == ["high"]

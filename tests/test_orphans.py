@@ -1,4 +1,5 @@
 """The classifier's pool workers (and the multiprocessing resource tracker) die with the command."""
+
 import os
 import signal
 import subprocess
@@ -38,7 +39,9 @@ def descendants(pid: int) -> set[int]:
 
 def command_line(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
@@ -61,26 +64,46 @@ def wait_for(predicate, timeout: float, poll: float = 0.02):
     return predicate()
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signal_number", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"]
+)
 def test_pool_workers_and_resource_tracker_exit_when_the_command_is_killed(tmp_path, signal_number):
     feed = tmp_path / "feed.jsonl"
     feed.write_bytes((noise() + b"\n") * 200_000)  # ~60 MB: the pool is busy for a while
-    command = [sys.executable, "-m", "pipelines.cli", "run", "--input", str(feed), "--output", str(tmp_path / "out"),
-               "--parse-processes", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "run",
+        "--input",
+        str(feed),
+        "--output",
+        str(tmp_path / "out"),
+        "--parse-processes",
+        "2",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(tmp_path / "stderr.txt", "wb") as stderr:
-        command_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=tmp_path)
+        command_process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=tmp_path
+        )
     try:
+
         def pool_workers():
-            return {pid for pid in descendants(command_process.pid) if "multiprocessing" in command_line(pid)}
+            return {
+                pid
+                for pid in descendants(command_process.pid)
+                if "multiprocessing" in command_line(pid)
+            }
 
         workers = wait_for(lambda: len(pool_workers()) >= 2 and pool_workers(), timeout=120)
         assert workers, (tmp_path / "stderr.txt").read_text()[-3000:]
         children = descendants(command_process.pid)  # the workers and the resource tracker
         os.kill(command_process.pid, signal_number)
         command_process.wait(timeout=120)
-        left = wait_for(lambda: not {pid for pid in children if running(pid)}, timeout=5) or \
-            {pid: command_line(pid) for pid in children if running(pid)}
+        left = wait_for(lambda: not {pid for pid in children if running(pid)}, timeout=5) or {
+            pid: command_line(pid) for pid in children if running(pid)
+        }
         assert left is True, f"still running 5 s after the command died: {left}"
     finally:
         if command_process.poll() is None:
@@ -90,10 +113,16 @@ def test_pool_workers_and_resource_tracker_exit_when_the_command_is_killed(tmp_p
 
 def test_a_watched_worker_exits_when_its_parent_dies(tmp_path):
     """exit_with_parent in a grandchild: its parent (a shell) is killed; it exits within a poll."""
-    code = ("import os, sys, time; from transforms.parent_watch import exit_with_parent; "
-            "exit_with_parent(os.getppid(), 0.05); print(os.getpid(), flush=True); time.sleep(60)")
-    shell = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "{code}"; sleep 60'], stdout=subprocess.PIPE,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
+    code = (
+        "import os, sys, time; from transforms.parent_watch import exit_with_parent; "
+        "exit_with_parent(os.getppid(), 0.05); print(os.getpid(), flush=True); time.sleep(60)"
+    )
+    shell = subprocess.Popen(
+        ["sh", "-c", f'{sys.executable} -c "{code}"; sleep 60'],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        text=True,
+    )
     try:
         grandchild = int(shell.stdout.readline())
         assert running(grandchild)
@@ -111,7 +140,12 @@ def test_a_worker_whose_parent_is_already_gone_exits_at_once():
         "from transforms.parent_watch import exit_with_parent; "
         "exit_with_parent(-1); print('still here')"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 1 and "still here" not in done.stdout
     assert exit_with_parent  # the function the pool uses as its initializer

@@ -1,4 +1,5 @@
 """Unit tests of transforms/privacy.py: the actor HMAC and how its key is loaded."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,26 +14,68 @@ ROOT = "8H3aGjEatiLI42zzV0ly8t5UGQAxYfvrI3MDlrCx"
 # Known answers: HMAC-SHA256 of "{root}:{user}" computed once, outside the code under test
 # (Python's hmac module, and `printf %s MESSAGE | openssl dgst -sha256 -hmac KEY` for the first).
 HMAC_CASES = [
-    (b"secret", ROOT, "10000000000001",
-     "cb6fc1456f876b58b91e1ddebc91e7a90323e843cdb3d795682ab847ea5fe13b", "root-and-user"),
-    (b"secret", None, "10000000000001",
-     "2a90c8fc9e28c06092cc0730a359669e80578becca1287fa82837155479268bb", "missing-root-is-empty-prefix"),
-    (b"secret", "", "10000000000001",
-     "2a90c8fc9e28c06092cc0730a359669e80578becca1287fa82837155479268bb", "empty-root-is-empty-prefix"),
-    (b"secret\n", ROOT, "42",
-     "f90d063e3b011eded9bb2aa3666de83828ebbe09495f708b35f41b91c236d96c", "key-with-trailing-newline"),
-    (b"\x00\xff\x80binary", ROOT, "42",
-     "62b7a63632e2c388a4043e620c9ed59ead2388a96295a3cf71f413f0e00f62ae", "binary-key"),
-    (b"k" * 200, ROOT, "42",
-     "da7eadfb2001bdd693d0fc7230be07bd3b02d348a728bd26442e9d613c668ad0", "key-longer-than-block"),
-    (b"secret", "r\u00e9gion", "\u00fcser",
-     "dcb52c53e07e7431fc6287db03119653af47195ab7b43be50b36e3d9577e8c23", "non-ascii-utf8-message"),
-    (b"secret", "a:b", "c",
-     "ac07d992bc01b05dfc8c7834d76c11aab3c79c67ce88c1b43535174faaaacdd0", "colon-in-root"),
+    (
+        b"secret",
+        ROOT,
+        "10000000000001",
+        "cb6fc1456f876b58b91e1ddebc91e7a90323e843cdb3d795682ab847ea5fe13b",
+        "root-and-user",
+    ),
+    (
+        b"secret",
+        None,
+        "10000000000001",
+        "2a90c8fc9e28c06092cc0730a359669e80578becca1287fa82837155479268bb",
+        "missing-root-is-empty-prefix",
+    ),
+    (
+        b"secret",
+        "",
+        "10000000000001",
+        "2a90c8fc9e28c06092cc0730a359669e80578becca1287fa82837155479268bb",
+        "empty-root-is-empty-prefix",
+    ),
+    (
+        b"secret\n",
+        ROOT,
+        "42",
+        "f90d063e3b011eded9bb2aa3666de83828ebbe09495f708b35f41b91c236d96c",
+        "key-with-trailing-newline",
+    ),
+    (
+        b"\x00\xff\x80binary",
+        ROOT,
+        "42",
+        "62b7a63632e2c388a4043e620c9ed59ead2388a96295a3cf71f413f0e00f62ae",
+        "binary-key",
+    ),
+    (
+        b"k" * 200,
+        ROOT,
+        "42",
+        "da7eadfb2001bdd693d0fc7230be07bd3b02d348a728bd26442e9d613c668ad0",
+        "key-longer-than-block",
+    ),
+    (
+        b"secret",
+        "r\u00e9gion",
+        "\u00fcser",
+        "dcb52c53e07e7431fc6287db03119653af47195ab7b43be50b36e3d9577e8c23",
+        "non-ascii-utf8-message",
+    ),
+    (
+        b"secret",
+        "a:b",
+        "c",
+        "ac07d992bc01b05dfc8c7834d76c11aab3c79c67ce88c1b43535174faaaacdd0",
+        "colon-in-root",
+    ),
 ]
 
 
-@pytest.mark.parametrize("key, root, user, expected", [c[:4] for c in HMAC_CASES], ids=[c[4] for c in HMAC_CASES])
+@pytest.mark.parametrize(
+    "key, root, user, expected", [c[:4] for c in HMAC_CASES], ids=[c[4] for c in HMAC_CASES]
+)
 def test_hmac_known_answers(key, root, user, expected):
     assert actor_user_hmac(key, root, user) == expected
 
@@ -70,12 +113,15 @@ NULL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("key, root, user", [c[:3] for c in NULL_CASES], ids=[c[3] for c in NULL_CASES])
+@pytest.mark.parametrize(
+    "key, root, user", [c[:3] for c in NULL_CASES], ids=[c[3] for c in NULL_CASES]
+)
 def test_hmac_is_null_without_key_or_user(key, root, user):
     assert actor_user_hmac(key, root, user) is None
 
 
 # --- load_hmac_key ---------------------------------------------------------------------
+
 
 def test_key_file_bytes_are_returned_as_they_are(tmp_path):
     key_file = tmp_path / "key"
@@ -96,7 +142,9 @@ def test_key_file_takes_precedence_over_environment(tmp_path):
 
 
 def test_environment_variable_utf8_bytes():
-    assert load_hmac_key(None, environ={HMAC_KEY_ENV: "cl\u00e9 \u2603"}) == "cl\u00e9 \u2603".encode("utf-8")
+    assert load_hmac_key(
+        None, environ={HMAC_KEY_ENV: "cl\u00e9 \u2603"}
+    ) == "cl\u00e9 \u2603".encode("utf-8")
 
 
 def test_environment_variable_is_not_stripped():
@@ -135,4 +183,7 @@ def test_loaded_key_feeds_the_hmac(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_bytes(b"secret\n")
     key = load_hmac_key(str(key_file), environ={})
-    assert actor_user_hmac(key, ROOT, "1") == "405bdadf0900cf39a172cb2e6cfd08cb0872a7a58db12f0ea7eccf0b473445d7"
+    assert (
+        actor_user_hmac(key, ROOT, "1")
+        == "405bdadf0900cf39a172cb2e6cfd08cb0872a7a58db12f0ea7eccf0b473445d7"
+    )

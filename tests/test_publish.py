@@ -1,4 +1,5 @@
 """Publishing: one-step versions, faults at every step, the lock, run ids, layouts, signals."""
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,21 @@ A, B, C = course("A"), course("B"), course("C")
 D1, D2 = "2024-07-01", "2024-07-02"
 ONE_PROCESS = ["--parse-processes", "1"]
 
-OLD_FEED = [completed("1", B, "2024-07-01T00:00:00Z", source_uuid=A), retry(A, B, "2024-07-02T00:00:00Z"),
-            noise(), b"{broken"]
-NEW_FEED = [completed("1", B, "2024-07-01T00:00:00Z", source_uuid=A), completed("2", C, "2024-07-03T00:00:00Z",
-                                                                                  source_uuid=B),
-            retry(A, B, "2024-07-02T00:00:00Z"), retry(B, C, "2024-07-05T00:00:00Z"), b"[1", b"{broken", b"nope"]
+OLD_FEED = [
+    completed("1", B, "2024-07-01T00:00:00Z", source_uuid=A),
+    retry(A, B, "2024-07-02T00:00:00Z"),
+    noise(),
+    b"{broken",
+]
+NEW_FEED = [
+    completed("1", B, "2024-07-01T00:00:00Z", source_uuid=A),
+    completed("2", C, "2024-07-03T00:00:00Z", source_uuid=B),
+    retry(A, B, "2024-07-02T00:00:00Z"),
+    retry(B, C, "2024-07-05T00:00:00Z"),
+    b"[1",
+    b"{broken",
+    b"nope",
+]
 
 
 def write_lines(path: Path, lines) -> str:
@@ -41,10 +52,14 @@ def snapshot(out: Path, dated: bool) -> dict:
     con = duckdb.connect()
     state = {}
     for table in TABLES:
-        rows = con.sql(f"select * from read_parquet('{out}/{table}/**/*.parquet', hive_partitioning=true)").fetchall()
+        rows = con.sql(
+            f"select * from read_parquet('{out}/{table}/**/*.parquet', hive_partitioning=true)"
+        ).fetchall()
         state[table] = sorted(map(repr, rows))
     if dated:
-        state["summaries"] = {p.name: json.loads(p.read_text()) for p in sorted((out / "_runs").glob("*.json"))}
+        state["summaries"] = {
+            p.name: json.loads(p.read_text()) for p in sorted((out / "_runs").glob("*.json"))
+        }
     else:
         state["summaries"] = json.loads((out / "_SUMMARY.json").read_text())
     return state
@@ -55,7 +70,9 @@ def assert_tidy(out: Path) -> None:
     assert not (out / "_staging").exists()
     assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
     versions = sorted(p.name for p in (out / "_versions").iterdir())
-    assert len(versions) <= 2 and os.path.basename(os.readlink(out / "_current")) in versions, versions
+    assert len(versions) <= 2 and os.path.basename(os.readlink(out / "_current")) in versions, (
+        versions
+    )
     with OutputLock(str(out), "probe"):
         pass
 
@@ -75,14 +92,29 @@ class Scenario:
             write_lines(days / f"{D2}.jsonl", OLD_FEED)
             backfill = ["--start", D1, "--end", D2, "--input-template", str(days / "{date}.jsonl")]
             assert main(["run", *backfill, "--output", str(self.template), *ONE_PROCESS]) == 0
-            assert main(["run", "--date", D2, "--input-template", str(days / "{date}.jsonl"),
-                         "--output", str(self.template), *ONE_PROCESS]) == 0
+            assert (
+                main(
+                    [
+                        "run",
+                        "--date",
+                        D2,
+                        "--input-template",
+                        str(days / "{date}.jsonl"),
+                        "--output",
+                        str(self.template),
+                        *ONE_PROCESS,
+                    ]
+                )
+                == 0
+            )
             write_lines(tmp_path / "in2" / f"{D2}.jsonl", NEW_FEED)
             self.args = ["--date", D2, "--input-template", str(tmp_path / "in2" / "{date}.jsonl")]
         else:
             old = write_lines(tmp_path / "old.jsonl", OLD_FEED)
             for _ in range(2):
-                assert main(["run", "--input", old, "--output", str(self.template), *ONE_PROCESS]) == 0
+                assert (
+                    main(["run", "--input", old, "--output", str(self.template), *ONE_PROCESS]) == 0
+                )
             self.args = ["--input", write_lines(tmp_path / "new.jsonl", NEW_FEED)]
         litter = self.template / "_staging" / "killed-run" / "dead_letter"
         litter.mkdir(parents=True)
@@ -124,7 +156,9 @@ class FaultAt:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dated", [False, True], ids=["undated", "dated"])
-def test_a_fault_at_any_publish_step_leaves_old_or_new_and_the_next_run_recovers(tmp_path, monkeypatch, dated):
+def test_a_fault_at_any_publish_step_leaves_old_or_new_and_the_next_run_recovers(
+    tmp_path, monkeypatch, dated
+):
     scenario = Scenario(tmp_path, dated)
     outcomes = []
     n = 0
@@ -152,16 +186,22 @@ def test_a_fault_at_any_publish_step_leaves_old_or_new_and_the_next_run_recovers
         assert any(name.startswith("link retries/ingest_date=2024-07-01") for name in names)
     # Before the swap the old state, after it the new one.
     swap = names.index(next(name for name in names if name.startswith("point _current")))
-    assert {state for _, state in outcomes[:swap + 1]} == {"old"}
-    assert {state for _, state in outcomes[swap + 1:]} <= {"new"}
+    assert {state for _, state in outcomes[: swap + 1]} == {"old"}
+    assert {state for _, state in outcomes[swap + 1 :]} <= {"new"}
 
 
 def run_cli(argv: list[str], fault: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if fault:
         env[publish.FAULT_ENV] = fault
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *argv], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.slow
@@ -182,7 +222,9 @@ def test_sigkill_at_any_publish_step_leaves_old_or_new_and_the_next_run_recovers
         assert main(scenario.argv()) == 0
         assert snapshot(scenario.out, dated) == scenario.new
         assert_tidy(scenario.out)
-    assert n > 5 and set(states) == {"old"}  # the swap is the last step that changes what readers see
+    assert n > 5 and set(states) == {
+        "old"
+    }  # the swap is the last step that changes what readers see
 
 
 def step_names(scenario: Scenario, monkeypatch) -> list[str]:
@@ -196,7 +238,9 @@ def step_names(scenario: Scenario, monkeypatch) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("action, code, name", [("term", 143, "SIGTERM"), ("int", 130, "SIGINT")])
-def test_sigterm_and_sigint_exit_cleanly_and_leave_the_previous_output(tmp_path, monkeypatch, action, code, name):
+def test_sigterm_and_sigint_exit_cleanly_and_leave_the_previous_output(
+    tmp_path, monkeypatch, action, code, name
+):
     scenario = Scenario(tmp_path, dated=True)
     names = step_names(scenario, monkeypatch)
     swap = 1 + names.index(next(step for step in names if step.startswith("point _current")))
@@ -206,12 +250,16 @@ def test_sigterm_and_sigint_exit_cleanly_and_leave_the_previous_output(tmp_path,
         done = run_cli(scenario.argv(), fault=f"{step}:{action}")
         assert done.returncode == code, done.stderr[-2000:]
         lines = [line for line in done.stderr.splitlines() if "interrupted" in line]
-        assert lines == [f"retry-lineage: interrupted by {name}: {scenario.out}: "
-            "the previous output is unchanged"]
+        assert lines == [
+            f"retry-lineage: interrupted by {name}: {scenario.out}: "
+            "the previous output is unchanged"
+        ]
         assert "Traceback" not in done.stderr
         assert snapshot(scenario.out, True) == scenario.old
         assert os.readlink(scenario.out / "_current") == current
-        assert sorted(p.name for p in (scenario.out / "_versions").iterdir()) == [os.path.basename(current)]
+        assert sorted(p.name for p in (scenario.out / "_versions").iterdir()) == [
+            os.path.basename(current)
+        ]
         assert not (scenario.out / "_staging").exists()  # the killed run's litter went too
         with OutputLock(str(scenario.out), "probe"):
             pass
@@ -250,17 +298,30 @@ def test_a_second_run_fails_at_once_naming_the_holder(tmp_path, capsys):
         assert main(["run", "--input", new, "--output", str(out), *ONE_PROCESS]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1
-        assert "in use by run the-holder" in err and f"pid {os.getpid()}" in err and holder["host"] in err
+        assert (
+            "in use by run the-holder" in err
+            and f"pid {os.getpid()}" in err
+            and holder["host"] in err
+        )
         assert snapshot(out, False) == before
     assert main(["run", "--input", feed, "--output", str(out), *ONE_PROCESS]) == 0
 
 
 def test_the_lock_of_a_killed_run_is_free(tmp_path):
     out = tmp_path / "out"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from transforms.publish import OutputLock; "
-                               f"OutputLock({str(out)!r}, 'doomed').acquire(); print('held', flush=True); "
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from transforms.publish import OutputLock; "
+            f"OutputLock({str(out)!r}, 'doomed').acquire(); print('held', flush=True); "
+            "time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(publish.OutputBusy, match="doomed"):
         OutputLock(str(out), "second").acquire()
@@ -274,15 +335,40 @@ def test_layout_mismatch_is_a_usage_error_naming_the_layout_found(tmp_path, caps
     feed = write_lines(tmp_path / "in" / f"{D1}.jsonl", OLD_FEED)
     undated, dated = tmp_path / "undated", tmp_path / "dated"
     assert main(["run", "--input", feed, "--output", str(undated), *ONE_PROCESS]) == 0
-    assert main(["run", "--date", D1, "--input-template", str(tmp_path / "in" / "{date}.jsonl"),
-                 "--output", str(dated), *ONE_PROCESS]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--date",
+                D1,
+                "--input-template",
+                str(tmp_path / "in" / "{date}.jsonl"),
+                "--output",
+                str(dated),
+                *ONE_PROCESS,
+            ]
+        )
+        == 0
+    )
     before = snapshot(undated, False), snapshot(dated, True)
     capsys.readouterr()
     assert main(["run", "--input", feed, "--output", str(dated)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds a dated layout" in err
-    assert main(["run", "--date", D1, "--input-template", str(tmp_path / "in" / "{date}.jsonl"),
-                 "--output", str(undated)]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--date",
+                D1,
+                "--input-template",
+                str(tmp_path / "in" / "{date}.jsonl"),
+                "--output",
+                str(undated),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds an undated layout" in err
     assert (snapshot(undated, False), snapshot(dated, True)) == before
@@ -300,34 +386,57 @@ class ObjectStore:
         self.out = "fakestore://out"
 
     def local(self, path: str) -> Path:
-        return self.root / path[len("fakestore://"):]
+        return self.root / path[len("fakestore://") :]
 
     def snapshot(self) -> dict:
         manifest = publish.read_manifest(self.out)
         con = duckdb.connect()
         state = {}
         for table in publish.TABLES:
-            patterns = [f"{self.local(folder)}/**/*.parquet" for folder in publish.current_table_dirs(self.out, table)]
-            rows = con.sql(f"select * from read_parquet({patterns!r}, hive_partitioning=true)").fetchall()
+            patterns = [
+                f"{self.local(folder)}/**/*.parquet"
+                for folder in publish.current_table_dirs(self.out, table)
+            ]
+            rows = con.sql(
+                f"select * from read_parquet({patterns!r}, hive_partitioning=true)"
+            ).fetchall()
             state[table.name] = sorted(map(repr, rows))
         if manifest["layout"] == "dated":
-            state["summaries"] = {day: json.loads((self.local(publish.version_dir(self.out, entry["version"]))
-                                                   / "_runs" / f"ingest_date={day}.json").read_text())
-                                  for day, entry in manifest["days"].items()}
+            state["summaries"] = {
+                day: json.loads(
+                    (
+                        self.local(publish.version_dir(self.out, entry["version"]))
+                        / "_runs"
+                        / f"ingest_date={day}.json"
+                    ).read_text()
+                )
+                for day, entry in manifest["days"].items()
+            }
         else:
             state["summaries"] = json.loads(
-                (self.local(publish.version_dir(self.out, manifest["version"])) / "_SUMMARY.json").read_text())
+                (
+                    self.local(publish.version_dir(self.out, manifest["version"])) / "_SUMMARY.json"
+                ).read_text()
+            )
         return state
 
 
 @pytest.mark.slow
 def test_object_store_readers_follow_the_manifest_written_last(tmp_path, monkeypatch):
     store = ObjectStore(tmp_path, monkeypatch)
-    old, new = write_lines(tmp_path / "old.jsonl", OLD_FEED), write_lines(tmp_path / "new.jsonl", NEW_FEED)
-    assert main(["run", "--input", old, "--output", store.out, *ONE_PROCESS, "--run-id", "first"]) == 0
+    old, new = (
+        write_lines(tmp_path / "old.jsonl", OLD_FEED),
+        write_lines(tmp_path / "new.jsonl", NEW_FEED),
+    )
+    assert (
+        main(["run", "--input", old, "--output", store.out, *ONE_PROCESS, "--run-id", "first"]) == 0
+    )
     before = store.snapshot()
     assert len(before["retries"]) == 1 and before["summaries"]["lines_read"] == 4
-    assert main(["run", "--input", new, "--output", store.out, *ONE_PROCESS, "--run-id", "second"]) == 0
+    assert (
+        main(["run", "--input", new, "--output", store.out, *ONE_PROCESS, "--run-id", "second"])
+        == 0
+    )
     manifest = publish.read_manifest(store.out)
     assert manifest["version"] == "second" and manifest["previous_versions"] == ["first"]
     after = store.snapshot()
@@ -361,12 +470,17 @@ def test_object_store_readers_follow_the_manifest_written_last(tmp_path, monkeyp
         assert main(["run", "--input", old, "--output", store.out, *ONE_PROCESS]) == 0
         assert store.snapshot() == before
     names = [name for name, _ in outcomes]
-    assert "write _CURRENT.json" in names and any(name.startswith("delete version") for name in names)
+    assert "write _CURRENT.json" in names and any(
+        name.startswith("delete version") for name in names
+    )
     manifest_step = names.index("write _CURRENT.json")
-    assert {state for _, state in outcomes[:manifest_step + 1]} == {"old"}
-    assert {state for _, state in outcomes[manifest_step + 1:]} == {"new"}
+    assert {state for _, state in outcomes[: manifest_step + 1]} == {"old"}
+    assert {state for _, state in outcomes[manifest_step + 1 :]} == {"new"}
     versions = store.local(f"{store.out}/_versions")
-    assert len({path.relative_to(versions).parts[0] for path in versions.rglob("*") if path.is_file()}) == 2
+    assert (
+        len({path.relative_to(versions).parts[0] for path in versions.rglob("*") if path.is_file()})
+        == 2
+    )
 
 
 def test_object_store_lease_held_by_another_run_stops_a_second_run(tmp_path, monkeypatch, capsys):
@@ -376,13 +490,25 @@ def test_object_store_lease_held_by_another_run_stops_a_second_run(tmp_path, mon
     feed = write_lines(tmp_path / "feed.jsonl", OLD_FEED)
     lease = store.local(f"{store.out}/_LEASE.json")
     lease.parent.mkdir(parents=True)
-    lease.write_text(json.dumps({"run_id": "elsewhere", "pid": 1, "host": "worker-7", "started": "then",
-                                 "expires": "later", "expires_epoch": time.time() + 3600}))
+    lease.write_text(
+        json.dumps(
+            {
+                "run_id": "elsewhere",
+                "pid": 1,
+                "host": "worker-7",
+                "started": "then",
+                "expires": "later",
+                "expires_epoch": time.time() + 3600,
+            }
+        )
+    )
     assert main(["run", "--input", feed, "--output", store.out, *ONE_PROCESS]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "in use by run elsewhere" in err and "worker-7" in err
     assert publish.read_manifest(store.out) is None
-    lease.write_text(json.dumps({"run_id": "elsewhere", "expires_epoch": time.time() - 1}))  # expired
+    lease.write_text(
+        json.dumps({"run_id": "elsewhere", "expires_epoch": time.time() - 1})
+    )  # expired
     assert main(["run", "--input", feed, "--output", store.out, *ONE_PROCESS]) == 0
     assert not lease.exists()
 
@@ -392,24 +518,35 @@ def test_object_store_dated_days_and_their_history_come_from_the_manifest(tmp_pa
     store = ObjectStore(tmp_path, monkeypatch)
     days = tmp_path / "in"
     write_lines(days / f"{D1}.jsonl", [completed("1", B, f"{D1}T00:00:00Z", source_uuid=A)])
-    write_lines(days / f"{D2}.jsonl", [retry(A, B, f"{D2}T00:00:00Z"), retry(A, C, f"{D2}T01:00:00Z")])
+    write_lines(
+        days / f"{D2}.jsonl", [retry(A, B, f"{D2}T00:00:00Z"), retry(A, C, f"{D2}T01:00:00Z")]
+    )
     template = ["--input-template", str(days / "{date}.jsonl"), "--output", store.out, *ONE_PROCESS]
     assert main(["run", "--start", D1, "--end", D2, *template, "--run-id", "fill"]) == 0
     assert main(["run", "--date", D2, *template, "--run-id", "again"]) == 0
     manifest = publish.read_manifest(store.out)
     assert manifest["layout"] == "dated"
-    assert {day: entry["version"] for day, entry in manifest["days"].items()} == {D1: f"fill-{D1}", D2: f"again-{D2}"}
+    assert {day: entry["version"] for day, entry in manifest["days"].items()} == {
+        D1: f"fill-{D1}",
+        D2: f"again-{D2}",
+    }
     state = store.snapshot()
     statuses = sorted(row.split(",")[0] for row in state["retries"])
     assert len(state["retries"]) == 2 and len(state["course_lineage"]) == 1
     # Day 2's retry A -> B found day 1's migration through the manifest.
     con = duckdb.connect()
-    folders = publish.current_table_dirs(store.out, next(t for t in publish.TABLES if t.name == "retries"))
-    matched = con.sql("select lineage_status, count(*) from read_parquet("
-                      f"{[str(store.local(f)) + '/**/*.parquet' for f in folders]!r}) group by 1").fetchall()
+    folders = publish.current_table_dirs(
+        store.out, next(t for t in publish.TABLES if t.name == "retries")
+    )
+    matched = con.sql(
+        "select lineage_status, count(*) from read_parquet("
+        f"{[str(store.local(f)) + '/**/*.parquet' for f in folders]!r}) group by 1"
+    ).fetchall()
     assert dict(matched) == {"matched": 1, "no_migration": 1}, statuses
     assert set(state["summaries"]) == {D1, D2}
-    assert main(["run", "--input", str(days / f"{D1}.jsonl"), "--output", store.out]) == 2  # layout mismatch
+    assert (
+        main(["run", "--input", str(days / f"{D1}.jsonl"), "--output", store.out]) == 2
+    )  # layout mismatch
 
 
 def make_legacy(out: Path) -> None:
@@ -425,11 +562,15 @@ def make_legacy(out: Path) -> None:
         else:
             shutil.copy2(real, path)
     for name in ("_current", "_versions", "_LOCK"):
-        shutil.rmtree(out / name) if (out / name).is_dir() and not (out / name).is_symlink() else (out / name).unlink()
+        shutil.rmtree(out / name) if (out / name).is_dir() and not (out / name).is_symlink() else (
+            out / name
+        ).unlink()
 
 
 @pytest.mark.slow
-def test_an_output_of_the_previous_layout_is_moved_into_a_version_without_losing_a_row(tmp_path, monkeypatch):
+def test_an_output_of_the_previous_layout_is_moved_into_a_version_without_losing_a_row(
+    tmp_path, monkeypatch
+):
     scenario = Scenario(tmp_path, dated=True)
     make_legacy(scenario.template)
     # What the previous release's publish left when killed: day 1 moved aside with nothing in its
@@ -472,7 +613,9 @@ def test_litter_of_killed_runs_is_removed_by_the_next_run(tmp_path):
     unfinished.parent.mkdir(parents=True)
     unfinished.write_bytes(b"half a run")
     (out / "_current.tmp-0badc0de").symlink_to("_versions/20240101T000000Z-dead")
-    stream_file = out / "_staging" / "stream" / "retries-part.parquet"  # the streaming writer's, not ours
+    stream_file = (
+        out / "_staging" / "stream" / "retries-part.parquet"
+    )  # the streaming writer's, not ours
     stream_file.parent.mkdir(parents=True)
     stream_file.write_bytes(b"in flight")
     assert main(["run", "--input", feed, "--output", str(out), *ONE_PROCESS]) == 0

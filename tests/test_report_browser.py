@@ -3,6 +3,7 @@
 The test fails, never skips, when no browser is installed: ``make test``
 installs it. See ``tests/browser.py`` for how the browser is driven.
 """
+
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,10 @@ OVERFLOW = """
 def browser_binary():
     binary = find_browser()
     if binary is None:
-        pytest.fail("no headless browser: install Debian's chromium "
-            "(make test does: apt-get install -y chromium)")
+        pytest.fail(
+            "no headless browser: install Debian's chromium "
+            "(make test does: apt-get install -y chromium)"
+        )
     return binary
 
 
@@ -59,7 +62,8 @@ def test_every_chart_renders_offline_without_errors(tmp_path, browser_binary):
             f"document.querySelectorAll('.chart .main-svg').length >= {expected} * 2 && "
             "[...document.querySelectorAll('.chart')]"
             ".every(chart => chart.querySelector('.cartesianlayer .trace'))",
-            60)
+            60,
+        )
         assert rendered
         charts = browser.evaluate(MARKS)
         assert len(charts) == expected
@@ -69,24 +73,37 @@ def test_every_chart_renders_offline_without_errors(tmp_path, browser_binary):
         # The hostile skipped event name is a label, not markup.
         assert browser.evaluate("document.querySelectorAll('img').length") == 0
         assert fx.HOSTILE_EVENT_NAME in browser.evaluate(
-            "[...document.querySelectorAll('.ytick text')].map(t => t.textContent)")
+            "[...document.querySelectorAll('.ytick text')].map(t => t.textContent)"
+        )
 
         # 1280 px: two charts side by side, nothing wider than its card or the window.
         assert browser.evaluate("document.documentElement.scrollWidth") <= 1280
         assert browser.evaluate(OVERFLOW) == 0
-        tops = browser.evaluate("[...document.querySelectorAll('.grid')].map(g => "
-                                "[...g.children].map(c => Math.round(c.getBoundingClientRect().top)))")
+        tops = browser.evaluate(
+            "[...document.querySelectorAll('.grid')].map(g => "
+            "[...g.children].map(c => Math.round(c.getBoundingClientRect().top)))"
+        )
         assert any(len(row) >= 2 and row[0] == row[1] for row in tops)
         shot = browser.screenshot()
         assert shot.startswith(b"\x89PNG") and distinct_colours(shot) > 50
 
         # A4: in print media at the printable width, one column and nothing cut off.
         browser.call("Emulation.setEmulatedMedia", media="print")
-        browser.call("Emulation.setDeviceMetricsOverride", width=A4_PRINTABLE_PX, height=1000, deviceScaleFactor=1,
-                     mobile=False)
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=A4_PRINTABLE_PX,
+            height=1000,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         assert browser.evaluate("document.documentElement.scrollWidth") <= A4_PRINTABLE_PX
-        assert browser.evaluate("Math.max(...[...document.querySelectorAll('.chart')].map(c => "
-                                "c.getBoundingClientRect().right))") <= A4_PRINTABLE_PX
+        assert (
+            browser.evaluate(
+                "Math.max(...[...document.querySelectorAll('.chart')].map(c => "
+                "c.getBoundingClientRect().right))"
+            )
+            <= A4_PRINTABLE_PX
+        )
         assert browser.pdf().startswith(b"%PDF-")
         assert_clean(browser, page)
 
@@ -98,7 +115,9 @@ def test_empty_output_page_in_the_browser(tmp_path, browser_binary):
         for part in (out / table).rglob("*.parquet"):
             part.unlink()
     fx.write(out / "retries" / "part-empty-00000.parquet", fx.RETRIES.schema.empty_table())
-    fx.write(out / "course_lineage" / "part-empty-00000.parquet", fx.COURSE_LINEAGE.schema.empty_table())
+    fx.write(
+        out / "course_lineage" / "part-empty-00000.parquet", fx.COURSE_LINEAGE.schema.empty_table()
+    )
     fx.write(out / "dead_letter" / "part-empty-00000.parquet", fx.DEAD_LETTER.schema.empty_table())
     page = report_of(out)
     with Browser(browser_binary, timeout=90) as browser:

@@ -37,4 +37,6 @@ def test_row_fields_have_the_models_types(table):
 def test_accepted_retry_has_the_retries_columns_before_the_join():
     assert RetryEvent._fields == RETRY_EVENT_COLUMNS
     row_hints = typing.get_type_hints(TABLES[0].row)
-    assert typing.get_type_hints(RetryEvent) == {name: row_hints[name] for name in RETRY_EVENT_COLUMNS}
+    assert typing.get_type_hints(RetryEvent) == {
+        name: row_hints[name] for name in RETRY_EVENT_COLUMNS
+    }

@@ -1,4 +1,5 @@
 """The batch job on other runners: Dataflow (graph built offline), two local workers, portable."""
+
 import json
 import subprocess
 import sys
@@ -16,19 +17,34 @@ from tests.conftest import DATAFLOW_ARGS, no_network
 # Every test here runs a whole pipeline or a subprocess: `make test-fast` leaves them out.
 pytestmark = pytest.mark.slow
 
-EXPECTED_STEPS = ["ReadCanvasEvents", "NumberRetryAttempts", "GroupMigrations", "BuildIdentityMap", "ResolveParents",
-                  "BuildLineageGraph", "JoinRetriesToLineage", "WriteRetries", "WriteCourseLineage",
-                  "WriteDeadLetter", "SummarizeRun", "PublishRun"]
+EXPECTED_STEPS = [
+    "ReadCanvasEvents",
+    "NumberRetryAttempts",
+    "GroupMigrations",
+    "BuildIdentityMap",
+    "ResolveParents",
+    "BuildLineageGraph",
+    "JoinRetriesToLineage",
+    "WriteRetries",
+    "WriteCourseLineage",
+    "WriteDeadLetter",
+    "SummarizeRun",
+    "PublishRun",
+]
 
 
 def dataflow_step_names(*job_args: str) -> set[str]:
     """Unique names of every transform in the Dataflow job graph, built offline."""
-    options = PipelineOptions([*DATAFLOW_ARGS, "--output", "gs://example-bucket/out", "--run-id", "graph", *job_args])
+    options = PipelineOptions(
+        [*DATAFLOW_ARGS, "--output", "gs://example-bucket/out", "--run-id", "graph", *job_args]
+    )
     runner = DataflowRunner()
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, options)
     pipeline.run()
-    return {transform.unique_name for transform in runner.proto_pipeline.components.transforms.values()}
+    return {
+        transform.unique_name for transform in runner.proto_pipeline.components.transforms.values()
+    }
 
 
 def test_dataflow_job_graph_builds_offline_with_every_step():
@@ -39,13 +55,26 @@ def test_dataflow_job_graph_builds_offline_with_every_step():
 
 
 def test_dated_dataflow_job_reads_lineage_history():
-    names = dataflow_step_names("--date", "2024-07-30", "--input-template", "gs://example-bucket/in/{date}/*.jsonl")
+    names = dataflow_step_names(
+        "--date", "2024-07-30", "--input-template", "gs://example-bucket/in/{date}/*.jsonl"
+    )
     assert "ReadLineageHistory" in names and "PublishRun" in names
 
 
 def test_cli_dry_run_needs_no_network():
-    command = no_network([sys.executable, "-m", "pipelines.retry_lineage", "run", *DATAFLOW_ARGS,
-                          "--input", "gs://example-bucket/in/*.jsonl", "--output", "gs://example-bucket/out"])
+    command = no_network(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.retry_lineage",
+            "run",
+            *DATAFLOW_ARGS,
+            "--input",
+            "gs://example-bucket/in/*.jsonl",
+            "--output",
+            "gs://example-bucket/out",
+        ]
+    )
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "dry run" in done.stderr
@@ -53,10 +82,18 @@ def test_cli_dry_run_needs_no_network():
 
 def table_contents(out):
     summary = json.loads((out / "_SUMMARY.json").read_text())
-    retries = sorted(json.dumps(row, default=str, sort_keys=True)
-                     for row in pq.read_table(out / "retries").drop(["event_date"]).to_pylist())
-    lineage = sorted(json.dumps(row, default=str, sort_keys=True) for row in pq.read_table(out / "course_lineage").to_pylist())
-    dead = sorted((row["source_offset"], row["error_code"], row["raw"]) for row in pq.read_table(out / "dead_letter").to_pylist())
+    retries = sorted(
+        json.dumps(row, default=str, sort_keys=True)
+        for row in pq.read_table(out / "retries").drop(["event_date"]).to_pylist()
+    )
+    lineage = sorted(
+        json.dumps(row, default=str, sort_keys=True)
+        for row in pq.read_table(out / "course_lineage").to_pylist()
+    )
+    dead = sorted(
+        (row["source_offset"], row["error_code"], row["raw"])
+        for row in pq.read_table(out / "dead_letter").to_pylist()
+    )
     return summary, retries, lineage, dead
 
 
@@ -72,11 +109,15 @@ def feed_and_reference(tmp_path_factory):
     return feed, table_contents(reference)
 
 
-@pytest.mark.parametrize("runner_args", [
-    ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
-    ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
-    ["--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
-], ids=["multi_processing", "multi_threading", "portable_loopback"])
+@pytest.mark.parametrize(
+    "runner_args",
+    [
+        ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+        ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
+        ["--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
+    ],
+    ids=["multi_processing", "multi_threading", "portable_loopback"],
+)
 def test_other_local_runners_give_the_in_memory_output(tmp_path, feed_and_reference, runner_args):
     feed, reference = feed_and_reference
     out = tmp_path / "out"

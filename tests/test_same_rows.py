@@ -1,9 +1,10 @@
-"""The batch job writes the same rows as the code before the issue-9 refactoring, on two fixed inputs.
+"""The batch job writes the same rows as the code before the restructuring, on two fixed inputs.
 
 The expected digests (``tests/data/same-rows/expected.json``) were computed
 from the code at commit 64df497 by the commands listed in that file; a change
 that means to change the rows updates them in the same commit.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,19 @@ INPUTS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(INPUTS))
-def test_the_rows_and_the_summary_are_those_of_the_code_before_the_refactoring(tmp_path, capsys, name):
+def test_the_rows_and_the_summary_are_those_of_the_code_before_the_refactoring(
+    tmp_path, capsys, name
+):
     path, keyed = INPUTS[name]
-    argv = ["run", "--input", str(path), "--output", str(tmp_path / "out"), "--parse-processes", "1"]
+    argv = [
+        "run",
+        "--input",
+        str(path),
+        "--output",
+        str(tmp_path / "out"),
+        "--parse-processes",
+        "1",
+    ]
     if keyed:
         (tmp_path / "key").write_bytes(HMAC_KEY)
         argv += ["--hmac-key-file", str(tmp_path / "key")]
@@ -47,12 +58,16 @@ def test_the_digest_sees_a_changed_value_a_moved_row_and_a_lost_row(tmp_path):
         out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
         for folder, rows in rows_by_folder.items():
             (out / "retries" / folder).mkdir(parents=True)
-            pq.write_table(pa.table({"a": [r[0] for r in rows], "b": [r[1] for r in rows]}),
-                           out / "retries" / folder / "part-0.parquet")
+            pq.write_table(
+                pa.table({"a": [r[0] for r in rows], "b": [r[1] for r in rows]}),
+                out / "retries" / folder / "part-0.parquet",
+            )
         return table_digests(str(out))["retries"]
 
     base = write({"event_date=2024-01-01": [(1, "x"), (2, "y")]})
-    assert base == write({"event_date=2024-01-01": [(2, "y"), (1, "x")]})  # order and files do not matter
+    assert base == write(
+        {"event_date=2024-01-01": [(2, "y"), (1, "x")]}
+    )  # order and files do not matter
     assert base != write({"event_date=2024-01-01": [(1, "x"), (2, "z")]})
     assert base != write({"event_date=2024-01-01": [(1, "x")], "event_date=2024-01-02": [(2, "y")]})
     assert base != write({"event_date=2024-01-01": [(1, "x")]})

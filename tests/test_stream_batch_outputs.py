@@ -1,4 +1,5 @@
 """A batch run and a streaming job never share an --output: each refuses the other's (exit 2)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,11 @@ pytestmark = pytest.mark.slow  # runs the batch CLI
 
 A, B = course("A"), course("B")
 DAY = "2024-07-01"
-FEED = [completed("1", B, f"{DAY}T00:00:00Z", source_uuid=A), retry(A, B, f"{DAY}T01:00:00Z"), noise()]
+FEED = [
+    completed("1", B, f"{DAY}T00:00:00Z", source_uuid=A),
+    retry(A, B, f"{DAY}T01:00:00Z"),
+    noise(),
+]
 ONE_PROCESS = ["--parse-processes", "1"]
 
 
@@ -24,8 +29,11 @@ def write_feed(path: Path) -> str:
 
 
 def files_under(root: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(root)): path.read_bytes()
-            for path in sorted(root.rglob("*")) if path.is_file() and not path.is_symlink() and path.name != "_LOCK"}
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink() and path.name != "_LOCK"
+    }
 
 
 def fake_stream_output(out: Path) -> None:
@@ -51,8 +59,11 @@ def test_a_batch_run_refuses_a_streaming_output_and_leaves_it_untouched(tmp_path
     fake_stream_output(out)
     before = files_under(out)
     feed = write_feed(tmp_path / "in" / f"{DAY}.jsonl")
-    where = (["--date", DAY, "--input-template", str(tmp_path / "in" / "{date}.jsonl")] if dated
-             else ["--input", feed])
+    where = (
+        ["--date", DAY, "--input-template", str(tmp_path / "in" / "{date}.jsonl")]
+        if dated
+        else ["--input", feed]
+    )
     assert main(["run", *where, "--output", str(out), *ONE_PROCESS]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "streaming job's output" in err, err
@@ -62,12 +73,33 @@ def test_a_batch_run_refuses_a_streaming_output_and_leaves_it_untouched(tmp_path
 
 def test_a_streaming_job_refuses_a_batch_output_and_leaves_it_untouched(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["run", "--input", write_feed(tmp_path / "in.jsonl"), "--output", str(out), *ONE_PROCESS]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                write_feed(tmp_path / "in.jsonl"),
+                "--output",
+                str(out),
+                *ONE_PROCESS,
+            ]
+        )
+        == 0
+    )
     before = files_under(out)
     capsys.readouterr()
     (tmp_path / "watched").mkdir()
-    code = main(["stream", "--watch", str(tmp_path / "watched" / "*.jsonl"), "--output", str(out),
-                 "--stop-after", "0"])
+    code = main(
+        [
+            "stream",
+            "--watch",
+            str(tmp_path / "watched" / "*.jsonl"),
+            "--output",
+            str(out),
+            "--stop-after",
+            "0",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds a batch run's output (undated layout)" in err, err

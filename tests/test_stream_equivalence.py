@@ -8,6 +8,7 @@ an element is a block of lines timestamped at most at its smallest event time
 (and never behind the watermark), and the watermark moves only after a whole
 file, to its newest event time minus the lag.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,7 +43,9 @@ def _event_time(line: bytes) -> int | None:
         return None
 
 
-def in_order_feed(lines: int, seed: int, stretch: float, noise_kept: int = 20) -> list[tuple[int | None, bytes]]:
+def in_order_feed(
+    lines: int, seed: int, stretch: float, noise_kept: int = 20
+) -> list[tuple[int | None, bytes]]:
     """A generated feed, its event times stretched ``stretch`` times, in event-time order.
 
     One noise line in ``noise_kept`` is kept (noise only needs counting; a
@@ -76,8 +79,10 @@ def in_order_feed(lines: int, seed: int, stretch: float, noise_kept: int = 20) -
                 continue
             completed.add(migration)
         seconds, fraction = divmod(micros, 1_000_000)
-        metadata["event_time"] = (dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-                                  + f".{fraction:06d}Z")
+        metadata["event_time"] = (
+            dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            + f".{fraction:06d}Z"
+        )
         timed.append((micros, json.dumps(event).encode()))
         last = micros
     first = next(micros for micros, _ in timed if micros is not None)
@@ -87,11 +92,16 @@ def in_order_feed(lines: int, seed: int, stretch: float, noise_kept: int = 20) -
 
 def _pairs(event: dict) -> list[tuple[str, str]]:
     body = event.get("body") or {}
-    return [(lti, uuid) for lti, uuid in (
-        (body.get("new_course_resource_link_id"), body.get("new_course_uuid")),
-        (body.get("lti_context_id"), body.get("context_uuid")),
-        (body.get("destination_course_lti_id"), body.get("context_uuid")),
-        (body.get("source_course_lti_id"), body.get("source_course_uuid"))) if lti and uuid]
+    return [
+        (lti, uuid)
+        for lti, uuid in (
+            (body.get("new_course_resource_link_id"), body.get("new_course_uuid")),
+            (body.get("lti_context_id"), body.get("context_uuid")),
+            (body.get("destination_course_lti_id"), body.get("context_uuid")),
+            (body.get("source_course_lti_id"), body.get("source_course_uuid")),
+        )
+        if lti and uuid
+    ]
 
 
 def without_parents_named_later(timed):
@@ -106,7 +116,11 @@ def without_parents_named_later(timed):
     for micros, line in timed:
         try:
             event = json.loads(line)
-            event = event if isinstance(event, dict) and isinstance(event.get("metadata"), dict) else None
+            event = (
+                event
+                if isinstance(event, dict) and isinstance(event.get("metadata"), dict)
+                else None
+            )
         except Exception:
             event = None
         events.append(event)
@@ -115,9 +129,13 @@ def without_parents_named_later(timed):
     kept = []
     for (micros, line), event in zip(timed, events, strict=True):
         body = (event or {}).get("body") or {}
-        if (event and event["metadata"].get("event_name") == "content_migration_completed"
-                and not body.get("source_course_uuid") and body.get("source_course_lti_id")
-                and named_at.get(body["source_course_lti_id"], micros) > micros):
+        if (
+            event
+            and event["metadata"].get("event_name") == "content_migration_completed"
+            and not body.get("source_course_uuid")
+            and body.get("source_course_lti_id")
+            and named_at.get(body["source_course_lti_id"], micros) > micros
+        ):
             continue
         kept.append((micros, line))
     return kept
@@ -146,17 +164,24 @@ def watch_like_stream(files) -> BeamTestStream:
     stream, watermark, newest = BeamTestStream(), None, None
     for lines in files:
         for start in range(0, len(lines), LINES_PER_ELEMENT):
-            block = lines[start:start + LINES_PER_ELEMENT]
-            stamp = min(micros for micros, _ in block) // 1000 * 1000  # TestStream keeps milliseconds
+            block = lines[start : start + LINES_PER_ELEMENT]
+            stamp = (
+                min(micros for micros, _ in block) // 1000 * 1000
+            )  # TestStream keeps milliseconds
             if watermark is not None:
                 stamp = max(stamp, watermark)
-            stream = stream.add_elements([TimestampedValue([line for _, line in block], stamp / 1e6)])
+            stream = stream.add_elements(
+                [TimestampedValue([line for _, line in block], stamp / 1e6)]
+            )
             newest = max(newest or 0, max(micros for micros, _ in block))
         if newest - LAG > (watermark or 0):
             watermark = (newest - LAG) // 1000 * 1000
             stream = stream.advance_watermark_to(watermark / 1e6)
-    return (stream.advance_watermark_to((newest + 2 * DAY) // 1000 * 1000 / 1e6).advance_processing_time(86_400)
-            .advance_watermark_to_infinity())
+    return (
+        stream.advance_watermark_to((newest + 2 * DAY) // 1000 * 1000 / 1e6)
+        .advance_processing_time(86_400)
+        .advance_watermark_to_infinity()
+    )
 
 
 def run_stream(files, out, *extra) -> None:
@@ -167,7 +192,11 @@ def run_stream(files, out, *extra) -> None:
 
 
 def table_rows(pattern: str, key: str, drop=()) -> dict:
-    table = duckdb.sql(f"select * from read_parquet('{pattern}', union_by_name=true)").to_arrow_table().to_pylist()
+    table = (
+        duckdb.sql(f"select * from read_parquet('{pattern}', union_by_name=true)")
+        .to_arrow_table()
+        .to_pylist()
+    )
     rows = {}
     for row in table:
         assert row[key] not in rows, f"two rows for {key} {row[key]}"
@@ -183,13 +212,17 @@ def months_feed(tmp_path_factory):
     feed = folder / "feed.jsonl"
     feed.write_bytes(b"".join(line + b"\n" for _, line in timed))
     assert main(["run", "--input", str(feed), "--output", str(folder / "out")]) == 0
-    retries = table_rows(f"{folder}/out/retries/**/*.parquet", "event_fingerprint", ("attempt_count", "event_date"))
+    retries = table_rows(
+        f"{folder}/out/retries/**/*.parquet", "event_fingerprint", ("attempt_count", "event_date")
+    )
     lineage = table_rows(f"{folder}/out/course_lineage/*.parquet", "content_migration_id")
     return timed, retries, lineage
 
 
-@pytest.mark.parametrize("how", ["one_file", "file_per_day", "files_of_very_different_spans",
-                                 "one_huge_file_then_small_ones"])
+@pytest.mark.parametrize(
+    "how",
+    ["one_file", "file_per_day", "files_of_very_different_spans", "one_huge_file_then_small_ones"],
+)
 def test_streaming_gives_batch_rows_on_an_in_order_feed_of_months(months_feed, tmp_path, how):
     timed, batch_retries, batch_lineage = months_feed
     span_days = (timed[-1][0] - timed[0][0]) / DAY
@@ -198,15 +231,27 @@ def test_streaming_gives_batch_rows_on_an_in_order_feed_of_months(months_feed, t
     assert statuses == {"same_course", "matched", "source_mismatch", "no_migration"}
     assert max(row["lineage_depth"] for row in batch_retries.values()) >= 3
     # parents named by LTI id, resolved through the identity map
-    assert sum(1 for row in batch_lineage.values() if row["parent_course_uuid"] and row["parent_lti_context_id"]) > 10
+    assert (
+        sum(
+            1
+            for row in batch_lineage.values()
+            if row["parent_course_uuid"] and row["parent_lti_context_id"]
+        )
+        > 10
+    )
 
     out = tmp_path / "stream"
     run_stream(split_into_files(timed, how), out)
 
-    streamed = table_rows(f"{out}/retries/**/*.parquet", "event_fingerprint", ("attempt_count", "event_date"))
+    streamed = table_rows(
+        f"{out}/retries/**/*.parquet", "event_fingerprint", ("attempt_count", "event_date")
+    )
     assert streamed == batch_retries
     assert table_rows(f"{out}/course_lineage/*.parquet", "content_migration_id") == batch_lineage
-    records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl")
-               for line in path.read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for path in (out / "_summaries").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
     assert all(record["balanced"] for record in records)
     assert sum(record["lines_read"] for record in records) == len(timed)

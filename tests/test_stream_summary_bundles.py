@@ -1,4 +1,5 @@
-"""Counter records are summed per bundle before the summary trigger: same totals, far fewer records."""
+"""Counter records are summed per bundle before the summary trigger: same totals, fewer records."""
+
 from __future__ import annotations
 
 import apache_beam as beam
@@ -17,12 +18,18 @@ def _total(records):
 
 
 def test_per_bundle_sums_keep_every_count_and_emit_fewer_records():
-    records = [{"lines_read": 1, "skipped_by_event_name.x": 1}] * 500 + [{"lines_read": 2, "blank_lines": 2}] * 7
+    records = [{"lines_read": 1, "skipped_by_event_name.x": 1}] * 500 + [
+        {"lines_read": 2, "blank_lines": 2}
+    ] * 7
     with TestPipeline(runner="FnApiRunner") as pipeline:
-        summed = (pipeline | beam.Create(records, reshuffle=False) | beam.ParDo(SumCountsPerBundle()))
-        assert_that(summed | "Total" >> beam.combiners.ToList() | beam.FlatMap(_total),
-                    equal_to([{"lines_read": 514, "skipped_by_event_name.x": 500, "blank_lines": 14}]))
-        assert_that(summed | beam.combiners.Count.Globally(), equal_to([1]), label="OneRecordPerBundle")
+        summed = pipeline | beam.Create(records, reshuffle=False) | beam.ParDo(SumCountsPerBundle())
+        assert_that(
+            summed | "Total" >> beam.combiners.ToList() | beam.FlatMap(_total),
+            equal_to([{"lines_read": 514, "skipped_by_event_name.x": 500, "blank_lines": 14}]),
+        )
+        assert_that(
+            summed | beam.combiners.Count.Globally(), equal_to([1]), label="OneRecordPerBundle"
+        )
 
 
 def test_a_bundle_without_counts_emits_nothing():

@@ -1,4 +1,5 @@
 """Streaming building blocks on TestStream (BundleBasedDirectRunner): lateness, dedup, join."""
+
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -23,12 +24,15 @@ def streaming_pipeline():
     return beam.Pipeline(options=options)
 
 
-@pytest.mark.parametrize("micros, window, start", [
-    (0, 300, 0),
-    (299_999_999, 300, 0),
-    (300_000_000, 300, 300_000_000),
-    (T0 + 123, 300, T0 - T0 % 300_000_000),
-])
+@pytest.mark.parametrize(
+    "micros, window, start",
+    [
+        (0, 300, 0),
+        (299_999_999, 300, 0),
+        (300_000_000, 300, 300_000_000),
+        (T0 + 123, 300, T0 - T0 % 300_000_000),
+    ],
+)
 def test_window_start(micros, window, start):
     assert window_start(micros, window) == start
 
@@ -41,14 +45,43 @@ def uuid(name):
 
 
 def a_retry(source, target, event_time, link="L", fingerprint=None):
-    return RetryEvent(fingerprint or f"{source}{target}{event_time}", "outcomes.retry_outcome_alignment_clone",
-                      event_time, "acct", "d", "outcome_alignment_cloning", uuid(source), uuid(target), None, None,
-                      link, None, None, None, None, None, None, None)
+    return RetryEvent(
+        fingerprint or f"{source}{target}{event_time}",
+        "outcomes.retry_outcome_alignment_clone",
+        event_time,
+        "acct",
+        "d",
+        "outcome_alignment_cloning",
+        uuid(source),
+        uuid(target),
+        None,
+        None,
+        link,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def a_migration(migration_id, parent, child, completed_at):
-    return MigrationEvent(f"m{migration_id}", "content_migration_completed", completed_at, migration_id, uuid(child),
-                          None, None, uuid(parent) if parent else None, None, "course_copy_importer", "acct", "d")
+    return MigrationEvent(
+        f"m{migration_id}",
+        "content_migration_completed",
+        completed_at,
+        migration_id,
+        uuid(child),
+        None,
+        None,
+        uuid(parent) if parent else None,
+        None,
+        "course_copy_importer",
+        "acct",
+        "d",
+    )
 
 
 def apply_rules(steps, checks, window=300, lateness=3600, horizon=86400, wait=600):
@@ -61,15 +94,27 @@ def apply_rules(steps, checks, window=300, lateness=3600, horizon=86400, wait=60
             stream = stream.add_elements([TimestampedValue(step, step.event_time / 1e6)])
     # Drain as the --watch source does: event time runs past every deadline before the stream ends
     # (what a timer emits once the watermark is at infinity is late for assert_that's grouping).
-    stream = stream.advance_watermark_to((T0 + 30 * 86_400_000_000) / 1e6).advance_watermark_to_infinity()
+    stream = stream.advance_watermark_to(
+        (T0 + 30 * 86_400_000_000) / 1e6
+    ).advance_watermark_to_infinity()
     rules = StreamRules.of_seconds(window, lateness, horizon, wait, 400)
     with streaming_pipeline() as p:
         out = (
             p
             | stream
-            | beam.Map(lambda event: (0, (event, event.event_fingerprint.encode(),
-                                          getattr(event, "event_name", "retry"))))
-            | beam.ParDo(ApplyStreamRules(rules)).with_outputs("lineage_rows", "late", "counts", main="rows")
+            | beam.Map(
+                lambda event: (
+                    0,
+                    (
+                        event,
+                        event.event_fingerprint.encode(),
+                        getattr(event, "event_name", "retry"),
+                    ),
+                )
+            )
+            | beam.ParDo(ApplyStreamRules(rules)).with_outputs(
+                "lineage_rows", "late", "counts", main="rows"
+            )
         )
         checks(out)
 
@@ -78,38 +123,62 @@ def test_an_event_after_its_window_closed_is_a_late_event_dead_letter():
     window_end = T0 - T0 % 300_000_000 + 300_000_000
 
     def checks(out):
-        assert_that(out.rows | beam.Map(lambda row: row.event_fingerprint), equal_to(
-            ["first", "within-lateness", "next-window"]), label="OnTime")
-        assert_that(out.late | beam.Map(lambda row: (row.error_code, row.raw)),
-                    equal_to([("late_event", b"too-late")]), label="Late")
+        assert_that(
+            out.rows | beam.Map(lambda row: row.event_fingerprint),
+            equal_to(["first", "within-lateness", "next-window"]),
+            label="OnTime",
+        )
+        assert_that(
+            out.late | beam.Map(lambda row: (row.error_code, row.raw)),
+            equal_to([("late_event", b"too-late")]),
+            label="Late",
+        )
 
-    apply_rules([
-        a_retry("C", "C", T0, fingerprint="first"),
-        window_end + 30_000_000,              # past the window end, within the 60 s lateness
-        a_retry("C", "C", T0 + 1, fingerprint="within-lateness"),
-        window_end + 61_000_000,              # past end + lateness: the window closes
-        a_retry("C", "C", T0 + 2, fingerprint="too-late"),
-        a_retry("C", "C", window_end + 100_000_000, fingerprint="next-window"),
-    ], checks, lateness=60)
+    apply_rules(
+        [
+            a_retry("C", "C", T0, fingerprint="first"),
+            window_end + 30_000_000,  # past the window end, within the 60 s lateness
+            a_retry("C", "C", T0 + 1, fingerprint="within-lateness"),
+            window_end + 61_000_000,  # past end + lateness: the window closes
+            a_retry("C", "C", T0 + 2, fingerprint="too-late"),
+            a_retry("C", "C", window_end + 100_000_000, fingerprint="next-window"),
+        ],
+        checks,
+        lateness=60,
+    )
 
 
 def test_duplicates_are_removed_within_the_horizon_even_across_windows():
     first = a_retry("S", "T", T0, fingerprint="a" * 64)
 
     def checks(out):
-        assert_that(out.rows | beam.Map(lambda row: row.event_fingerprint[0]), equal_to(["a", "b", "a"]),
-                    label="Distinct")
+        assert_that(
+            out.rows | beam.Map(lambda row: row.event_fingerprint[0]),
+            equal_to(["a", "b", "a"]),
+            label="Distinct",
+        )
         line_counts = out.counts | beam.Filter(lambda counts: "lines_read" in counts)
-        assert_that(line_counts, equal_to([{"lines_read": 1, "accepted.retry": 1}] * 3
-                                          + [{"lines_read": 1, "duplicates": 1}]), label="Counts")
+        assert_that(
+            line_counts,
+            equal_to(
+                [{"lines_read": 1, "accepted.retry": 1}] * 3 + [{"lines_read": 1, "duplicates": 1}]
+            ),
+            label="Counts",
+        )
 
-    apply_rules([
-        first,
-        T0 + HOUR,                                    # a later window: the copy is still a duplicate
-        first, a_retry("S", "T", T0, fingerprint="b" * 64),
-        T0 + 3 * HOUR,                                # past the 2-hour horizon: state expired
-        first,
-    ], checks, horizon=2 * 3600, lateness=6 * 3600)
+    apply_rules(
+        [
+            first,
+            T0 + HOUR,  # a later window: the copy is still a duplicate
+            first,
+            a_retry("S", "T", T0, fingerprint="b" * 64),
+            T0 + 3 * HOUR,  # past the 2-hour horizon: state expired
+            first,
+        ],
+        checks,
+        horizon=2 * 3600,
+        lateness=6 * 3600,
+    )
 
 
 # --- the streaming join -----------------------------------------------------
@@ -117,62 +186,104 @@ def test_duplicates_are_removed_within_the_horizon_even_across_windows():
 
 def assert_joined(steps, expected_rows, expected_lineage=None, wait_seconds=600):
     def checks(out):
-        rows = out.rows | beam.Map(lambda row: (
-            row.original_course_uuid[0], row.new_course_uuid[0], row.lineage_status, row.migration_id,
-            "".join(course[0] for course in row.lineage_path), row.attempt_number, row.attempt_count))
+        rows = out.rows | beam.Map(
+            lambda row: (
+                row.original_course_uuid[0],
+                row.new_course_uuid[0],
+                row.lineage_status,
+                row.migration_id,
+                "".join(course[0] for course in row.lineage_path),
+                row.attempt_number,
+                row.attempt_count,
+            )
+        )
         assert_that(rows, equal_to(expected_rows), label="Rows")
         if expected_lineage is not None:
             parents = out.lineage_rows | beam.Map(
-                lambda row: (row.content_migration_id, row.parent_course_uuid and row.parent_course_uuid[0]))
+                lambda row: (
+                    row.content_migration_id,
+                    row.parent_course_uuid and row.parent_course_uuid[0],
+                )
+            )
             assert_that(parents, equal_to(expected_lineage), label="LineageRows")
 
     apply_rules(steps, checks, wait=wait_seconds)
 
 
 def test_a_retry_before_its_migration_is_matched_when_the_migration_arrives():
-    assert_joined([a_retry("A", "B", T0), T0 + MINUTE, a_migration("7", "A", "B", T0 - MINUTE)],
-                  [("A", "B", "matched", "7", "AB", 1, None)], [("7", "A")])
+    assert_joined(
+        [a_retry("A", "B", T0), T0 + MINUTE, a_migration("7", "A", "B", T0 - MINUTE)],
+        [("A", "B", "matched", "7", "AB", 1, None)],
+        [("7", "A")],
+    )
 
 
 def test_a_retry_waiting_past_its_time_is_matched_by_a_migration_that_arrives_within_the_wait():
-    assert_joined([a_retry("A", "B", T0), T0 + 6 * MINUTE, a_migration("7", "A", "B", T0 - MINUTE)],
-                  [("A", "B", "matched", "7", "AB", 1, None)], [("7", "A")])
+    assert_joined(
+        [a_retry("A", "B", T0), T0 + 6 * MINUTE, a_migration("7", "A", "B", T0 - MINUTE)],
+        [("A", "B", "matched", "7", "AB", 1, None)],
+        [("7", "A")],
+    )
 
 
 def test_a_retry_whose_migration_never_arrives_is_emitted_after_the_wait():
-    assert_joined([a_retry("X", "Y", T0), a_retry("C", "C", T0), T0 + 16 * MINUTE],
-                  [("X", "Y", "no_migration", None, "XY", 1, None), ("C", "C", "same_course", None, "C", 1, None)])
+    assert_joined(
+        [a_retry("X", "Y", T0), a_retry("C", "C", T0), T0 + 16 * MINUTE],
+        [
+            ("X", "Y", "no_migration", None, "XY", 1, None),
+            ("C", "C", "same_course", None, "C", 1, None),
+        ],
+    )
 
 
 def test_multi_hop_path_and_attempts_seen_so_far():
-    assert_joined([
-        a_migration("1", "R", "A", T0 - 120 * MINUTE),
-        a_migration("2", "A", "B", T0 - 60 * MINUTE),
-        a_retry("A", "B", T0),
-        a_retry("A", "B", T0 + MINUTE),
-        a_retry("R", "B", T0 + 2 * MINUTE, link=None),
-        T0 + 20 * MINUTE,
-    ], [("A", "B", "matched", "2", "RAB", 1, None), ("A", "B", "matched", "2", "RAB", 2, None),
-        ("R", "B", "source_mismatch", "2", "RB", None, None)])
+    assert_joined(
+        [
+            a_migration("1", "R", "A", T0 - 120 * MINUTE),
+            a_migration("2", "A", "B", T0 - 60 * MINUTE),
+            a_retry("A", "B", T0),
+            a_retry("A", "B", T0 + MINUTE),
+            a_retry("R", "B", T0 + 2 * MINUTE, link=None),
+            T0 + 20 * MINUTE,
+        ],
+        [
+            ("A", "B", "matched", "2", "RAB", 1, None),
+            ("A", "B", "matched", "2", "RAB", 2, None),
+            ("R", "B", "source_mismatch", "2", "RB", None, None),
+        ],
+    )
 
 
 def test_attempts_are_numbered_in_event_time_order_whatever_the_arrival_order():
-    assert_joined([a_retry("A", "A", T0 + MINUTE), a_retry("A", "A", T0), T0 + 20 * MINUTE],
-                  [("A", "A", "same_course", None, "A", 1, None), ("A", "A", "same_course", None, "A", 2, None)])
+    assert_joined(
+        [a_retry("A", "A", T0 + MINUTE), a_retry("A", "A", T0), T0 + 20 * MINUTE],
+        [
+            ("A", "A", "same_course", None, "A", 1, None),
+            ("A", "A", "same_course", None, "A", 2, None),
+        ],
+    )
     # (which row got which number is checked on the state machine below)
 
 
 def test_a_migration_after_the_wait_does_not_rewrite_an_emitted_row():
-    assert_joined([a_retry("A", "B", T0), T0 + 16 * MINUTE, a_migration("7", "A", "B", T0 - MINUTE)],
-                  [("A", "B", "no_migration", None, "AB", 1, None)])
+    assert_joined(
+        [a_retry("A", "B", T0), T0 + 16 * MINUTE, a_migration("7", "A", "B", T0 - MINUTE)],
+        [("A", "B", "no_migration", None, "AB", 1, None)],
+    )
 
 
 def test_a_retry_is_not_decided_before_an_earlier_migration_of_the_same_time_span_arrives():
     # The retry arrives first; the migration into its course, earlier in event time, comes in a
     # later element before the watermark passes the retry: the row must know it (batch's answer).
-    assert_joined([a_retry("A", "B", T0 + 5), a_migration("7", "X", "B", T0), a_migration("8", "A", "B", T0 + 5),
-                   T0 + 20 * MINUTE],
-                  [("A", "B", "matched", "8", "AB", 1, None)])
+    assert_joined(
+        [
+            a_retry("A", "B", T0 + 5),
+            a_migration("7", "X", "B", T0),
+            a_migration("8", "A", "B", T0 + 5),
+            T0 + 20 * MINUTE,
+        ],
+        [("A", "B", "matched", "8", "AB", 1, None)],
+    )
 
 
 def test_shard_state_rebuilt_from_its_log_equals_the_live_one():
@@ -188,7 +299,8 @@ def test_shard_state_rebuilt_from_its_log_equals_the_live_one():
         ("admit", a_retry("R", "A", T0 + 1)._replace(new_course_resource_link_id="lti-A")),
         ("admit", a_migration("2", None, "B", T0 + 2)._replace(source_course_lti_id="lti-A")),
         ("advance", T0 + 300_000_000),
-        ("admit", retry), ("admit", retry._replace(event_fingerprint="again", event_time=T0 + 1)),
+        ("admit", retry),
+        ("admit", retry._replace(event_fingerprint="again", event_time=T0 + 1)),
         ("advance", T0 + 1200_000_000),
     ]
     live, decided = ShardState(rules), []
@@ -262,9 +374,15 @@ from tests.conftest import completed, noise, retry  # noqa: E402
 
 
 def balanced(counts: dict) -> bool:
-    settled = sum(n for name, n in counts.items() if name.startswith(("dead_letter_by_code.", "skipped_by_event_name.",
-                                                                        "accepted.")))
-    return counts.get("lines_read", 0) == counts.get("blank_lines", 0) + counts.get("duplicates", 0) + settled
+    settled = sum(
+        n
+        for name, n in counts.items()
+        if name.startswith(("dead_letter_by_code.", "skipped_by_event_name.", "accepted."))
+    )
+    return (
+        counts.get("lines_read", 0)
+        == counts.get("blank_lines", 0) + counts.get("duplicates", 0) + settled
+    )
 
 
 def test_lines_through_the_whole_stream():
@@ -275,20 +393,38 @@ def test_lines_through_the_whole_stream():
     arrive = T0 / 1e6
     stream = (
         BeamTestStream()
-        .add_elements([TimestampedValue(retry(a, b, t0), arrive), TimestampedValue(noise(), arrive), b"{oops"])
-        .add_elements([TimestampedValue(retry(a, b, t0), arrive)])                      # a copy
-        .add_elements([TimestampedValue(completed("5", b, "2024-07-30T09:00:00Z", source_uuid=a), arrive)])
-        .advance_watermark_to(1_722_340_000 + 3 * 3600)                                 # far past every window
-        .add_elements([TimestampedValue(completed("6", b, "2024-07-30T09:30:00Z", source_uuid=a), arrive)])
+        .add_elements(
+            [TimestampedValue(retry(a, b, t0), arrive), TimestampedValue(noise(), arrive), b"{oops"]
+        )
+        .add_elements([TimestampedValue(retry(a, b, t0), arrive)])  # a copy
+        .add_elements(
+            [TimestampedValue(completed("5", b, "2024-07-30T09:00:00Z", source_uuid=a), arrive)]
+        )
+        .advance_watermark_to(1_722_340_000 + 3 * 3600)  # far past every window
+        .add_elements(
+            [TimestampedValue(completed("6", b, "2024-07-30T09:30:00Z", source_uuid=a), arrive)]
+        )
         .advance_watermark_to_infinity()
     )
     with streaming_pipeline() as p:
         out = p | stream | ProcessCanvasStream(None, 300, 3600, 86400, 600)
-        assert_that(out["retries"] | beam.Map(lambda row: (row.lineage_status, row.migration_id, row.attempt_number)),
-                    equal_to([("matched", "5", 1)]), label="Retries")
-        assert_that(out["course_lineage"] | beam.Map(lambda row: row.content_migration_id), equal_to(["5"]),
-                    label="Lineage")
-        assert_that(out["dead_letters"] | beam.Map(lambda row: row.error_code),
-                    equal_to(["invalid_json", "late_event"]), label="DeadLetters")
+        assert_that(
+            out["retries"]
+            | beam.Map(lambda row: (row.lineage_status, row.migration_id, row.attempt_number)),
+            equal_to([("matched", "5", 1)]),
+            label="Retries",
+        )
+        assert_that(
+            out["course_lineage"] | beam.Map(lambda row: row.content_migration_id),
+            equal_to(["5"]),
+            label="Lineage",
+        )
+        assert_that(
+            out["dead_letters"] | beam.Map(lambda row: row.error_code),
+            equal_to(["invalid_json", "late_event"]),
+            label="DeadLetters",
+        )
         line_counts = out["counts"] | beam.Filter(lambda counts: "lines_read" in counts)
-        assert_that(line_counts | beam.Map(balanced), equal_to([True] * 6), label="EachLineBalances")
+        assert_that(
+            line_counts | beam.Map(balanced), equal_to([True] * 6), label="EachLineBalances"
+        )

@@ -26,8 +26,12 @@ RETRY = "outcomes.retry_outcome_alignment_clone"
 QUIZ_DUP = "quizzes_next_quiz_duplicated"
 MIGRATIONS = ("content_migration_started", "content_migration_completed")
 ROUTED_NAMES = (RETRY, QUIZ_DUP, *MIGRATIONS)
-REQUIRED = {RETRY: "new_course_uuid", QUIZ_DUP: "new_course_uuid"} | dict.fromkeys(MIGRATIONS, "context_uuid")
-RETRY_URL_RE = re.compile(r"/api/v1/courses/\d+/assignments/\d+/retry_alignment_clone\?target_assignment_id=\d+")
+REQUIRED = {RETRY: "new_course_uuid", QUIZ_DUP: "new_course_uuid"} | dict.fromkeys(
+    MIGRATIONS, "context_uuid"
+)
+RETRY_URL_RE = re.compile(
+    r"/api/v1/courses/\d+/assignments/\d+/retry_alignment_clone\?target_assignment_id=\d+"
+)
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,9})? ?(Z|[+-]\d\d:?\d\d)")
 
 
@@ -50,7 +54,10 @@ def _strings(value):
 def _is_routed(event: dict) -> bool:
     name = event["metadata"]["event_name"]
     if name == QUIZ_DUP:
-        return isinstance(event.get("body"), dict) and event["body"].get("status") == "outcome_alignment_cloning"
+        return (
+            isinstance(event.get("body"), dict)
+            and event["body"].get("status") == "outcome_alignment_cloning"
+        )
     return name in ROUTED_NAMES
 
 
@@ -81,10 +88,18 @@ def classify(line: bytes) -> tuple[str, dict | None]:
     if not _is_routed(event):
         return "noise", event
     event_time = event["metadata"].get("event_time")
-    if not isinstance(event_time, str) or not TIME_RE.fullmatch(event_time) or event_time.startswith("2024-07-32"):
+    if (
+        not isinstance(event_time, str)
+        or not TIME_RE.fullmatch(event_time)
+        or event_time.startswith("2024-07-32")
+    ):
         return "invalid_event_time", None
     body = event.get("body")
-    if not isinstance(body, dict) or not body.get(REQUIRED[name]) or any(isinstance(v, list) for v in body.values()):
+    if (
+        not isinstance(body, dict)
+        or not body.get(REQUIRED[name])
+        or any(isinstance(v, list) for v in body.values())
+    ):
         return "invalid_body", None
     return "routed", event
 
@@ -117,7 +132,11 @@ def test_exact_line_count(events):
 
 def test_write_feed_plain_and_gzip_round_trip(tmp_path):
     expected = list(iter_feed_lines(2_000, 9))
-    plain, packed, again = tmp_path / "feed.jsonl", tmp_path / "feed.jsonl.gz", tmp_path / "again.jsonl.gz"
+    plain, packed, again = (
+        tmp_path / "feed.jsonl",
+        tmp_path / "feed.jsonl.gz",
+        tmp_path / "again.jsonl.gz",
+    )
     assert write_feed(str(plain), 2_000, 9) == 2_000
     assert write_feed(str(packed), 2_000, 9) == 2_000
     write_feed(str(again), 2_000, 9)
@@ -127,7 +146,9 @@ def test_write_feed_plain_and_gzip_round_trip(tmp_path):
 
 
 def test_make_sample_regenerates_the_committed_sample_byte_for_byte(tmp_path):
-    recipe = subprocess.run(["make", "-n", "-B", "sample"], cwd=ROOT, capture_output=True, text=True, check=True)
+    recipe = subprocess.run(
+        ["make", "-n", "-B", "sample"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     command = next(line for line in recipe.stdout.splitlines() if "retry-lineage generate" in line)
     argv = shlex.split(command.split("retry-lineage", 1)[1])
     output = argv.index("--output") + 1
@@ -140,10 +161,18 @@ def test_make_sample_regenerates_the_committed_sample_byte_for_byte(tmp_path):
 @pytest.mark.slow
 def test_the_pipelines_never_import_the_generator():
     # It ships in the image for `retry-lineage generate` only: workers and launchers never load it.
-    code = ("import sys, pipelines.cli, pipelines.retry_lineage, pipelines.retry_lineage_stream; "
-            "print(sorted(name for name in sys.modules if name.startswith('pipelines.synthetic_feed')))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                          timeout=120)
+    code = (
+        "import sys, pipelines.cli, pipelines.retry_lineage, pipelines.retry_lineage_stream; "
+        "print(sorted(name for name in sys.modules if name.startswith('pipelines.synthetic_feed')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert done.stdout.strip() == "[]"
 
 
@@ -156,22 +185,44 @@ def test_noise_variety_and_sizes(lines, classified):
     names = collections.Counter(e["metadata"]["event_name"] for e in _events(classified, "noise"))
     assert len(names) >= 20
     assert not {"content_migration_started", "content_migration_completed", RETRY} & set(names)
-    sizes = [len(line) for line, (kind, _) in zip(lines, classified, strict=True) if kind == "noise"]
+    sizes = [
+        len(line) for line, (kind, _) in zip(lines, classified, strict=True) if kind == "noise"
+    ]
     assert sum(800 <= size <= 2_000 for size in sizes) / len(sizes) > 0.8
 
 
 def test_noise_carries_pii_like_metadata(classified):
-    meta = next(e["metadata"] for e in _events(classified, "noise") if "user_login" in e["metadata"])
-    for key in ("client_ip", "user_agent", "session_id", "request_id", "url", "hostname", "root_account_uuid", "user_id"):
+    meta = next(
+        e["metadata"] for e in _events(classified, "noise") if "user_login" in e["metadata"]
+    )
+    for key in (
+        "client_ip",
+        "user_agent",
+        "session_id",
+        "request_id",
+        "url",
+        "hostname",
+        "root_account_uuid",
+        "user_id",
+    ):
         assert key in meta
     assert re.fullmatch(r"[^@\s]+@[\w.-]+", meta["user_login"])
     assert re.fullmatch(r"\d{17}", meta["user_id"])
 
 
-@pytest.mark.parametrize("kind", [
-    "oversize", "invalid_utf8", "invalid_json", "invalid_envelope", "missing_event_name",
-    "invalid_event_time", "invalid_body", "blank",
-])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "oversize",
+        "invalid_utf8",
+        "invalid_json",
+        "invalid_envelope",
+        "missing_event_name",
+        "invalid_event_time",
+        "invalid_body",
+        "blank",
+    ],
+)
 def test_every_dead_letter_kind_present(classified, kind):
     assert any(k == kind for k, _ in classified)
 
@@ -194,8 +245,13 @@ def test_both_retry_forms_and_their_bodies(classified):
     form2 = [e for e in routed if e["metadata"]["event_name"] == QUIZ_DUP]
     assert form1 and form2
     assert set(form1[0]["body"]) == {
-        "original_course_uuid", "new_course_uuid", "new_course_resource_link_id", "domain",
-        "original_assignment_resource_link_id", "new_assignment_resource_link_id", "status",
+        "original_course_uuid",
+        "new_course_uuid",
+        "new_course_resource_link_id",
+        "domain",
+        "original_assignment_resource_link_id",
+        "new_assignment_resource_link_id",
+        "status",
     }
     assert "new_assignment_resource_link_id" not in form2[0]["body"]
     for event in form1:
@@ -211,23 +267,35 @@ def test_both_retry_forms_and_their_bodies(classified):
 def test_repeated_attempts_on_same_assignment(classified):
     attempts = collections.Counter(
         (e["body"]["new_course_uuid"], e["body"]["new_assignment_resource_link_id"])
-        for e in _events(classified, "routed") if e["metadata"]["event_name"] == RETRY
+        for e in _events(classified, "routed")
+        if e["metadata"]["event_name"] == RETRY
     )
     assert max(attempts.values()) >= 2
 
 
 def test_migrations_with_and_without_source(classified):
-    migrations = [e for e in _events(classified, "routed") if e["metadata"]["event_name"] in MIGRATIONS]
+    migrations = [
+        e for e in _events(classified, "routed") if e["metadata"]["event_name"] in MIGRATIONS
+    ]
     types = collections.Counter(e["body"]["migration_type"] for e in migrations)
     assert {"course_copy_importer", "master_course_import"} <= set(types)
     sourceless = [e for e in migrations if not e["body"].get("source_course_lti_id")]
     assert sourceless
-    assert all(e["body"]["migration_type"] not in ("course_copy_importer", "master_course_import") for e in sourceless)
-    assert any("source_course_lti_id" in e["body"] and e["body"]["source_course_lti_id"] is None for e in sourceless)
+    assert all(
+        e["body"]["migration_type"] not in ("course_copy_importer", "master_course_import")
+        for e in sourceless
+    )
+    assert any(
+        "source_course_lti_id" in e["body"] and e["body"]["source_course_lti_id"] is None
+        for e in sourceless
+    )
     assert any("source_course_lti_id" not in e["body"] for e in sourceless)
     completed_lti_only = [
-        e for e in migrations if e["metadata"]["event_name"] == "content_migration_completed"
-        and e["body"].get("source_course_lti_id") and "source_course_uuid" not in e["body"]
+        e
+        for e in migrations
+        if e["metadata"]["event_name"] == "content_migration_completed"
+        and e["body"].get("source_course_lti_id")
+        and "source_course_uuid" not in e["body"]
     ]
     assert completed_lti_only
     assert any(e["body"]["context_type"] == "Account" for e in migrations)
@@ -268,7 +336,11 @@ def test_copy_forest_has_multiple_levels(classified):
 def test_exact_duplicates_and_disorder(lines, classified):
     counts = collections.Counter(line for line in lines if line.strip())
     assert any(n >= 2 for n in counts.values())
-    duplicated_routed = [e for line, (k, e) in zip(lines, classified, strict=True) if k == "routed" and counts[line] >= 2]
+    duplicated_routed = [
+        e
+        for line, (k, e) in zip(lines, classified, strict=True)
+        if k == "routed" and counts[line] >= 2
+    ]
     assert duplicated_routed
     times = [e["metadata"]["event_time"] for k, e in classified if k == "noise"][:2_000]
     utc = [t for t in times if t.endswith("Z") and "T" in t]

@@ -1,4 +1,5 @@
 """Each output table's pydantic model, Arrow schema and pipeline row agree."""
+
 import datetime as dt
 import types
 import typing
@@ -8,8 +9,14 @@ import pytest
 
 from transforms.tables import TABLES, UTC_MICROS, Int32, to_arrow
 
-SCALARS = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(),
-           bytes: pa.binary(), dt.datetime: UTC_MICROS}
+SCALARS = {
+    str: pa.string(),
+    int: pa.int64(),
+    float: pa.float64(),
+    bool: pa.bool_(),
+    bytes: pa.binary(),
+    dt.datetime: UTC_MICROS,
+}
 
 
 def arrow_type_of(annotation) -> tuple[pa.DataType, bool]:
@@ -37,7 +44,11 @@ def test_model_schema_and_row_have_the_same_columns_in_order(table):
 @pytest.mark.parametrize("table", TABLES, ids=lambda table: table.name)
 def test_model_types_match_schema_types_and_nullability(table):
     for name, field in table.record.model_fields.items():
-        arrow_type, nullable = arrow_type_of(field.annotation if not field.metadata else typing.Annotated[(field.annotation, *field.metadata)])
+        arrow_type, nullable = arrow_type_of(
+            field.annotation
+            if not field.metadata
+            else typing.Annotated[(field.annotation, *field.metadata)]
+        )
         schema_field = table.schema.field(name)
         assert schema_field.type == arrow_type, name
         assert schema_field.nullable == nullable, name

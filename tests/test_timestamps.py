@@ -1,4 +1,5 @@
 """Unit tests of transforms/timestamps.py against the "Timestamps" rules of the contract."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,7 +46,9 @@ ACCEPTED = [
 ]
 
 
-@pytest.mark.parametrize("text, expected", [(t, e) for t, e, _ in ACCEPTED], ids=[i for *_, i in ACCEPTED])
+@pytest.mark.parametrize(
+    "text, expected", [(t, e) for t, e, _ in ACCEPTED], ids=[i for *_, i in ACCEPTED]
+)
 def test_accepted_forms(text, expected):
     assert parse_event_time(text) == expected
 
@@ -66,7 +69,9 @@ FRACTIONS = [
 ]
 
 
-@pytest.mark.parametrize("fraction, micro", FRACTIONS, ids=[f"{len(f) - 1}-digits-{f[1:]}" for f, _ in FRACTIONS])
+@pytest.mark.parametrize(
+    "fraction, micro", FRACTIONS, ids=[f"{len(f) - 1}-digits-{f[1:]}" for f, _ in FRACTIONS]
+)
 @pytest.mark.parametrize("offset", ["Z", "+00:00", "+0000", " -0000"])
 def test_fraction_digits_are_kept_to_microseconds_and_truncated_beyond(fraction, micro, offset):
     text = f"2024-07-30T19:04:35{fraction}{offset}"
@@ -74,13 +79,19 @@ def test_fraction_digits_are_kept_to_microseconds_and_truncated_beyond(fraction,
 
 
 def test_truncation_never_rounds_up_into_next_second():
-    assert parse_event_time("2024-07-30T19:04:35.9999999Z") == micros(2024, 7, 30, 19, 4, 35, 999_999)
+    assert parse_event_time("2024-07-30T19:04:35.9999999Z") == micros(
+        2024, 7, 30, 19, 4, 35, 999_999
+    )
     assert parse_event_time("2024-12-31T23:59:59.999999999Z") < micros(2025, 1, 1)
 
 
 def test_times_equal_after_truncation_compare_equal():
-    assert parse_event_time("2024-07-30T19:04:35.1234561Z") == parse_event_time("2024-07-30T19:04:35.1234569Z")
-    assert parse_event_time("2024-07-30T19:04:35.123456Z") == parse_event_time("2024-07-30T19:04:35.123456999Z")
+    assert parse_event_time("2024-07-30T19:04:35.1234561Z") == parse_event_time(
+        "2024-07-30T19:04:35.1234569Z"
+    )
+    assert parse_event_time("2024-07-30T19:04:35.123456Z") == parse_event_time(
+        "2024-07-30T19:04:35.123456999Z"
+    )
 
 
 SAME_INSTANT = [
@@ -203,7 +214,9 @@ UTC_DATES = [
 ]
 
 
-@pytest.mark.parametrize("text, date", [(t, d) for t, d, _ in UTC_DATES], ids=[i for *_, i in UTC_DATES])
+@pytest.mark.parametrize(
+    "text, date", [(t, d) for t, d, _ in UTC_DATES], ids=[i for *_, i in UTC_DATES]
+)
 def test_utc_date(text, date):
     assert utc_date(parse_event_time(text)) == date
 

@@ -4,15 +4,14 @@ Canvas Data 2 is keyed by local ids, while the event body only has uuids and LTI
 ids, so the route ``/courses/{course}/assignments/{assignment}/retry_alignment_clone
 ?target_assignment_id=..&target_course_id=..`` is the analysts' only join key.
 """
+
 from __future__ import annotations
 
 import re
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-_RETRY_ROUTE = re.compile(
-    r"/courses/(\d+)/assignments/(\d+)/retry_alignment_clone/?", re.ASCII
-)
+_RETRY_ROUTE = re.compile(r"/courses/(\d+)/assignments/(\d+)/retry_alignment_clone/?", re.ASCII)
 _DIGITS = re.compile(r"\d+", re.ASCII)
 
 
@@ -58,5 +57,9 @@ def parse_retry_url(url: str | None) -> RetryUrlIds:
     course_id, assignment_id = route.group(1), route.group(2)
     # Without target_course_id Canvas clones within the same course; a malformed
     # one names no course we can trust.
-    new_course_id = _query_id(query, "target_course_id") if "target_course_id" in query else course_id
-    return RetryUrlIds(course_id, assignment_id, new_course_id, _query_id(query, "target_assignment_id"))
+    new_course_id = (
+        _query_id(query, "target_course_id") if "target_course_id" in query else course_id
+    )
+    return RetryUrlIds(
+        course_id, assignment_id, new_course_id, _query_id(query, "target_assignment_id")
+    )

@@ -1,9 +1,10 @@
-"""Run counters: the records ``{name: count}`` every step emits for the run summary, batch and streaming alike.
+"""Run counters: the records ``{name: count}`` every step emits for the summary (batch and stream).
 
 Counts travel as data so that the summary is computed from the pipeline's own
 output (exactly once, whatever the runner retries), and are mirrored to Beam
 metrics so that a Dataflow dashboard shows the same figures while a job runs.
 """
+
 from __future__ import annotations
 
 import collections
@@ -51,5 +52,7 @@ class CountingDoFn(beam.DoFn):
     def finish_bundle(self):
         record = counter_record(self._counts)
         if record:
-            yield beam.pvalue.TaggedOutput(COUNTS, WindowedValue(record, MIN_TIMESTAMP, (GlobalWindow(),)))
+            yield beam.pvalue.TaggedOutput(
+                COUNTS, WindowedValue(record, MIN_TIMESTAMP, (GlobalWindow(),))
+            )
         self._counts.clear()

@@ -7,6 +7,7 @@ settle (routed events, anything invalid, blank or odd) take the slow path,
 :func:`classify_event`, which is the authoritative implementation of the contract
 and also decides every dead-letter code.
 """
+
 from __future__ import annotations
 
 import collections
@@ -37,7 +38,9 @@ LEGACY_RETRY_EVENT = "quizzes_next_quiz_duplicated"
 LEGACY_RETRY_STATUS = "outcome_alignment_cloning"
 MIGRATION_COMPLETED = "content_migration_completed"
 MIGRATION_STARTED = "content_migration_started"
-ROUTED_EVENT_NAMES = frozenset({RETRY_EVENT, LEGACY_RETRY_EVENT, MIGRATION_COMPLETED, MIGRATION_STARTED})
+ROUTED_EVENT_NAMES = frozenset(
+    {RETRY_EVENT, LEGACY_RETRY_EVENT, MIGRATION_COMPLETED, MIGRATION_STARTED}
+)
 
 ROLE_RETRY = "retry"
 ACCEPTED_ROLES = (ROLE_RETRY, MIGRATION_COMPLETED, MIGRATION_STARTED)
@@ -51,8 +54,13 @@ MISSING_EVENT_NAME = "missing_event_name"
 INVALID_EVENT_TIME = "invalid_event_time"
 INVALID_BODY = "invalid_body"
 DEAD_LETTER_CODES = (
-    OVERSIZE, INVALID_ENCODING, INVALID_JSON, INVALID_ENVELOPE,
-    MISSING_EVENT_NAME, INVALID_EVENT_TIME, INVALID_BODY,
+    OVERSIZE,
+    INVALID_ENCODING,
+    INVALID_JSON,
+    INVALID_ENVELOPE,
+    MISSING_EVENT_NAME,
+    INVALID_EVENT_TIME,
+    INVALID_BODY,
 )
 
 
@@ -120,6 +128,7 @@ class Accepted(NamedTuple):
 # --- field models: every field we read is a string; producers that send ids as
 # JSON integers are accepted, everything else is the wrong type.
 
+
 def _as_text(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -128,7 +137,9 @@ def _as_text(value: Any) -> Any:
     raise ValueError(f"expected a string, got {type(value).__name__}")
 
 
-OptionalText = Annotated[str | None, BeforeValidator(_as_text), AfterValidator(lambda value: value or None)]
+OptionalText = Annotated[
+    str | None, BeforeValidator(_as_text), AfterValidator(lambda value: value or None)
+]
 RequiredText = Annotated[str, BeforeValidator(_as_text), Field(min_length=1)]
 
 
@@ -187,7 +198,9 @@ def _first_error(prefix: str, error: ValidationError) -> str:
 def _validate(model: type[_Fields], data: dict[str, Any], prefix: str) -> _Fields | str:
     # Null and absent mean the same: drop nulls so that required fields report "missing".
     try:
-        return model.model_validate({key: value for key, value in data.items() if value is not None})
+        return model.model_validate(
+            {key: value for key, value in data.items() if value is not None}
+        )
     except ValidationError as error:
         return _first_error(prefix, error)
 
@@ -244,7 +257,9 @@ def _loads(text: str) -> Any:
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
     except RecursionError:
         # Nested deeper than this thread's stack has room for: the same parse, without recursion.
-        return nested_json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
+        return nested_json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins
+        )
 
 
 def parse_strict_json(line: bytes) -> Any | DeadLetter:
@@ -278,7 +293,9 @@ def event_role(event_name: str, body: Any) -> str | None:
     return None
 
 
-def classify_event(line: bytes, hmac_key: bytes | None = None) -> Skipped | DeadLetter | Accepted | None:
+def classify_event(
+    line: bytes, hmac_key: bytes | None = None
+) -> Skipped | DeadLetter | Accepted | None:
     """Authoritative classification of one line (without terminator); None for a blank line."""
     if len(line) > MAX_LINE_BYTES:
         return DeadLetter(OVERSIZE, f"{len(line)} bytes > {MAX_LINE_BYTES}", None)
@@ -292,14 +309,24 @@ def _classify_parsed(line: bytes, hmac_key: bytes | None) -> Skipped | DeadLette
     if isinstance(value, DeadLetter):
         return value
     if not isinstance(value, dict):
-        return DeadLetter(INVALID_ENVELOPE, f"event is a JSON {type(value).__name__}, not an object", None)
+        return DeadLetter(
+            INVALID_ENVELOPE, f"event is a JSON {type(value).__name__}, not an object", None
+        )
     metadata = value.get("metadata")
     if not isinstance(metadata, dict):
-        reason = "missing or null" if metadata is None else f"a JSON {type(metadata).__name__}, not an object"
+        reason = (
+            "missing or null"
+            if metadata is None
+            else f"a JSON {type(metadata).__name__}, not an object"
+        )
         return DeadLetter(INVALID_ENVELOPE, f"metadata: {reason}", None)
     event_name = metadata.get("event_name")
     if not isinstance(event_name, str) or not event_name:
-        return DeadLetter(MISSING_EVENT_NAME, f"metadata.event_name: {nested_json.repr_prefix(event_name, 80)}", None)
+        return DeadLetter(
+            MISSING_EVENT_NAME,
+            f"metadata.event_name: {nested_json.repr_prefix(event_name, 80)}",
+            None,
+        )
     body = value.get("body")
     role = event_role(event_name, body)
     if role is None:
@@ -307,21 +334,28 @@ def _classify_parsed(line: bytes, hmac_key: bytes | None) -> Skipped | DeadLette
     return _accept_routed(value, metadata, body, event_name, role, hmac_key)
 
 
-def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role: str,
-                   hmac_key: bytes | None) -> DeadLetter | Accepted:
+def _accept_routed(
+    value: dict, metadata: dict, body: Any, event_name: str, role: str, hmac_key: bytes | None
+) -> DeadLetter | Accepted:
     is_retry = role == ROLE_RETRY
     meta = _validate(RetryMetadata if is_retry else MigrationMetadata, metadata, "metadata")
     if isinstance(meta, str):
         return DeadLetter(INVALID_ENVELOPE, meta, event_name)
     raw_time = metadata.get("event_time")
     if not isinstance(raw_time, str):
-        return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {nested_json.repr_prefix(raw_time, 80)}", event_name)
+        return DeadLetter(
+            INVALID_EVENT_TIME,
+            f"metadata.event_time: {nested_json.repr_prefix(raw_time, 80)}",
+            event_name,
+        )
     try:
         event_time = parse_event_time(raw_time)
     except TimestampError as error:
         return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {error}", event_name)
     if not isinstance(body, dict):
-        reason = "missing or null" if body is None else f"a JSON {type(body).__name__}, not an object"
+        reason = (
+            "missing or null" if body is None else f"a JSON {type(body).__name__}, not an object"
+        )
         return DeadLetter(INVALID_BODY, f"body: {reason}", event_name)
     fields = _validate(RetryBody if is_retry else MigrationBody, body, "body")
     if isinstance(fields, str):
@@ -332,18 +366,37 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
         assert isinstance(meta, RetryMetadata) and isinstance(fields, RetryBody)
         url_ids = parse_retry_url(meta.url)
         event = RetryEvent(
-            fingerprint, event_name, event_time, meta.root_account_uuid, fields.domain, fields.status,
-            fields.original_course_uuid, fields.new_course_uuid, fields.new_course_resource_link_id,
-            fields.original_assignment_resource_link_id, fields.new_assignment_resource_link_id,
-            meta.request_id, meta.context_role,
-            actor_user_hmac(hmac_key, meta.root_account_uuid, meta.user_id), *url_ids,
+            fingerprint,
+            event_name,
+            event_time,
+            meta.root_account_uuid,
+            fields.domain,
+            fields.status,
+            fields.original_course_uuid,
+            fields.new_course_uuid,
+            fields.new_course_resource_link_id,
+            fields.original_assignment_resource_link_id,
+            fields.new_assignment_resource_link_id,
+            meta.request_id,
+            meta.context_role,
+            actor_user_hmac(hmac_key, meta.root_account_uuid, meta.user_id),
+            *url_ids,
         )
     else:
         assert isinstance(meta, MigrationMetadata) and isinstance(fields, MigrationBody)
         event = MigrationEvent(
-            fingerprint, event_name, event_time, fields.content_migration_id, fields.context_uuid,
-            fields.lti_context_id, fields.destination_course_lti_id, fields.source_course_uuid,
-            fields.source_course_lti_id, fields.migration_type, meta.root_account_uuid, fields.domain,
+            fingerprint,
+            event_name,
+            event_time,
+            fields.content_migration_id,
+            fields.context_uuid,
+            fields.lti_context_id,
+            fields.destination_course_lti_id,
+            fields.source_course_uuid,
+            fields.source_course_lti_id,
+            fields.migration_type,
+            meta.root_account_uuid,
+            fields.domain,
         )
     return Accepted(role, event)
 
@@ -370,13 +423,16 @@ class LineClassifier:
         spares them the strict path, which only routed events need.
         """
         try:
-            document: Any = self._parser.parse(line)  # indexed blindly: a misfit raises, caught below
+            document: Any = self._parser.parse(
+                line
+            )  # indexed blindly: a misfit raises, caught below
             return document["body"]["status"] == LEGACY_RETRY_STATUS
         except Exception:
             return True  # not sure: the strict path decides
 
-    def classify_lines(self, lines: list[bytes], first_offset: int | None,
-                       source_file: str | None = None) -> BlockResult:
+    def classify_lines(
+        self, lines: list[bytes], first_offset: int | None, source_file: str | None = None
+    ) -> BlockResult:
         r"""Classify ``lines`` (terminators removed, ``\r`` of CRLF included or not).
 
         ``first_offset`` is the byte offset of the first line in its decompressed
@@ -399,9 +455,16 @@ class LineClassifier:
                 event_name = parse(line)["metadata"]["event_name"]
             except Exception:  # anything simdjson cannot settle goes to the strict path
                 event_name = None
-            if (event_name.__class__ is str and event_name and line[0] != 0xEF and len(line) <= MAX_LINE_BYTES
-                    and (event_name not in routed
-                         or (event_name == LEGACY_RETRY_EVENT and not self._may_be_legacy_retry(line)))):
+            if (
+                event_name.__class__ is str
+                and event_name
+                and line[0] != 0xEF
+                and len(line) <= MAX_LINE_BYTES
+                and (
+                    event_name not in routed
+                    or (event_name == LEGACY_RETRY_EVENT and not self._may_be_legacy_retry(line))
+                )
+            ):
                 skipped[event_name] += 1
                 continue
             # An object or array event_name is a live simdjson proxy, and the
@@ -426,9 +489,16 @@ class LineClassifier:
                 if offset is not None:
                     offset += sum(map(len, lines[offset_index:index])) + (index - offset_index)
                     offset_index = index
-                dead_letters.append(DeadLetterRow(
-                    outcome.error_code, outcome.error_detail, outcome.event_name, source_file, offset, line,
-                ))
+                dead_letters.append(
+                    DeadLetterRow(
+                        outcome.error_code,
+                        outcome.error_detail,
+                        outcome.event_name,
+                        source_file,
+                        offset,
+                        line,
+                    )
+                )
         counts["lines_read"] += len(lines)
         for event_name, count in skipped.items():
             counts["skipped_by_event_name." + event_name] += count

@@ -12,6 +12,7 @@ This module does not import Beam at load time: the classifier's worker
 processes import it (through :mod:`transforms.classify_range`), and should
 start in a fraction of a second.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -63,7 +64,9 @@ def _new_decompressor(path: str):
     """A new decompressor for the file's codec (suffix in any case), as Beam would pick it."""
     suffix = path.lower().rsplit(".", 1)[-1]
     if suffix == "gz":
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing: the CRC and length are checked
+        return zlib.decompressobj(
+            16 + zlib.MAX_WBITS
+        )  # gzip framing: the CRC and length are checked
     if suffix == "deflate":
         return zlib.decompressobj()
     if suffix == "bz2":
@@ -120,14 +123,20 @@ class DecompressedFile:
             data = self._raw.read(_RAW_CHUNK_BYTES)
             if not data:
                 if self._started:
-                    raise UnreadableInputError(f"{self._path}: compressed data ends early (truncated file?)")
+                    raise UnreadableInputError(
+                        f"{self._path}: compressed data ends early (truncated file?)"
+                    )
                 self._finished = True
                 return
         self._started = True
         try:
             self._buffer += decompressor.decompress(data)
-        except Exception as error:  # zlib.error, OSError, LZMAError, ZstdError: the data is not what it claims
-            raise UnreadableInputError(f"{self._path}: corrupt compressed data ({error})") from error
+        except (
+            Exception
+        ) as error:  # zlib.error, OSError, LZMAError, ZstdError: the data is not what it claims
+            raise UnreadableInputError(
+                f"{self._path}: corrupt compressed data ({error})"
+            ) from error
 
     def close(self) -> None:
         self._raw.close()
@@ -144,15 +153,20 @@ def split_range(file_range: FileRange, parts: int) -> list[FileRange]:
     if file_range.end is None or parts <= 1:
         return [file_range]
     step = max(1, -(-(file_range.end - file_range.start) // parts))
-    return [FileRange(file_range.path, start, min(start + step, file_range.end))
-            for start in range(file_range.start, file_range.end, step)]
+    return [
+        FileRange(file_range.path, start, min(start + step, file_range.end))
+        for start in range(file_range.start, file_range.end, step)
+    ]
 
 
 def split_file(path: str, size: int, range_bytes: int = DEFAULT_RANGE_BYTES) -> list[FileRange]:
     """Byte ranges covering one file; a single range for compressed or small files."""
     if is_compressed(path) or size <= range_bytes:
         return [FileRange(path, 0, None)]
-    return [FileRange(path, start, min(start + range_bytes, size)) for start in range(0, size, range_bytes)]
+    return [
+        FileRange(path, start, min(start + range_bytes, size))
+        for start in range(0, size, range_bytes)
+    ]
 
 
 def _skip_to_line_start(handle: BinaryIO, start: int) -> int | None:
@@ -168,8 +182,9 @@ def _skip_to_line_start(handle: BinaryIO, start: int) -> int | None:
     return None
 
 
-def iter_line_blocks(handle: BinaryIO, start: int = 0, end: int | None = None,
-                     block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
+def iter_line_blocks(
+    handle: BinaryIO, start: int = 0, end: int | None = None, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> Iterator[LineBlock]:
     """Blocks of the lines that start in ``[start, end)`` of an open file.
 
     A UTF-8 byte order mark at the very start of the file is not part of the first line.

@@ -11,6 +11,7 @@ the days the manifest of an object-store output names. Which files that is is
 decided when the job runs, not when it is built, so building a job needs no
 access to the output.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,8 +39,11 @@ def published_history_patterns(output: str) -> list[str]:
     """File patterns of every published ``course_lineage`` day of ``output`` (local or remote)."""
     if "://" not in output:
         return [default_history_pattern(output)]
-    return [FileSystems.join(folder, "*.parquet") for folder in current_table_dirs(output, COURSE_LINEAGE)
-            if _INGEST_DATE.search(folder)]
+    return [
+        FileSystems.join(folder, "*.parquet")
+        for folder in current_table_dirs(output, COURSE_LINEAGE)
+        if _INGEST_DATE.search(folder)
+    ]
 
 
 def counts_before(path: str, day: str) -> bool:
@@ -53,7 +57,9 @@ def read_lineage_rows(path: str) -> list[LineageRow]:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         table = pq.read_table(handle, columns=COURSE_LINEAGE.schema.names)
     columns = [
-        column.cast(pa.int64()).to_pylist() if pa.types.is_timestamp(column.type) else column.to_pylist()
+        column.cast(pa.int64()).to_pylist()
+        if pa.types.is_timestamp(column.type)
+        else column.to_pylist()
         for column in table.columns
     ]
     return [LineageRow(*values) for values in zip(*columns, strict=True)]
@@ -78,8 +84,11 @@ class ReadLineageHistory(beam.PTransform):
         if self._pattern is not None:
             patterns = pbegin | "HistoryPattern" >> beam.Create([self._pattern])
         else:
-            patterns = (pbegin | "HistoryOutput" >> beam.Create([self._output])
-                        | "PublishedHistory" >> beam.FlatMap(published_history_patterns))
+            patterns = (
+                pbegin
+                | "HistoryOutput" >> beam.Create([self._output])
+                | "PublishedHistory" >> beam.FlatMap(published_history_patterns)
+            )
         return (
             patterns
             | "MatchHistory" >> fileio.MatchAll(empty_match_treatment=EmptyMatchTreatment.ALLOW)

@@ -18,6 +18,7 @@
 Local paths are matched here; remote ones (``gs://...``) through Beam's
 FileSystems. :class:`InputError` messages are one line.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,12 +31,18 @@ GLOB_CHARACTERS = "*?["
 # Paths the run writes under its output folder (tables, markers, summaries, staging), as a pattern
 # that could read the output would match them.
 OUTPUT_PROBES = (
-    "_SUMMARY.json", "_SUCCESS", "_runs/ingest_date=2024-01-01.json", "_summaries/summary-0.jsonl",
-    "retries/event_date=2024-01-01/part-00000.parquet", "retries/_SUCCESS",
+    "_SUMMARY.json",
+    "_SUCCESS",
+    "_runs/ingest_date=2024-01-01.json",
+    "_summaries/summary-0.jsonl",
+    "retries/event_date=2024-01-01/part-00000.parquet",
+    "retries/_SUCCESS",
     "retries/ingest_date=2024-01-01/event_date=2024-01-01/part-00000.parquet",
-    "course_lineage/part-00000.parquet", "course_lineage/ingest_date=2024-01-01/part-00000.parquet",
+    "course_lineage/part-00000.parquet",
+    "course_lineage/ingest_date=2024-01-01/part-00000.parquet",
     "dead_letter/part-0123456789abcdef-00000.parquet",
-    "_staging/run/retries/event_date=2024-01-01/part-00000.parquet", "_staging/run/_SUMMARY.json",
+    "_staging/run/retries/event_date=2024-01-01/part-00000.parquet",
+    "_staging/run/_SUMMARY.json",
 )
 
 
@@ -144,7 +151,9 @@ def could_read_output(pattern: str, output: str) -> str | None:
     return None
 
 
-def resolve_pattern(pattern: str, option: str = "--input", absent_is_empty: bool = False) -> list[InputFile]:
+def resolve_pattern(
+    pattern: str, option: str = "--input", absent_is_empty: bool = False
+) -> list[InputFile]:
     """The files of one pattern; raises InputError for a folder or an absent literal path.
 
     With ``absent_is_empty`` an absent literal path is an empty match (a dated template's day).
@@ -152,7 +161,9 @@ def resolve_pattern(pattern: str, option: str = "--input", absent_is_empty: bool
     if _exists(pattern):
         if not is_remote(pattern) and os.path.isdir(pattern):
             example = os.path.join(pattern, "*.jsonl")
-            raise InputError(f"{option} {pattern} is a folder; give a file pattern such as '{example}'")
+            raise InputError(
+                f"{option} {pattern} is a folder; give a file pattern such as '{example}'"
+            )
         return [InputFile(pattern, _size(pattern))]
     if not has_glob(pattern):
         if absent_is_empty:
@@ -161,27 +172,37 @@ def resolve_pattern(pattern: str, option: str = "--input", absent_is_empty: bool
     return _match_remote(pattern) if is_remote(pattern) else match_local(pattern)
 
 
-def resolve_inputs(patterns: Iterable[str], output: str | None = None, allow_empty: bool = False,
-                   option: str = "--input", absent_is_empty: bool = False) -> list[InputFile]:
+def resolve_inputs(
+    patterns: Iterable[str],
+    output: str | None = None,
+    allow_empty: bool = False,
+    option: str = "--input",
+    absent_is_empty: bool = False,
+) -> list[InputFile]:
     """Every file the patterns name, once, in pattern order; InputError per the module's rules."""
     patterns = list(patterns)
     if output:
         for pattern in patterns:
             written = could_read_output(pattern, output)
             if written:
-                raise InputError(f"{option} {pattern} could read the output ({written}); "
-                                 f"narrow the pattern or write --output elsewhere")
+                raise InputError(
+                    f"{option} {pattern} could read the output ({written}); "
+                    f"narrow the pattern or write --output elsewhere"
+                )
     seen, files = set(), []
     for pattern in patterns:
         matched = resolve_pattern(pattern, option, absent_is_empty)
         if not matched and not allow_empty:
-            raise InputError(f"{option} {pattern} matches no file "
-                             "(pass --allow-empty-input when an empty input is expected)")
+            raise InputError(
+                f"{option} {pattern} matches no file "
+                "(pass --allow-empty-input when an empty input is expected)"
+            )
         for file in matched:
             if output and is_under(file.path, output):
-                raise InputError(f"{option} {pattern} matches {file.path}, inside --output {output}")
+                raise InputError(
+                    f"{option} {pattern} matches {file.path}, inside --output {output}"
+                )
             if file.path not in seen:
                 seen.add(file.path)
                 files.append(file)
     return files
-

@@ -8,6 +8,7 @@
 
 Times are UTC epoch microseconds (ints) throughout.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -28,6 +29,7 @@ LINEAGE_STATUSES = (SAME_COURSE, MATCHED, SOURCE_MISMATCH, NO_MIGRATION)
 
 # --- identity map ---------------------------------------------------------
 
+
 def identity_pairs(event: RetryEvent | MigrationEvent) -> list[tuple[str, str]]:
     """(lti_context_id, course_uuid) pairs that one accepted event vouches for."""
     candidates: list[tuple[str | None, str | None]]
@@ -44,7 +46,10 @@ def identity_pairs(event: RetryEvent | MigrationEvent) -> list[tuple[str, str]]:
 
 def row_identity_pairs(row: LineageRow) -> list[tuple[str, str]]:
     """(lti_context_id, course_uuid) pairs that an earlier day's ``course_lineage`` row carries."""
-    candidates = [(row.child_lti_context_id, row.child_course_uuid), (row.parent_lti_context_id, row.parent_course_uuid)]
+    candidates = [
+        (row.child_lti_context_id, row.child_course_uuid),
+        (row.parent_lti_context_id, row.parent_course_uuid),
+    ]
     return [(lti, uuid) for lti, uuid in candidates if lti and uuid]
 
 
@@ -55,6 +60,7 @@ def resolve_identity(uuids: Iterable[str]) -> str | None:
 
 
 # --- course_lineage rows ----------------------------------------------------
+
 
 def version_order(item: MigrationEvent | LineageRow) -> tuple[int, str]:
     """The winning version of a migration id: latest completion, ties by greatest fingerprint."""
@@ -89,6 +95,7 @@ def lineage_row(event: MigrationEvent, identity: Mapping[str, str | None]) -> Li
 
 # --- the lineage graph ------------------------------------------------------
 
+
 class Edge(NamedTuple):
     """A migration into a course, as the join and the climb need it."""
 
@@ -116,7 +123,9 @@ def edge_order(edge: Edge) -> tuple:
 
 def edge_of(row: LineageRow) -> Edge:
     """The graph edge a ``course_lineage`` row stands for."""
-    return Edge(row.completed_at, row.content_migration_id, row.parent_course_uuid, row.migration_type)
+    return Edge(
+        row.completed_at, row.content_migration_id, row.parent_course_uuid, row.migration_type
+    )
 
 
 def sort_edges(edges: Iterable[Edge]) -> tuple[Edge, ...]:
@@ -142,8 +151,9 @@ def _edges_completed_by(edges: Sequence[Edge], t: int) -> Sequence[Edge]:
     return edges[: bisect.bisect_right(edges, t, key=lambda edge: edge.completed_at)]
 
 
-def latest_edge(edges: Sequence[Edge], t: int, parent: str | None = None,
-                with_parent: bool = False) -> Edge | None:
+def latest_edge(
+    edges: Sequence[Edge], t: int, parent: str | None = None, with_parent: bool = False
+) -> Edge | None:
     """Latest edge completed at or before ``t`` (optionally from ``parent``, or with any parent)."""
     for edge in reversed(_edges_completed_by(edges, t)):
         if parent is not None and edge.parent_course_uuid != parent:
@@ -168,8 +178,13 @@ class LineagePath(NamedTuple):
     truncated: bool
 
 
-def climb_lineage(graph: Mapping[str, Sequence[Edge]], source: str, target: str, t: int,
-                  max_depth: int = MAX_LINEAGE_DEPTH) -> LineagePath:
+def climb_lineage(
+    graph: Mapping[str, Sequence[Edge]],
+    source: str,
+    target: str,
+    t: int,
+    max_depth: int = MAX_LINEAGE_DEPTH,
+) -> LineagePath:
     """[..., parent(parent(S)), parent(S), S, T], stopping at a root, a cycle or max_depth hops."""
     reversed_path = [target, source] if source != target else [source]
     seen = set(reversed_path)
@@ -190,6 +205,7 @@ def climb_lineage(graph: Mapping[str, Sequence[Edge]], source: str, target: str,
 
 
 # --- the join rule ------------------------------------------------------------
+
 
 class JoinResult(NamedTuple):
     """A retry's lineage status and the migration that decided it, if any."""
@@ -213,8 +229,9 @@ def join_retry(source: str, target: str, t: int, edges_into_target: Sequence[Edg
 
 # --- attempts -----------------------------------------------------------------
 
+
 def attempt_key(retry: RetryEvent) -> tuple[str, str | None]:
-    """(new course, new assignment link): retries of one assignment share it, batch and streaming alike.
+    """(new course, new assignment link): retries of one assignment share it (batch and streaming).
 
     Attempts are numbered only when the link is known; retries into a course
     without a link share ``(course, None)`` and their attempts stay null.
@@ -230,8 +247,13 @@ def number_attempts(retries: Iterable[RetryEvent]) -> list[tuple[RetryEvent, int
 
 # --- the retries row ------------------------------------------------------------
 
-def retry_row(retry: RetryEvent, graph: Mapping[str, Sequence[Edge]],
-              attempt_number: int | None, attempt_count: int | None) -> RetryRow:
+
+def retry_row(
+    retry: RetryEvent,
+    graph: Mapping[str, Sequence[Edge]],
+    attempt_number: int | None,
+    attempt_count: int | None,
+) -> RetryRow:
     """Join one distinct retry to the lineage graph (child course uuid -> sorted edges)."""
     source, target, t = retry.original_course_uuid, retry.new_course_uuid, retry.event_time
     status, migration = join_retry(source, target, t, graph.get(target, ()))
@@ -254,6 +276,7 @@ def retry_row(retry: RetryEvent, graph: Mapping[str, Sequence[Edge]],
 
 
 # --- duplicates -------------------------------------------------------------------
+
 
 def distinct_events(events: Iterable) -> tuple[list, int]:
     """(one event per fingerprint, number of copies dropped) of events sharing a key.

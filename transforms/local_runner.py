@@ -11,6 +11,7 @@ while a process runs, nor do the state and timer specs of a DoFn class, so
 made at run time (lambdas, closures, which the runner re-creates for every
 bundle) are not cached. Only the local runner path installs it.
 """
+
 from __future__ import annotations
 
 import inspect

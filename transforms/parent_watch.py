@@ -12,6 +12,7 @@ lives on). Polling the parent's pid works everywhere and costs nothing.
 
 This module does not import Beam: the workers import it.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,4 +35,6 @@ def exit_with_parent(parent_pid: int, poll_seconds: float = PARENT_POLL_SECONDS)
     """
     if os.getppid() != parent_pid:  # the parent died before the watch began
         os._exit(1)
-    threading.Thread(target=_watch, args=(parent_pid, poll_seconds), name="exit-with-parent", daemon=True).start()
+    threading.Thread(
+        target=_watch, args=(parent_pid, poll_seconds), name="exit-with-parent", daemon=True
+    ).start()

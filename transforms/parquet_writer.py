@@ -5,6 +5,7 @@ A batch run writes its files into a version folder no reader looks at
 summary are written); the streaming writer writes under ``OUTPUT/_staging/stream``
 and renames each file into place.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -39,7 +40,9 @@ class WriteParquetFiles(beam.DoFn):
     against what was accepted, so a lost file cannot go unnoticed.
     """
 
-    def __init__(self, table: Table, table_dir: str, codec: str, rows_per_file: int = DEFAULT_ROWS_PER_FILE):
+    def __init__(
+        self, table: Table, table_dir: str, codec: str, rows_per_file: int = DEFAULT_ROWS_PER_FILE
+    ):
         self._table = table
         self._table_dir = table_dir
         self._codec = codec
@@ -50,15 +53,19 @@ class WriteParquetFiles(beam.DoFn):
         rows = list(rows)
         for part, start in enumerate(range(0, len(rows), self._rows_per_file)):
             name = f"{stem}-{part:05d}.parquet"
-            path = FileSystems.join(self._table_dir, relative_dir, name) if relative_dir else FileSystems.join(self._table_dir, name)
-            write_parquet(path, self._table, rows[start:start + self._rows_per_file], self._codec)
+            path = (
+                FileSystems.join(self._table_dir, relative_dir, name)
+                if relative_dir
+                else FileSystems.join(self._table_dir, name)
+            )
+            write_parquet(path, self._table, rows[start : start + self._rows_per_file], self._codec)
         record = counter_record({f"{self._table.name}_written": len(rows)})
         if record:
             yield record
 
 
 def write_step(table: Table) -> str:
-    """The label of the step that writes a table, the same in batch and streaming (``WriteCourseLineage``)."""
+    """The step writing a table, labelled alike in batch and streaming (``WriteCourseLineage``)."""
     return "Write" + "".join(word.title() for word in table.name.split("_"))
 
 
@@ -80,8 +87,11 @@ class WriteTable(beam.PTransform):
     def __init__(self, table: Table, staging: str, codec: str, partition: str = ""):
         super().__init__()
         self._table = table
-        self._table_dir = FileSystems.join(staging, table.name, partition) if partition else FileSystems.join(
-            staging, table.name)
+        self._table_dir = (
+            FileSystems.join(staging, table.name, partition)
+            if partition
+            else FileSystems.join(staging, table.name)
+        )
         self._codec = codec
 
     def expand(self, rows):
@@ -91,7 +101,8 @@ class WriteTable(beam.PTransform):
                 rows
                 | "KeyRangeLists" >> beam.Map(lambda rows_of_range: ("", rows_of_range))
                 | "GroupRangeLists" >> beam.GroupByKey()
-                | "NameFiles" >> beam.MapTuple(lambda key, lists: (key, "part", dead_letters_in_order(lists)))
+                | "NameFiles"
+                >> beam.MapTuple(lambda key, lists: (key, "part", dead_letters_in_order(lists)))
             )
         else:
             partition = retry_partition if table is RETRIES else (lambda row: "")
@@ -101,7 +112,9 @@ class WriteTable(beam.PTransform):
                 | "GroupByPartition" >> beam.GroupByKey()
                 | "NameFiles" >> beam.MapTuple(lambda key, group: (key, "part", group))
             )
-        return files | "WriteParquetFiles" >> beam.ParDo(WriteParquetFiles(table, self._table_dir, self._codec))
+        return files | "WriteParquetFiles" >> beam.ParDo(
+            WriteParquetFiles(table, self._table_dir, self._codec)
+        )
 
 
 def dead_letters_in_order(lists: Iterable[list]) -> list:
@@ -110,5 +123,10 @@ def dead_letters_in_order(lists: Iterable[list]) -> list:
     A file is then the same whichever order the ranges arrived in.
     """
     rows = [row for rows_of_range in lists for row in rows_of_range]
-    rows.sort(key=lambda row: (row.source_file or "", -1 if row.source_offset is None else row.source_offset))
+    rows.sort(
+        key=lambda row: (
+            row.source_file or "",
+            -1 if row.source_offset is None else row.source_offset,
+        )
+    )
     return rows

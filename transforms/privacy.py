@@ -4,6 +4,7 @@ Analysts need to count distinct actors and follow one actor across events, not
 to know who they are, so the user id is replaced by a keyed HMAC. The key is
 scoped by root account because Canvas user ids are only unique per shard.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,9 @@ PSEUDONYMIZATION_ON = "hmac-sha256"
 PSEUDONYMIZATION_OFF = "disabled"
 
 
-def actor_user_hmac(key: bytes | None, root_account_uuid: str | None, user_id: str | None) -> str | None:
+def actor_user_hmac(
+    key: bytes | None, root_account_uuid: str | None, user_id: str | None
+) -> str | None:
     """Hex HMAC-SHA256 of ``"{root_account_uuid}:{user_id}"``; None without key or user."""
     if not key or not user_id:
         return None

@@ -27,6 +27,7 @@ that tests can interrupt the publish at each step (in-process with
 ``FAULT_HOOK``, or a real process through the ``RETRY_LINEAGE_PUBLISH_FAULT``
 environment variable).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -65,7 +66,9 @@ LEASE_FILE = "_LEASE.json"
 MIGRATING_DIR = "_migrating"
 STREAM_STAGING = "stream"  # OUTPUT/_staging/stream belongs to the streaming writer
 DATED, UNDATED = "dated", "undated"
-STREAMED = "stream"  # the streaming job's layout: tables written in place, records under OUTPUT/_summaries
+STREAMED = (
+    "stream"  # the streaming job's layout: tables written in place, records under OUTPUT/_summaries
+)
 STREAM_SUMMARIES_DIR = "_summaries"
 LEASE_SECONDS = 6 * 3600
 FAULT_ENV = "RETRY_LINEAGE_PUBLISH_FAULT"
@@ -93,8 +96,10 @@ class BadRunId(ValueError):
 def check_run_id(run_id: str) -> str:
     """A run id names folders, so it must be a plain name: ``[A-Za-z0-9._-]+`` without ``..``."""
     if not _RUN_ID.fullmatch(run_id or "") or ".." in run_id or run_id == ".":
-        raise BadRunId("--run-id must be a name of letters, digits, '.', '_' and '-' without '..', "
-            f"got {run_id!r}")
+        raise BadRunId(
+            "--run-id must be a name of letters, digits, '.', '_' and '-' without '..', "
+            f"got {run_id!r}"
+        )
     return run_id
 
 
@@ -160,10 +165,14 @@ class OutputLayout:
     def table_dir(self, table: Table, root: str | None = None) -> str:
         """The run's folder of ``table`` under ``root`` (default: the output's published paths)."""
         base = FileSystems.join(root or self.output, table.name)
-        return FileSystems.join(base, f"ingest_date={self.ingest_date}") if self.ingest_date else base
+        return (
+            FileSystems.join(base, f"ingest_date={self.ingest_date}") if self.ingest_date else base
+        )
 
     def summary_name(self) -> str:
-        return f"{RUNS_DIR}/ingest_date={self.ingest_date}.json" if self.ingest_date else SUMMARY_FILE
+        return (
+            f"{RUNS_DIR}/ingest_date={self.ingest_date}.json" if self.ingest_date else SUMMARY_FILE
+        )
 
     @property
     def summary_path(self) -> str:
@@ -234,8 +243,10 @@ def check_stream_output(output: str) -> None:
     found = found_layout(output)
     if found in (None, STREAMED):
         return
-    raise LayoutMismatch(f"--output {output} holds a batch run's output ({found} layout); "
-                         "a streaming job needs its own --output")
+    raise LayoutMismatch(
+        f"--output {output} holds a batch run's output ({found} layout); "
+        "a streaming job needs its own --output"
+    )
 
 
 def _legacy_layout_local(output: str) -> str | None:
@@ -256,8 +267,10 @@ def _legacy_layout_local(output: str) -> str | None:
 
 
 def _legacy_layout_remote(output: str) -> str | None:
-    dated = bool(_match(FileSystems.join(output, "*", "ingest_date=*"))
-                 or _match(FileSystems.join(output, RUNS_DIR, "*.json")))
+    dated = bool(
+        _match(FileSystems.join(output, "*", "ingest_date=*"))
+        or _match(FileSystems.join(output, RUNS_DIR, "*.json"))
+    )
     undated = FileSystems.exists(FileSystems.join(output, SUMMARY_FILE))
     return "mixed" if dated and undated else DATED if dated else UNDATED if undated else None
 
@@ -268,16 +281,24 @@ def check_layout(layout: OutputLayout) -> None:
     if found is None or found == layout.kind:
         return
     if found == STREAMED:
-        raise LayoutMismatch(f"--output {layout.output} holds a streaming job's output (_summaries/ records); "
-                             "a batch run would move or replace its files: use another --output")
+        raise LayoutMismatch(
+            f"--output {layout.output} holds a streaming job's output (_summaries/ records); "
+            "a batch run would move or replace its files: use another --output"
+        )
     if found == "mixed":
-        raise LayoutMismatch(f"--output {layout.output} holds both a dated and an undated layout; "
-                             "move one of them elsewhere before running into it")
+        raise LayoutMismatch(
+            f"--output {layout.output} holds both a dated and an undated layout; "
+            "move one of them elsewhere before running into it"
+        )
     if found == DATED:
-        raise LayoutMismatch(f"--output {layout.output} holds a dated layout (ingest_date= partitions); "
-                             "an undated run would replace every day: pass --date, or use another --output")
-    raise LayoutMismatch(f"--output {layout.output} holds an undated layout (one _SUMMARY.json for all its rows); "
-                         "a dated run needs a dated output: use another --output")
+        raise LayoutMismatch(
+            f"--output {layout.output} holds a dated layout (ingest_date= partitions); "
+            "an undated run would replace every day: pass --date, or use another --output"
+        )
+    raise LayoutMismatch(
+        f"--output {layout.output} holds an undated layout (one _SUMMARY.json for all its rows); "
+        "a dated run needs a dated output: use another --output"
+    )
 
 
 # ---------------------------------------------------------------------------------------- the lock
@@ -286,9 +307,12 @@ def check_layout(layout: OutputLayout) -> None:
 def _holder_text(raw: str) -> str:
     try:
         holder = json.loads(raw)
-        return (f"run {holder['run_id']} (pid {holder['pid']} on {holder['host']}, "
+        return (
+            f"run {holder['run_id']} (pid {holder['pid']} on {holder['host']}, "
             f"since {holder['started']}"
-                + (f", lease until {holder['expires']}" if "expires" in holder else "") + ")")
+            + (f", lease until {holder['expires']}" if "expires" in holder else "")
+            + ")"
+        )
     except (ValueError, KeyError, TypeError):
         return "another run (which has not written its name yet)"
 
@@ -312,8 +336,12 @@ class OutputLock:
         self._lease = False
 
     def _holder(self) -> dict:
-        return {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        return {
+            "run_id": self.run_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
 
     def acquire(self) -> OutputLock:
         if _is_remote(self.output):
@@ -340,14 +368,26 @@ class OutputLock:
         path = FileSystems.join(self.output, LEASE_FILE)
         now = time.time()
         existing = _read_json(path)
-        if existing and existing.get("run_id") != self.run_id and existing.get("expires_epoch", 0) > now:
-            raise OutputBusy(f"--output {self.output} is in use by {_holder_text(json.dumps(existing))}")
-        lease = {**self._holder(), "expires_epoch": now + self._lease_seconds,
-                 "expires": dt.datetime.fromtimestamp(now + self._lease_seconds, dt.UTC)
-                 .isoformat(timespec="seconds")}
+        if (
+            existing
+            and existing.get("run_id") != self.run_id
+            and existing.get("expires_epoch", 0) > now
+        ):
+            raise OutputBusy(
+                f"--output {self.output} is in use by {_holder_text(json.dumps(existing))}"
+            )
+        lease = {
+            **self._holder(),
+            "expires_epoch": now + self._lease_seconds,
+            "expires": dt.datetime.fromtimestamp(now + self._lease_seconds, dt.UTC).isoformat(
+                timespec="seconds"
+            ),
+        }
         _write_json(path, lease)
         if (_read_json(path) or {}).get("run_id") != self.run_id:
-            raise OutputBusy(f"--output {self.output} is in use by {_holder_text(json.dumps(_read_json(path)))}")
+            raise OutputBusy(
+                f"--output {self.output} is in use by {_holder_text(json.dumps(_read_json(path)))}"
+            )
         self._lease = True
 
     def release(self) -> None:
@@ -400,7 +440,11 @@ def new_version_name(output: str, run_id: str) -> str:
     current = current_version(output)
     name, attempt = run_id, 1
     taken = _manifest_versions(read_manifest(output)) if _is_remote(output) else set()
-    while name == current or name in taken or (not _is_remote(output) and os.path.lexists(version_dir(output, name))):
+    while (
+        name == current
+        or name in taken
+        or (not _is_remote(output) and os.path.lexists(version_dir(output, name)))
+    ):
         attempt += 1
         name = f"{run_id}.{attempt}"
     return name
@@ -449,10 +493,15 @@ def _rmdir_if_empty(path: str) -> None:
 def _repair_old_code_leftovers(output: str) -> None:
     """Undo what the previous release's publish left when killed (``X.old`` folders)."""
     folders = [os.path.join(output, table.name) for table in TABLES]
-    partitions = [os.path.join(folder, name) for folder in folders if os.path.isdir(folder)
-                  for name in os.listdir(folder) if name.startswith("ingest_date=") and name.endswith(".old")]
+    partitions = [
+        os.path.join(folder, name)
+        for folder in folders
+        if os.path.isdir(folder)
+        for name in os.listdir(folder)
+        if name.startswith("ingest_date=") and name.endswith(".old")
+    ]
     for old in [folder + ".old" for folder in folders] + partitions:
-        live = old[:-len(".old")]
+        live = old[: -len(".old")]
         if not os.path.isdir(old):
             continue
         if os.path.exists(live):
@@ -473,11 +522,17 @@ def _migrate_legacy_local(layout: OutputLayout, steps: _Steps) -> None:
     output = layout.output
     _repair_old_code_leftovers(output)
     kind = _legacy_layout_local(output)
-    names = [name for name in layout.stable_names()
-             if os.path.lexists(os.path.join(output, name)) and not os.path.islink(os.path.join(output, name))]
+    names = [
+        name
+        for name in layout.stable_names()
+        if os.path.lexists(os.path.join(output, name))
+        and not os.path.islink(os.path.join(output, name))
+    ]
     if not names:
         return
-    kind = kind if kind in (DATED, UNDATED) else layout.kind  # folders with nothing recognisable in them
+    kind = (
+        kind if kind in (DATED, UNDATED) else layout.kind
+    )  # folders with nothing recognisable in them
     version = "migrated-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target = os.path.join(output, VERSIONS_DIR, version)
     _rmtree(target)
@@ -488,12 +543,19 @@ def _migrate_legacy_local(layout: OutputLayout, steps: _Steps) -> None:
             shutil.copytree(source, os.path.join(target, name), copy_function=os.link)
         else:
             os.link(source, os.path.join(target, name))
-    _write_local_json(os.path.join(target, VERSION_INFO),
-                      {"version": version, "run_id": None, "layout": kind, "migrated_from": "real folders"})
+    _write_local_json(
+        os.path.join(target, VERSION_INFO),
+        {"version": version, "run_id": None, "layout": kind, "migrated_from": "real folders"},
+    )
     _fsync_tree(target)
     _swap_current(output, version, steps)
     _finish_migration(layout, steps)
-    _LOG.info("moved the existing output of %s into %s/%s (one-time change of layout)", output, VERSIONS_DIR, version)
+    _LOG.info(
+        "moved the existing output of %s into %s/%s (one-time change of layout)",
+        output,
+        VERSIONS_DIR,
+        version,
+    )
 
 
 def _finish_migration(layout: OutputLayout, steps: _Steps) -> None:
@@ -505,7 +567,9 @@ def _finish_migration(layout: OutputLayout, steps: _Steps) -> None:
         if not os.path.lexists(path) or os.path.islink(path):
             continue
         if not os.path.lexists(os.path.join(output, CURRENT_LINK, name)):
-            _LOG.warning("%s is a real folder the current version does not hold; left as it is", path)
+            _LOG.warning(
+                "%s is a real folder the current version does not hold; left as it is", path
+            )
             continue
         publish_step(steps, f"replace the folder {name} by its link")
         os.makedirs(moved, exist_ok=True)
@@ -538,8 +602,14 @@ def _tidy_remote(output: str) -> None:
 # -------------------------------------------------------------------------------------- publishing
 
 
-def publish(layout: OutputLayout, version: str, run_id: str, summary: dict | None,
-            codec: str = DEFAULT_PARQUET_CODEC, release_lease_of: str | None = None) -> None:
+def publish(
+    layout: OutputLayout,
+    version: str,
+    run_id: str,
+    summary: dict | None,
+    codec: str = DEFAULT_PARQUET_CODEC,
+    release_lease_of: str | None = None,
+) -> None:
     """Make ``version`` (whose table files the pipeline wrote) the current, complete output.
 
     Adds an empty file to a table with no rows (readers get 0 rows, not "no
@@ -584,16 +654,25 @@ def _complete_version(layout, root, run_id, summary, codec, steps) -> None:
             handle.write(json.dumps(summary, indent=2, sort_keys=False).encode("utf-8"))
 
 
-def _publish_local(layout: OutputLayout, version: str, root: str, run_id: str, steps: _Steps) -> None:
+def _publish_local(
+    layout: OutputLayout, version: str, root: str, run_id: str, steps: _Steps
+) -> None:
     output = layout.output
     previous = os.path.join(output, CURRENT_LINK)
     new_files = set(_local_files(root))
     if layout.ingest_date and os.path.isdir(previous):
         _link_other_days(layout, os.path.realpath(previous), root, steps)
     publish_step(steps, "write the version description")
-    _write_local_json(os.path.join(root, VERSION_INFO),
-                      {"version": version, "run_id": run_id, "layout": layout.kind, "ingest_date": layout.ingest_date,
-                       "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+    _write_local_json(
+        os.path.join(root, VERSION_INFO),
+        {
+            "version": version,
+            "run_id": run_id,
+            "layout": layout.kind,
+            "ingest_date": layout.ingest_date,
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+    )
     new_files.add(os.path.join(root, VERSION_INFO))
     _fsync_tree(root, new_files)
     _ensure_links(output, layout, steps)
@@ -645,7 +724,9 @@ def _collect_local(output: str, steps: _Steps) -> None:
     current = current_version(output)
     if not os.path.isdir(versions) or current is None:
         return
-    names = sorted(os.listdir(versions), key=lambda name: os.lstat(os.path.join(versions, name)).st_mtime)
+    names = sorted(
+        os.listdir(versions), key=lambda name: os.lstat(os.path.join(versions, name)).st_mtime
+    )
     older = [name for name in names if name != current]
     for name in older[:-1]:
         publish_step(steps, f"delete version {name}")
@@ -686,12 +767,19 @@ def _manifest_versions(manifest: dict | None) -> set[str]:
     return _direct_versions(manifest) | set((manifest or {}).get("previous_versions", []))
 
 
-def _publish_remote(layout: OutputLayout, version: str, root: str, run_id: str, steps: _Steps) -> None:
+def _publish_remote(
+    layout: OutputLayout, version: str, root: str, run_id: str, steps: _Steps
+) -> None:
     """Write the manifest (the single step that publishes), then the summary copy for sensors."""
     output = layout.output
     old = read_manifest(output)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    manifest: dict[str, Any] = {"layout": layout.kind, "version": version, "run_id": run_id, "published_at": now}
+    manifest: dict[str, Any] = {
+        "layout": layout.kind,
+        "version": version,
+        "run_id": run_id,
+        "published_at": now,
+    }
     if layout.ingest_date:
         days = dict((old or {}).get("days") or _legacy_days_remote(output))
         days[layout.ingest_date] = {"version": version, "run_id": run_id}
@@ -719,14 +807,20 @@ def _legacy_days_remote(output: str) -> dict:
 
 def _version_names_remote(output: str) -> set[str]:
     prefix = FileSystems.join(output, VERSIONS_DIR) + "/"
-    return {path[len(prefix):].split("/", 1)[0] for path in _match(prefix + "**") if path.startswith(prefix)}
+    return {
+        path[len(prefix) :].split("/", 1)[0]
+        for path in _match(prefix + "**")
+        if path.startswith(prefix)
+    }
 
 
 def _delete_remote_version(output: str, version: str) -> None:
     if version:
         files = _match(FileSystems.join(version_dir(output, version), "**"))
     else:
-        files = [path for table in TABLES for path in _match(FileSystems.join(output, table.name, "**"))]
+        files = [
+            path for table in TABLES for path in _match(FileSystems.join(output, table.name, "**"))
+        ]
     if files:
         FileSystems.delete(files)
 
@@ -747,7 +841,9 @@ def _collect_remote(output: str, steps: _Steps) -> None:
                 publish_step(steps, f"delete replaced {path}")
                 FileSystems.delete([path])
     elif manifest:
-        legacy = [path for table in TABLES for path in _match(FileSystems.join(output, table.name, "**"))]
+        legacy = [
+            path for table in TABLES for path in _match(FileSystems.join(output, table.name, "**"))
+        ]
         if legacy:
             publish_step(steps, "delete the tables of the old layout")
             FileSystems.delete(legacy)
@@ -769,9 +865,14 @@ def current_table_dirs(output: str, table: Table) -> list[str]:
         return [FileSystems.join(output, table.name)]
     if manifest["layout"] == UNDATED:
         return [FileSystems.join(version_dir(output, manifest["version"]), table.name)]
-    return [FileSystems.join(version_dir(output, entry["version"]) if entry["version"] else output,
-                             table.name, f"ingest_date={day}")
-            for day, entry in manifest["days"].items()]
+    return [
+        FileSystems.join(
+            version_dir(output, entry["version"]) if entry["version"] else output,
+            table.name,
+            f"ingest_date={day}",
+        )
+        for day, entry in manifest["days"].items()
+    ]
 
 
 def published_summary_path(layout: OutputLayout, version: str) -> str:
@@ -793,8 +894,14 @@ class PublishRun(beam.PTransform):
     job (a Flex Template launcher exits after submitting).
     """
 
-    def __init__(self, layout: OutputLayout, version: str, run_id: str, codec: str,
-                 release_lease_of: str | None = None):
+    def __init__(
+        self,
+        layout: OutputLayout,
+        version: str,
+        run_id: str,
+        codec: str,
+        release_lease_of: str | None = None,
+    ):
         super().__init__()
         self._args = (layout, version, run_id, codec, release_lease_of)
 
@@ -813,7 +920,9 @@ class PublishRun(beam.PTransform):
 
 def _match(pattern: str) -> list[str]:
     try:
-        return [meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list]
+        return [
+            meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list
+        ]
     except Exception:  # a Beam filesystem reports "nothing there" as an error on some stores
         _LOG.debug("nothing matches %s", pattern, exc_info=True)
         return []
@@ -826,7 +935,9 @@ def _files_under(directory: str) -> list[str]:
 
 
 def _local_files(directory: str) -> list[str]:
-    return sorted(os.path.join(root, name) for root, _, names in os.walk(directory) for name in names)
+    return sorted(
+        os.path.join(root, name) for root, _, names in os.walk(directory) for name in names
+    )
 
 
 def _make_local_dirs(directory: str) -> None:
@@ -846,8 +957,9 @@ def _read_json(path: str) -> dict | None:
 
 
 def _write_json(path: str, value: dict) -> None:
-    with FileSystems.create(path, mime_type="application/json",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+    with FileSystems.create(
+        path, mime_type="application/json", compression_type=CompressionTypes.UNCOMPRESSED
+    ) as handle:
         handle.write(json.dumps(value, indent=2).encode("utf-8"))
 
 

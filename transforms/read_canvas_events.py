@@ -1,4 +1,5 @@
 """ReadCanvasEvents: event files -> accepted events, dead letters and line counts."""
+
 from __future__ import annotations
 
 import collections
@@ -40,8 +41,14 @@ class ListFileRanges(beam.PTransform):
     ``allow_empty_input``), so that the job graph can be built offline.
     """
 
-    def __init__(self, patterns: list[str], range_bytes: int = DEFAULT_RANGE_BYTES, output: str | None = None,
-                 allow_empty_input: bool = False, absent_is_empty: bool = False):
+    def __init__(
+        self,
+        patterns: list[str],
+        range_bytes: int = DEFAULT_RANGE_BYTES,
+        output: str | None = None,
+        allow_empty_input: bool = False,
+        absent_is_empty: bool = False,
+    ):
         super().__init__()
         self._patterns = tuple(patterns)
         self._range_bytes = range_bytes
@@ -55,9 +62,14 @@ class ListFileRanges(beam.PTransform):
         return (
             pbegin
             | "Patterns" >> beam.Create([self._patterns])
-            | "ListFiles" >> beam.FlatMap(
-                lambda patterns: resolve_inputs(patterns, output, allow_empty, absent_is_empty=absent_is_empty))
-            | "SplitFiles" >> beam.FlatMap(lambda file: split_file(file.path, file.size, range_bytes))
+            | "ListFiles"
+            >> beam.FlatMap(
+                lambda patterns: resolve_inputs(
+                    patterns, output, allow_empty, absent_is_empty=absent_is_empty
+                )
+            )
+            | "SplitFiles"
+            >> beam.FlatMap(lambda file: split_file(file.path, file.size, range_bytes))
             | "Rebalance" >> beam.Reshuffle()
         )
 
@@ -80,12 +92,16 @@ class ClassifyFileRange(beam.DoFn):
 
     PROGRESS_SECONDS = 5.0
 
-    def __init__(self, hmac_key: bytes | None, block_bytes: int = DEFAULT_BLOCK_BYTES, processes: int = 1):
+    def __init__(
+        self, hmac_key: bytes | None, block_bytes: int = DEFAULT_BLOCK_BYTES, processes: int = 1
+    ):
         self._hmac_key = hmac_key
         self._block_bytes = block_bytes
         self._processes = processes
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._pending: collections.deque[concurrent.futures.Future[RangeResult]] = collections.deque()
+        self._pending: collections.deque[concurrent.futures.Future[RangeResult]] = (
+            collections.deque()
+        )
         self._lines = 0
         self._started = self._reported = 0.0
 
@@ -96,8 +112,11 @@ class ClassifyFileRange(beam.DoFn):
             # Workers exit with this process, even when it is killed (SIGKILL included);
             # the multiprocessing resource tracker, whose pipe they hold open, then exits too.
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
-                initargs=(os.getpid(),))
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
+            )
 
     def teardown(self):
         if self._pool is not None:
@@ -119,18 +138,26 @@ class ClassifyFileRange(beam.DoFn):
 
     def process(self, file_range: FileRange):
         if self._pool is None:
-            yield from self._outputs(classify_file_range(file_range, self._hmac_key, self._block_bytes))
+            yield from self._outputs(
+                classify_file_range(file_range, self._hmac_key, self._block_bytes)
+            )
             return
         for part in split_range(file_range, 2 * self._processes):
-            self._pending.append(self._pool.submit(classify_file_range, part, self._hmac_key, self._block_bytes))
+            self._pending.append(
+                self._pool.submit(classify_file_range, part, self._hmac_key, self._block_bytes)
+            )
         # Emit what is done; wait only to keep a bounded number of results in flight.
-        while self._pending and (self._pending[0].done() or len(self._pending) > 4 * self._processes):
+        while self._pending and (
+            self._pending[0].done() or len(self._pending) > 4 * self._processes
+        ):
             yield from self._outputs(self._pending.popleft().result())
 
     def finish_bundle(self):
         while self._pending:
             for output in self._outputs(self._pending.popleft().result()):
-                yield beam.pvalue.TaggedOutput(output.tag, WindowedValue(output.value, MIN_TIMESTAMP, (GlobalWindow(),)))
+                yield beam.pvalue.TaggedOutput(
+                    output.tag, WindowedValue(output.value, MIN_TIMESTAMP, (GlobalWindow(),))
+                )
 
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
@@ -146,19 +173,33 @@ class ClassifyFileRange(beam.DoFn):
 
 def default_processes() -> int:
     """The cores this process may run on (at least 1)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
 
 
 class ReadCanvasEvents(beam.PTransform):
-    """File patterns -> outputs ``retry_events``, ``migration_events``, ``dead_letters`` and ``counts``."""
+    """File patterns -> ``retry_events``, ``migration_events``, ``dead_letters`` and ``counts``."""
 
-    def __init__(self, patterns: list[str], hmac_key: bytes | None = None, processes: int = 1,
-                 range_bytes: int = DEFAULT_RANGE_BYTES, block_bytes: int = DEFAULT_BLOCK_BYTES,
-                 output: str | None = None, allow_empty_input: bool = False, absent_is_empty: bool = False):
+    def __init__(
+        self,
+        patterns: list[str],
+        hmac_key: bytes | None = None,
+        processes: int = 1,
+        range_bytes: int = DEFAULT_RANGE_BYTES,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+        output: str | None = None,
+        allow_empty_input: bool = False,
+        absent_is_empty: bool = False,
+    ):
         super().__init__()
         self._patterns = patterns
-        self._list_options: dict[str, Any] = {"output": output, "allow_empty_input": allow_empty_input,
-                              "absent_is_empty": absent_is_empty}
+        self._list_options: dict[str, Any] = {
+            "output": output,
+            "allow_empty_input": allow_empty_input,
+            "absent_is_empty": absent_is_empty,
+        }
         self._hmac_key = hmac_key
         self._processes = processes
         self._range_bytes = range_bytes
@@ -167,8 +208,10 @@ class ReadCanvasEvents(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            | "ListFileRanges" >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
-            | "ClassifyFileRange" >> beam.ParDo(
-                ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)).with_outputs(
-                RETRY_EVENTS, MIGRATION_EVENTS, DEAD_LETTERS, COUNTS)
+            | "ListFileRanges"
+            >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
+            | "ClassifyFileRange"
+            >> beam.ParDo(
+                ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)
+            ).with_outputs(RETRY_EVENTS, MIGRATION_EVENTS, DEAD_LETTERS, COUNTS)
         )

@@ -13,6 +13,7 @@ This module imports neither Beam nor the pydantic models: the report must
 start fast. The folder and table names it shares with the writers are
 spelled here and kept equal to theirs by a test.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,6 +72,7 @@ class Output:
 
 # --- summaries -----------------------------------------------------------------------
 
+
 def merge_summaries(summaries: Iterable[Mapping]) -> dict:
     """One summary from several: counts and nested counts summed, checks true only when all are.
 
@@ -85,8 +87,9 @@ def merge_summaries(summaries: Iterable[Mapping]) -> dict:
                 merged[key] = merged.get(key, True) and value
             elif isinstance(value, int):
                 merged[key] = merged.get(key, 0) + value
-            elif isinstance(value, Mapping) and all(isinstance(v, int) and not isinstance(v, bool)
-                                                    for v in value.values()):
+            elif isinstance(value, Mapping) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value.values()
+            ):
                 totals = merged.setdefault(key, {})
                 for name, count in value.items():
                     totals[name] = totals.get(name, 0) + count
@@ -126,8 +129,11 @@ def _read_json_lines(path: str) -> list[dict]:
 def _files(directory: str, suffix: str) -> list[str]:
     if not os.path.isdir(directory):
         return []
-    return sorted(os.path.join(directory, name) for name in os.listdir(directory)
-                  if name.endswith(suffix) and not name.startswith("."))
+    return sorted(
+        os.path.join(directory, name)
+        for name in os.listdir(directory)
+        if name.endswith(suffix) and not name.startswith(".")
+    )
 
 
 def read_periods(path: str) -> tuple[str, list[Period]]:
@@ -140,19 +146,29 @@ def read_periods(path: str) -> tuple[str, list[Period]]:
         periods = []
         for run in runs:
             match = _INGEST_DATE.search(os.path.basename(run))
-            periods.append(Period(match.group(1) if match else os.path.basename(run), _read_json(run)))
+            periods.append(
+                Period(match.group(1) if match else os.path.basename(run), _read_json(run))
+            )
         return DATED, sorted(periods, key=lambda period: period.label)
-    records = [record for name in _files(os.path.join(path, SUMMARIES_DIR), ".jsonl")
-               for record in _read_json_lines(name)]
+    records = [
+        record
+        for name in _files(os.path.join(path, SUMMARIES_DIR), ".jsonl")
+        for record in _read_json_lines(name)
+    ]
     if records or os.path.isdir(os.path.join(path, SUMMARIES_DIR)):
-        periods = [Period(str((record.get("window") or {}).get("written_at", "")), record) for record in records]
+        periods = [
+            Period(str((record.get("window") or {}).get("written_at", "")), record)
+            for record in records
+        ]
         return STREAMING, sorted(periods, key=lambda period: period.label)
     raise ReportInputError(
         f"{path} is not an output of retry-lineage "
-        f"(no {SUMMARY_FILE}, {RUNS_DIR}/*.json or {SUMMARIES_DIR}/*.jsonl)")
+        f"(no {SUMMARY_FILE}, {RUNS_DIR}/*.json or {SUMMARIES_DIR}/*.jsonl)"
+    )
 
 
 # --- tables --------------------------------------------------------------------------
+
 
 def table_files(path: str, table: str) -> list[str] | None:
     """The Parquet files of ``OUT/<table>/**``, following symlinks; None if the folder is absent."""
@@ -162,8 +178,11 @@ def table_files(path: str, table: str) -> list[str] | None:
     found: list[str] = []
     for root, dirs, names in os.walk(top, followlinks=True):
         dirs[:] = sorted(name for name in dirs if not name.startswith((".", "_")))
-        found.extend(os.path.join(root, name) for name in sorted(names)
-                     if name.endswith(".parquet") and not name.startswith((".", "_")))
+        found.extend(
+            os.path.join(root, name)
+            for name in sorted(names)
+            if name.endswith(".parquet") and not name.startswith((".", "_"))
+        )
     return found
 
 
@@ -179,27 +198,31 @@ def _create_view(connection, table: str, files: list[str], columns: str = "*") -
         # A streaming output before its first window closes: the table has no file yet.
         source = {
             RETRIES: "(SELECT NULL::VARCHAR AS event_fingerprint, NULL::TIMESTAMPTZ AS event_time, "
-                     "NULL::VARCHAR AS lineage_status, NULL::VARCHAR AS root_course_uuid, "
-                     "NULL::VARCHAR AS original_course_uuid, NULL::VARCHAR AS new_course_uuid, "
-                     "NULL::VARCHAR AS new_assignment_resource_link_id, NULL::VARCHAR AS migration_type, "
-                     "NULL::DOUBLE AS seconds_since_migration, NULL::INTEGER AS lineage_depth, "
-                     "NULL::BOOLEAN AS lineage_cycle, NULL::BOOLEAN AS lineage_truncated WHERE false)",
+            "NULL::VARCHAR AS lineage_status, NULL::VARCHAR AS root_course_uuid, "
+            "NULL::VARCHAR AS original_course_uuid, NULL::VARCHAR AS new_course_uuid, "
+            "NULL::VARCHAR AS new_assignment_resource_link_id, NULL::VARCHAR AS migration_type, "
+            "NULL::DOUBLE AS seconds_since_migration, NULL::INTEGER AS lineage_depth, "
+            "NULL::BOOLEAN AS lineage_cycle, NULL::BOOLEAN AS lineage_truncated WHERE false)",
             COURSE_LINEAGE: "(SELECT NULL::VARCHAR AS content_migration_id WHERE false)",
             DEAD_LETTER: "(SELECT NULL::VARCHAR AS error_code, NULL::VARCHAR AS event_name, "
-                         "NULL::VARCHAR AS source_file, NULL::BIGINT AS source_offset WHERE false)",
+            "NULL::VARCHAR AS source_file, NULL::BIGINT AS source_offset WHERE false)",
         }[table]
     try:
         connection.execute(f"CREATE VIEW {table} AS SELECT {columns} FROM {source}")
         connection.execute(f"SELECT count(*) FROM {table}").fetchone()
     except duckdb.Error as error:
-        raise ReportInputError(f"cannot read the {table} table of {os.path.dirname(files[0]) if files else table}: "
-                               f"{str(error).splitlines()[0]}") from error
+        raise ReportInputError(
+            f"cannot read the {table} table of {os.path.dirname(files[0]) if files else table}: "
+            f"{str(error).splitlines()[0]}"
+        ) from error
 
 
 def open_output(path: str) -> Output:
     """Recognise an output folder and open its tables; ReportInputError for anything else."""
     if "://" in path:
-        raise ReportInputError(f"{path}: the report reads local folders; copy the output here first")
+        raise ReportInputError(
+            f"{path}: the report reads local folders; copy the output here first"
+        )
     if not os.path.isdir(path):
         raise ReportInputError(f"{path} is not a folder")
     kind, periods = read_periods(path)
@@ -209,7 +232,9 @@ def open_output(path: str) -> Output:
     for table in REQUIRED_TABLES:
         files = table_files(path, table)
         if not files and kind != STREAMING:
-            raise ReportInputError(f"{path} has no {table} table ({os.path.join(path, table)}/**/*.parquet)")
+            raise ReportInputError(
+                f"{path} has no {table} table ({os.path.join(path, table)}/**/*.parquet)"
+            )
         columns = ", ".join(DEAD_LETTER_COLUMNS) if table == DEAD_LETTER and files else "*"
         _create_view(connection, table, files or [], columns)
         tables[table] = len(files or [])
@@ -217,8 +242,15 @@ def open_output(path: str) -> Output:
     if outcome_files:
         _create_view(connection, RETRY_OUTCOMES, outcome_files)
         tables[RETRY_OUTCOMES] = len(outcome_files)
-    return Output(path, kind, periods, merge_summaries(period.summary for period in periods),
-                  connection, tables, bool(outcome_files))
+    return Output(
+        path,
+        kind,
+        periods,
+        merge_summaries(period.summary for period in periods),
+        connection,
+        tables,
+        bool(outcome_files),
+    )
 
 
 def count_rows(connection, table: str) -> int:
@@ -227,6 +259,7 @@ def count_rows(connection, table: str) -> int:
 
 
 # --- aggregates ------------------------------------------------------------------------
+
 
 def ratio(part: float, whole: float) -> float | None:
     """``part / whole``, or None when ``whole`` is zero."""
@@ -239,7 +272,8 @@ def headline(connection, summary: Mapping) -> dict:
         "SELECT count(*), count(DISTINCT new_course_uuid), "
         "count(DISTINCT CASE WHEN new_assignment_resource_link_id IS NOT NULL "
         "THEN (new_course_uuid, new_assignment_resource_link_id) END), "
-        "count(*) FILTER (WHERE lineage_status = 'matched') FROM retries").fetchone()
+        "count(*) FILTER (WHERE lineage_status = 'matched') FROM retries"
+    ).fetchone()
     lines_read = summary.get("lines_read", 0)
     dead_lettered = summary.get("dead_lettered", 0)
     accepted = summary.get("accepted", {})
@@ -271,17 +305,26 @@ def headline(connection, summary: Mapping) -> dict:
 
 def retries_per_day(connection) -> list[tuple[str, str, int]]:
     """(UTC day, lineage_status, retries), by day then status."""
-    return [tuple(row) for row in connection.execute(
-        "SELECT strftime(event_time, '%Y-%m-%d') AS day, lineage_status, count(*) FROM retries "
-        "GROUP BY ALL ORDER BY day, lineage_status").fetchall()]
+    return [
+        tuple(row)
+        for row in connection.execute(
+            "SELECT strftime(event_time, '%Y-%m-%d') AS day, lineage_status, count(*) FROM retries "
+            "GROUP BY ALL ORDER BY day, lineage_status"
+        ).fetchall()
+    ]
 
 
 def lineage_status_counts(connection) -> list[tuple[str, int, float]]:
     """(lineage_status, retries, share) of every status (zeros too), in LINEAGE_STATUSES order."""
-    counts = dict(connection.execute("SELECT lineage_status, count(*) FROM retries GROUP BY 1").fetchall())
+    counts = dict(
+        connection.execute("SELECT lineage_status, count(*) FROM retries GROUP BY 1").fetchall()
+    )
     total = sum(counts.values())
     statuses = list(LINEAGE_STATUSES) + sorted(set(counts) - set(LINEAGE_STATUSES))
-    return [(status, counts.get(status, 0), ratio(counts.get(status, 0), total) or 0.0) for status in statuses]
+    return [
+        (status, counts.get(status, 0), ratio(counts.get(status, 0), total) or 0.0)
+        for status in statuses
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,21 +344,30 @@ def top_courses(connection, column: str, limit: int = 15) -> list[CourseCount]:
     rows = connection.execute(
         f"SELECT {column}, count(*) AS n, count(*) / sum(count(*)) OVER () AS share, "
         f"strftime(max(event_time), '%Y-%m-%d %H:%M') FROM retries GROUP BY 1 "
-        f"ORDER BY n DESC, 1 LIMIT {int(limit)}").fetchall()
+        f"ORDER BY n DESC, 1 LIMIT {int(limit)}"
+    ).fetchall()
     return [CourseCount(course, n, share, last) for course, n, share, last in rows]
 
 
 def migration_types(connection) -> list[tuple[str, int]]:
     """(migration_type, retries), most first; a retry with no migration counts as ``(none)``."""
-    return [tuple(row) for row in connection.execute(
-        "SELECT coalesce(migration_type, '(none)') AS kind, count(*) AS n FROM retries "
-        "GROUP BY 1 ORDER BY n DESC, kind").fetchall()]
+    return [
+        tuple(row)
+        for row in connection.execute(
+            "SELECT coalesce(migration_type, '(none)') AS kind, count(*) AS n FROM retries "
+            "GROUP BY 1 ORDER BY n DESC, kind"
+        ).fetchall()
+    ]
 
 
 def lineage_depths(connection) -> list[tuple[int, int]]:
     """(lineage_depth, retries), by depth."""
-    return [tuple(row) for row in connection.execute(
-        "SELECT lineage_depth, count(*) FROM retries GROUP BY 1 ORDER BY 1").fetchall()]
+    return [
+        tuple(row)
+        for row in connection.execute(
+            "SELECT lineage_depth, count(*) FROM retries GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    ]
 
 
 def chain_quality(connection) -> dict:
@@ -323,15 +375,23 @@ def chain_quality(connection) -> dict:
     total, truncated, cyclic, either = connection.execute(
         "SELECT count(*), count(*) FILTER (WHERE lineage_truncated), "
         "count(*) FILTER (WHERE lineage_cycle), "
-        "count(*) FILTER (WHERE lineage_truncated OR lineage_cycle) FROM retries").fetchone()
-    return {"retries": total, "truncated": truncated, "cyclic": cyclic,
-            "truncated_or_cyclic": either, "share": ratio(either, total)}
+        "count(*) FILTER (WHERE lineage_truncated OR lineage_cycle) FROM retries"
+    ).fetchone()
+    return {
+        "retries": total,
+        "truncated": truncated,
+        "cyclic": cyclic,
+        "truncated_or_cyclic": either,
+        "share": ratio(either, total),
+    }
 
 
 BINS_PER_DECADE = 4
 
 
-def log_histogram(connection, table: str, column: str) -> tuple[list[tuple[float, float, int]], int]:
+def log_histogram(
+    connection, table: str, column: str
+) -> tuple[list[tuple[float, float, int]], int]:
     """(bins, values under 1 s) of a seconds column; bins (lower, upper, count), 4 per decade.
 
     The bins run without gaps from the lowest to the highest one that holds a value.
@@ -341,18 +401,21 @@ def log_histogram(connection, table: str, column: str) -> tuple[list[tuple[float
     per = BINS_PER_DECADE
     rows = connection.execute(
         f"SELECT floor(log10({column}) * {per})::BIGINT AS bin, count(*) FROM {table} "
-        f"WHERE {column} >= 1 GROUP BY 1 ORDER BY 1").fetchall()
-    under_one = connection.execute(
-        f"SELECT count(*) FROM {table} WHERE {column} < 1").fetchone()[0]
+        f"WHERE {column} >= 1 GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    under_one = connection.execute(f"SELECT count(*) FROM {table} WHERE {column} < 1").fetchone()[0]
     counts = dict(rows)
     bins = range(min(counts), max(counts) + 1) if counts else ()
-    return [(10 ** (bin_ / per), 10 ** ((bin_ + 1) / per), counts.get(bin_, 0)) for bin_ in bins], under_one
+    return [
+        (10 ** (bin_ / per), 10 ** ((bin_ + 1) / per), counts.get(bin_, 0)) for bin_ in bins
+    ], under_one
 
 
 def quantiles(connection, table: str, column: str) -> dict | None:
     """Median and 90th percentile of a column (nulls left out); None when it has no value."""
     median, p90 = connection.execute(
-        f"SELECT quantile_cont({column}, 0.5), quantile_cont({column}, 0.9) FROM {table}").fetchone()
+        f"SELECT quantile_cont({column}, 0.5), quantile_cont({column}, 0.9) FROM {table}"
+    ).fetchone()
     return None if median is None else {"median": median, "p90": p90}
 
 
@@ -361,17 +424,23 @@ def attempts_per_assignment(connection) -> tuple[list[tuple[int, int]], int]:
     rows = connection.execute(
         "SELECT n, count(*) FROM (SELECT count(*) AS n FROM retries "
         "WHERE new_assignment_resource_link_id IS NOT NULL "
-        "GROUP BY new_course_uuid, new_assignment_resource_link_id) GROUP BY n ORDER BY n").fetchall()
+        "GROUP BY new_course_uuid, new_assignment_resource_link_id) GROUP BY n ORDER BY n"
+    ).fetchall()
     unlinked = connection.execute(
-        "SELECT count(*) FROM retries WHERE new_assignment_resource_link_id IS NULL").fetchone()[0]
+        "SELECT count(*) FROM retries WHERE new_assignment_resource_link_id IS NULL"
+    ).fetchone()[0]
     return [tuple(row) for row in rows], unlinked
 
 
 def outcome_shares(connection) -> list[tuple[str, int, float]]:
     """(outcome, retries, share), most first."""
-    return [tuple(row) for row in connection.execute(
-        "SELECT outcome, count(*) AS n, count(*) / sum(count(*)) OVER () FROM retry_outcomes "
-        "GROUP BY 1 ORDER BY n DESC, outcome").fetchall()]
+    return [
+        tuple(row)
+        for row in connection.execute(
+            "SELECT outcome, count(*) AS n, count(*) / sum(count(*)) OVER () FROM retry_outcomes "
+            "GROUP BY 1 ORDER BY n DESC, outcome"
+        ).fetchall()
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -390,7 +459,8 @@ def success_by_source(connection, limit: int = 15) -> list[SourceSuccess]:
         "SELECT r.original_course_uuid, count(*) AS n, "
         "count(*) FILTER (WHERE o.outcome = 'succeeded') "
         "FROM retry_outcomes o JOIN retries r USING (event_fingerprint) "
-        f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(limit)}").fetchall()
+        f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(limit)}"
+    ).fetchall()
     return [SourceSuccess(course, n, ok, ok / n) for course, n, ok in rows]
 
 
@@ -400,14 +470,21 @@ def dead_letters_by_code(summary: Mapping) -> list[tuple[str, int]]:
     The summary counts every dead letter, also those a stream has not written to a file yet.
     """
     counts = summary.get("dead_letter_by_code") or {}
-    return sorted(((code, count) for code, count in counts.items() if count), key=lambda item: (-item[1], item[0]))
+    return sorted(
+        ((code, count) for code, count in counts.items() if count),
+        key=lambda item: (-item[1], item[0]),
+    )
 
 
 def dead_letters_by_file(connection, limit: int = 20) -> list[tuple[str, int]]:
     """(input file, dead letters), most first."""
-    return [tuple(row) for row in connection.execute(
-        "SELECT coalesce(source_file, '(unknown)'), count(*) AS n FROM dead_letter "
-        f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(limit)}").fetchall()]
+    return [
+        tuple(row)
+        for row in connection.execute(
+            "SELECT coalesce(source_file, '(unknown)'), count(*) AS n FROM dead_letter "
+            f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(limit)}"
+        ).fetchall()
+    ]
 
 
 def dead_letters_over_time(periods: list[Period], kind: str) -> list[tuple[str, str, int]]:
@@ -426,8 +503,10 @@ def dead_letters_over_time(periods: list[Period], kind: str) -> list[tuple[str, 
 def top_skipped(summary: Mapping, limit: int = 20) -> list[tuple[str, int]]:
     """The ``limit`` event names skipped most often, with their counts."""
     counts = summary.get("skipped_by_event_name") or {}
-    return sorted(((name, count) for name, count in counts.items() if count),
-                  key=lambda item: (-item[1], item[0]))[:limit]
+    return sorted(
+        ((name, count) for name, count in counts.items() if count),
+        key=lambda item: (-item[1], item[0]),
+    )[:limit]
 
 
 def humane_seconds(seconds: float) -> str:

@@ -5,6 +5,7 @@ the rare routed events are shuffled, and each event crosses as few shuffles as
 the rules allow: duplicates are dropped inside groupings the rules need anyway
 (copies of an event share every key derived from its content).
 """
+
 from __future__ import annotations
 
 import apache_beam as beam
@@ -50,8 +51,10 @@ class NumberRetryAttempts(beam.PTransform):
             retries
             | "KeyByAssignment" >> beam.Map(lambda retry: (lineage.attempt_key(retry), retry))
             | "GroupByAssignment" >> beam.GroupByKey()
-            | "NumberDistinctAttempts" >> beam.ParDo(_NumberDistinctAttempts()).with_outputs(
-                IDENTITY_PAIRS, COUNTS, main="numbered")
+            | "NumberDistinctAttempts"
+            >> beam.ParDo(_NumberDistinctAttempts()).with_outputs(
+                IDENTITY_PAIRS, COUNTS, main="numbered"
+            )
         )
 
 
@@ -82,8 +85,10 @@ class GroupMigrations(beam.PTransform):
             migrations
             | "KeyByMigrationId" >> beam.Map(lambda event: (event.content_migration_id, event))
             | "GroupByMigrationId" >> beam.GroupByKey()
-            | "LatestCompletedMigration" >> beam.ParDo(_LatestCompletedMigration()).with_outputs(
-                IDENTITY_PAIRS, COUNTS, main="latest")
+            | "LatestCompletedMigration"
+            >> beam.ParDo(_LatestCompletedMigration()).with_outputs(
+                IDENTITY_PAIRS, COUNTS, main="latest"
+            )
         )
 
 
@@ -127,7 +132,8 @@ class BuildIdentityMap(beam.PTransform):
         return (
             pairs
             | "DistinctUuids" >> beam.CombinePerKey(_DistinctUuids())
-            | "ResolveIdentity" >> beam.ParDo(_ResolveIdentity()).with_outputs(COUNTS, main="identity")
+            | "ResolveIdentity"
+            >> beam.ParDo(_ResolveIdentity()).with_outputs(COUNTS, main="identity")
         )
 
 
@@ -143,7 +149,9 @@ class ResolveParents(beam.PTransform):
         self._identity = identity
 
     def expand(self, completed):
-        return completed | "ResolveParent" >> beam.Map(_resolve_parent, identity=beam.pvalue.AsDict(self._identity))
+        return completed | "ResolveParent" >> beam.Map(
+            _resolve_parent, identity=beam.pvalue.AsDict(self._identity)
+        )
 
 
 class BuildLineageGraph(beam.PTransform):
@@ -175,4 +183,5 @@ class JoinRetriesToLineage(beam.PTransform):
 
     def expand(self, numbered_retries):
         return numbered_retries | "JoinRetry" >> beam.ParDo(
-            _JoinRetry(), graph=beam.pvalue.AsDict(self._graph)).with_outputs(COUNTS, main="rows")
+            _JoinRetry(), graph=beam.pvalue.AsDict(self._graph)
+        ).with_outputs(COUNTS, main="rows")

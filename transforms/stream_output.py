@@ -18,6 +18,7 @@ each record balanced because a line's counters always travel together. Record
 names are deterministic (the stream's start, the firing number and a digest of
 the counters), so a retried write replaces its record rather than adding one.
 """
+
 from __future__ import annotations
 
 import collections
@@ -40,7 +41,13 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.parquet_writer import STAGING_DIR, retry_partition, write_parquet
 from transforms.publish import STREAM_SUMMARIES_DIR as SUMMARIES_DIR
-from transforms.stream_state import LoggedMachine, coarse_deadline, load_machine, log_state_specs, record
+from transforms.stream_state import (
+    LoggedMachine,
+    coarse_deadline,
+    load_machine,
+    log_state_specs,
+    record,
+)
 from transforms.streaming import window_start
 from transforms.summary import SumCounters, build_summary
 from transforms.tables import RETRIES, Table
@@ -66,7 +73,9 @@ def window_file_name(first_start: int, last_start: int, rows: list) -> str:
     return f"part-{_stamp(first_start)}-{_stamp(last_start)}-{digest}.parquet"
 
 
-def publish_file(directory: str, name: str, table: Table, rows: list, codec: str, output: str) -> str:
+def publish_file(
+    directory: str, name: str, table: Table, rows: list, codec: str, output: str
+) -> str:
     """Write under a temporary name, then rename into place."""
     temporary = FileSystems.join(output, STAGING_DIR, "stream", f"{table.name}-{name}")
     final = FileSystems.join(directory, name)
@@ -98,7 +107,9 @@ class WindowBuffer(LoggedMachine):
         self.rows_held += 1
         if self._reference is None:
             self._reference = start
-        return coarse_deadline(start + self._window + self._hold, self._reference, self._window, self._max_step)
+        return coarse_deadline(
+            start + self._window + self._hold, self._reference, self._window, self._max_step
+        )
 
     def flush(self, until: int) -> list[tuple[int, str, list]]:
         """(window start, partition, rows) of every window due by ``until``, oldest first."""
@@ -125,8 +136,15 @@ class _WriteWindows(beam.DoFn):
     LOG, VERSION = log_state_specs("windows")
     DUE = TimerSpec("due", TimeDomain.WATERMARK)
 
-    def __init__(self, table: Table, output: str, codec: str, window_seconds: int, hold_seconds: int,
-                 max_step_seconds: int = 0):
+    def __init__(
+        self,
+        table: Table,
+        output: str,
+        codec: str,
+        window_seconds: int,
+        hold_seconds: int,
+        max_step_seconds: int = 0,
+    ):
         self._max_step_micros = max_step_seconds * 1_000_000
         self._table = table
         self._output = output
@@ -136,14 +154,25 @@ class _WriteWindows(beam.DoFn):
         self._owner = f"windows-{table.name}-{uuid.uuid4().hex}"
 
     def _machine(self, key, log, version) -> WindowBuffer:
-        return load_machine(self._owner, key, log, version,
-                            lambda: WindowBuffer(self._window_micros, self._hold_micros, self._max_step_micros))
+        return load_machine(
+            self._owner,
+            key,
+            log,
+            version,
+            lambda: WindowBuffer(self._window_micros, self._hold_micros, self._max_step_micros),
+        )
 
     def start_bundle(self):
         self._ready: list[tuple[int, str, list]] = []
 
-    def process(self, keyed, key=beam.DoFn.KeyParam, log=beam.DoFn.StateParam(LOG),
-                version=beam.DoFn.StateParam(VERSION), due=beam.DoFn.TimerParam(DUE)):
+    def process(
+        self,
+        keyed,
+        key=beam.DoFn.KeyParam,
+        log=beam.DoFn.StateParam(LOG),
+        version=beam.DoFn.StateParam(VERSION),
+        due=beam.DoFn.TimerParam(DUE),
+    ):
         _, (start, partition, row) = keyed
         machine = self._machine(key, log, version)
         deadline = machine.add(start, partition, row)
@@ -151,13 +180,20 @@ class _WriteWindows(beam.DoFn):
         due.set(Timestamp(micros=deadline), dynamic_timer_tag=str(deadline))
 
     @on_timer(DUE)
-    def write_due(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam, log=beam.DoFn.StateParam(LOG),
-                  version=beam.DoFn.StateParam(VERSION)):
+    def write_due(
+        self,
+        key=beam.DoFn.KeyParam,
+        fired=beam.DoFn.TimestampParam,
+        log=beam.DoFn.StateParam(LOG),
+        version=beam.DoFn.StateParam(VERSION),
+    ):
         machine = self._machine(key, log, version)
         ready = machine.flush(fired.micros)
         if ready:
             record(machine, ("flush", fired.micros), log, version)
-            self._ready.extend(ready)  # written together at the end of the bundle, one file per partition
+            self._ready.extend(
+                ready
+            )  # written together at the end of the bundle, one file per partition
         return ()
 
     def finish_bundle(self):
@@ -168,18 +204,35 @@ class _WriteWindows(beam.DoFn):
         for partition, windows in sorted(by_partition.items()):
             rows = [row for _, window_rows in windows for row in window_rows]
             starts = [start for start, _ in windows]
-            directory = (FileSystems.join(self._output, self._table.name, partition) if partition
-                         else FileSystems.join(self._output, self._table.name))
-            path = publish_file(directory, window_file_name(min(starts), max(starts), rows), self._table, rows,
-                                self._codec, self._output)
+            directory = (
+                FileSystems.join(self._output, self._table.name, partition)
+                if partition
+                else FileSystems.join(self._output, self._table.name)
+            )
+            path = publish_file(
+                directory,
+                window_file_name(min(starts), max(starts), rows),
+                self._table,
+                rows,
+                self._codec,
+                self._output,
+            )
             yield WindowedValue(path, MIN_TIMESTAMP, (GlobalWindow(),))
 
 
 class WriteWindowFiles(beam.PTransform):
     """Rows of one table -> Parquet files per event-time window (returns the written paths)."""
 
-    def __init__(self, table: Table, output: str, codec: str, window_seconds: int, hold_seconds: int = 0,
-                 shards: int = DEFAULT_WINDOW_SHARDS, max_step_seconds: int = 0):
+    def __init__(
+        self,
+        table: Table,
+        output: str,
+        codec: str,
+        window_seconds: int,
+        hold_seconds: int = 0,
+        shards: int = DEFAULT_WINDOW_SHARDS,
+        max_step_seconds: int = 0,
+    ):
         super().__init__()
         self._max_step_seconds = max_step_seconds
         self._table = table
@@ -200,16 +253,31 @@ class WriteWindowFiles(beam.PTransform):
 
         return (
             rows
-            | "KeyByWindow" >> beam.Map(key_by_window).with_output_types(typing.Tuple[int, typing.Any])
-            | "WriteWindows" >> beam.ParDo(_WriteWindows(table, self._output, self._codec, window_seconds,
-                                                         self._hold_seconds, self._max_step_seconds))
+            | "KeyByWindow" >> beam.Map(key_by_window).with_output_types(tuple[int, typing.Any])
+            | "WriteWindows"
+            >> beam.ParDo(
+                _WriteWindows(
+                    table,
+                    self._output,
+                    self._codec,
+                    window_seconds,
+                    self._hold_seconds,
+                    self._max_step_seconds,
+                )
+            )
         )
 
 
 class WriteStreamSummaries(beam.PTransform):
     """Per-line counter records -> one balanced summary record (JSON line) per firing."""
 
-    def __init__(self, output: str, pseudonymization: str, every_seconds: int = 60, stream_tag: str | None = None):
+    def __init__(
+        self,
+        output: str,
+        pseudonymization: str,
+        every_seconds: int = 60,
+        stream_tag: str | None = None,
+    ):
         super().__init__()
         # Fixed when the job is built: names this stream's records apart from other runs' ones.
         self._tag = stream_tag or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -224,10 +292,18 @@ class WriteStreamSummaries(beam.PTransform):
             record = build_summary(totals, pseudonymization)
             # Rows are held (retries for their lineage, windows until they end), so what a
             # firing counts are lines; the *_written totals of a batch run have no meaning here.
-            for batch_only in ("outputs_complete", "retries_written", "lineage_edges_written", "dead_letters_written"):
+            for batch_only in (
+                "outputs_complete",
+                "retries_written",
+                "lineage_edges_written",
+                "dead_letters_written",
+            ):
                 del record[batch_only]
-            record["window"] = {"kind": "processing_time_firing", "firing": pane.index,
-                                "written_at": Timestamp.of(time.time()).to_rfc3339()}
+            record["window"] = {
+                "kind": "processing_time_firing",
+                "firing": pane.index,
+                "written_at": Timestamp.of(time.time()).to_rfc3339(),
+            }
             # The name depends on what the record counts, never on when it was written: a
             # retried write replaces the same record instead of counting its lines twice.
             digest = hashlib.sha1(json.dumps(totals, sort_keys=True).encode()).hexdigest()[:12]
@@ -241,10 +317,12 @@ class WriteStreamSummaries(beam.PTransform):
         return (
             counts
             | "SumPerBundle" >> beam.ParDo(SumCountsPerBundle())
-            | "EveryFewSeconds" >> beam.WindowInto(
+            | "EveryFewSeconds"
+            >> beam.WindowInto(
                 GlobalWindows(),
                 trigger=trigger.Repeatedly(trigger.AfterProcessingTime(self._every)),
-                accumulation_mode=trigger.AccumulationMode.DISCARDING)
+                accumulation_mode=trigger.AccumulationMode.DISCARDING,
+            )
             | "SumRecord" >> beam.CombineGlobally(SumCounters()).without_defaults()
             | "WriteRecord" >> beam.Map(write)
         )
@@ -274,4 +352,3 @@ class SumCountsPerBundle(beam.DoFn):
     def finish_bundle(self):
         if self._totals and self._earliest is not None:
             yield WindowedValue(self._totals, self._earliest, (GlobalWindow(),))
-

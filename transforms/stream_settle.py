@@ -9,6 +9,7 @@ uses, so a noise line that is not valid JSON is still ``invalid_json``) and the
 few candidate lines that may be routed events, which the stream classifies
 strictly and keys by shard.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -29,7 +30,7 @@ _ROUTED_MARKERS = tuple(sorted(name.encode("ascii") for name in ROUTED_EVENT_NAM
 
 
 class SettledLines(NamedTuple):
-    """A block of lines, split: what the noise among them counts, its dead letters, and the candidate lines."""
+    """A block of lines, split: its noise's counts and dead letters, and the candidate lines."""
 
     counts: dict[str, int]
     dead_letters: list[DeadLetterRow]
@@ -60,7 +61,8 @@ def candidate_indexes(lines: list[bytes]) -> list[int]:
 
 
 def _name_and_time(parse, line: bytes) -> tuple:
-    # A function of its own: a parsed object must not outlive the call, or the parser cannot be reused.
+    # A function of its own: a parsed object must not outlive the call, or the parser cannot be
+    # reused.
     try:
         metadata = parse(line)["metadata"]
         name, text = metadata["event_name"], metadata.get("event_time")
@@ -93,8 +95,13 @@ def _skipped_at_once(parser: simdjson.Parser, lines: list[bytes], times: list[st
     return skipped, others
 
 
-def settle_lines(classifier: LineClassifier, lines: list[bytes], source: str | None,
-                 parser: simdjson.Parser | None = None, times: list[str] | None = None) -> SettledLines:
+def settle_lines(
+    classifier: LineClassifier,
+    lines: list[bytes],
+    source: str | None,
+    parser: simdjson.Parser | None = None,
+    times: list[str] | None = None,
+) -> SettledLines:
     """Classify the lines that cannot be routed events; pass the others on as candidates.
 
     The counters cover every settled line (``lines_read`` included); the
@@ -139,12 +146,16 @@ def event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
 
 
 def byte_slices(lines: list[bytes], max_bytes: int, max_lines: int):
-    """``lines`` in consecutive slices of at most ``max_bytes`` and ``max_lines`` (a longer line is on its own)."""
+    """``lines`` in slices of at most ``max_bytes`` and ``max_lines`` (a longer line on its own)."""
     ends = list(itertools.accumulate(map(len, lines)))
     start, offset = 0, 0
     while start < len(lines):
-        end = max(bisect.bisect_right(ends, offset + max_bytes, lo=start, hi=min(len(lines), start + max_lines)),
-                  start + 1)
+        end = max(
+            bisect.bisect_right(
+                ends, offset + max_bytes, lo=start, hi=min(len(lines), start + max_lines)
+            ),
+            start + 1,
+        )
         yield lines[start:end]
         offset = ends[end - 1]
         start = end
@@ -152,7 +163,9 @@ def byte_slices(lines: list[bytes], max_bytes: int, max_lines: int):
 
 def settled_bytes(settled: SettledLines) -> int:
     """Bytes of raw lines a settled block carries (candidates and dead letters)."""
-    return sum(map(len, settled.candidates)) + sum(len(row.raw or b"") for row in settled.dead_letters)
+    return sum(map(len, settled.candidates)) + sum(
+        len(row.raw or b"") for row in settled.dead_letters
+    )
 
 
 def merge_settled(parts: list[SettledLines]) -> SettledLines:
@@ -163,8 +176,11 @@ def merge_settled(parts: list[SettledLines]) -> SettledLines:
     for part in parts:
         for name, count in part.counts.items():
             counts[name] = counts.get(name, 0) + count
-    return SettledLines(counts, [row for part in parts for row in part.dead_letters],
-                        [line for part in parts for line in part.candidates])
+    return SettledLines(
+        counts,
+        [row for part in parts for row in part.dead_letters],
+        [line for part in parts for line in part.candidates],
+    )
 
 
 _DIGITS_AS_ZERO = str.maketrans("0123456789", "0" * 10)
@@ -188,7 +204,7 @@ def span_of_texts(texts: list[str]) -> tuple[int, int] | None:
     shapes = "\n".join(texts).translate(_DIGITS_AS_ZERO).split("\n")
     groups: dict[str, list[str]] = {}
     if len(shapes) == len(texts):
-        for shape, text in zip(shapes, texts):
+        for shape, text in zip(shapes, texts, strict=True):
             # UTC texts of one layout sort in time order; others need their offset in the key too.
             key = shape if shape[-1:] == "Z" else _same_order_key(shape, text)
             group = groups.get(key)
@@ -202,7 +218,9 @@ def span_of_texts(texts: list[str]) -> tuple[int, int] | None:
     for group in groups.values():
         try:
             times += [parse_event_time(min(group)), parse_event_time(max(group))]
-        except TimestampError:  # a layout the parser rejects, or a date that does not exist: one by one
+        except (
+            TimestampError
+        ):  # a layout the parser rejects, or a date that does not exist: one by one
             for text in set(group):
                 try:
                     times.append(parse_event_time(text))
@@ -211,8 +229,14 @@ def span_of_texts(texts: list[str]) -> tuple[int, int] | None:
     return (min(times), max(times)) if times else None
 
 
-def settled_elements(blocks, classifier: LineClassifier, parser: simdjson.Parser, source: str | None,
-                     max_lines: int, max_bytes: int):
+def settled_elements(
+    blocks,
+    classifier: LineClassifier,
+    parser: simdjson.Parser,
+    source: str | None,
+    max_lines: int,
+    max_bytes: int,
+):
     """Blocks of lines -> (settled lines, event-time span, lines covered), up to ``max_lines`` each.
 
     An element carries at most about ``max_bytes`` of raw lines (candidates and
@@ -243,10 +267,16 @@ def settled_elements(blocks, classifier: LineClassifier, parser: simdjson.Parser
 _WORKER_CLASSIFIER: list[LineClassifier] = []
 
 
-def settle_file_range(file_range: FileRange, source: str | None, max_lines: int, max_bytes: int) -> list:
+def settle_file_range(
+    file_range: FileRange, source: str | None, max_lines: int, max_bytes: int
+) -> list:
     """:func:`settled_elements` of one byte range of an uncompressed file (in a worker process)."""
     if not _WORKER_CLASSIFIER:
         _WORKER_CLASSIFIER.append(LineClassifier(None))
     with open_range(file_range) as handle:
         blocks = iter_line_blocks(handle, file_range.start, file_range.end)
-        return list(settled_elements(blocks, _WORKER_CLASSIFIER[0], simdjson.Parser(), source, max_lines, max_bytes))
+        return list(
+            settled_elements(
+                blocks, _WORKER_CLASSIFIER[0], simdjson.Parser(), source, max_lines, max_bytes
+            )
+        )

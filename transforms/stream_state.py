@@ -14,6 +14,7 @@ When the log has grown well past what the machine holds, it is replaced by one
 snapshot of the machine, which keeps replay linear in the live state.
 Worker-memory copies are bounded (least recently used out).
 """
+
 from __future__ import annotations
 
 import collections
@@ -45,7 +46,9 @@ def ceil_to(micros: int, step: int) -> int:
     return -(-micros // step) * step
 
 
-def coarse_deadline(deadline: int, reference: int | None, step: int, max_step: int, levels: int = 16) -> int:
+def coarse_deadline(
+    deadline: int, reference: int | None, step: int, max_step: int, levels: int = 16
+) -> int:
     """``deadline``, rounded up more the further it lies beyond ``reference`` (the shard's clock).
 
     Within ``levels`` steps it is kept; beyond, it is rounded up to a
@@ -67,8 +70,10 @@ def coarse_deadline(deadline: int, reference: int | None, step: int, max_step: i
 
 def log_state_specs(prefix: str) -> tuple[BagStateSpec, ReadModifyWriteStateSpec]:
     """The state a machine lives in: its log and its version."""
-    return (BagStateSpec(f"{prefix}_log", beam.coders.PickleCoder()),
-            ReadModifyWriteStateSpec(f"{prefix}_version", beam.coders.VarIntCoder()))
+    return (
+        BagStateSpec(f"{prefix}_log", beam.coders.PickleCoder()),
+        ReadModifyWriteStateSpec(f"{prefix}_version", beam.coders.VarIntCoder()),
+    )
 
 
 class LoggedMachine:
@@ -126,7 +131,9 @@ def record(machine: LoggedMachine, entry, log_state, version_state) -> None:
     """Log one input the machine has applied; compact the log once it outgrows the machine."""
     machine.version += 1
     machine.entries_since_snapshot += 1
-    if machine.entries_since_snapshot > max(_MIN_ENTRIES_BEFORE_COMPACTION, 2 * machine.live_size()):
+    if machine.entries_since_snapshot > max(
+        _MIN_ENTRIES_BEFORE_COMPACTION, 2 * machine.live_size()
+    ):
         log_state.clear()
         machine.entries_since_snapshot = 0
         log_state.add((SNAPSHOT, pickle.dumps(machine, pickle.HIGHEST_PROTOCOL)))  # as it is now

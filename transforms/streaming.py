@@ -16,6 +16,7 @@ before the shard's latest firing) is a ``late_event`` dead letter with its raw
 bytes. Everything runs in the global window, so no runner drops anything
 behind the rules' back. Times are epoch microseconds in rows; Beam timestamps are seconds.
 """
+
 from __future__ import annotations
 
 import collections
@@ -33,7 +34,12 @@ from transforms.events import ROLE_RETRY, LineClassifier, RetryEvent
 from transforms.stream_settle import SettledLines, settle_lines
 from transforms.stream_state import load_machine, log_state_specs, record, stable_shard
 from transforms.streaming_join import (
-    ACCEPTED, DUPLICATE, LATE, LINEAGE_ROWS, ShardState, StreamRules,
+    ACCEPTED,
+    DUPLICATE,
+    LATE,
+    LINEAGE_ROWS,
+    ShardState,
+    StreamRules,
 )
 from transforms.tables import COURSE_LINEAGE, RETRIES, DeadLetterRow
 from transforms.tags import COUNTS, DEAD_LETTERS
@@ -67,11 +73,13 @@ def line_counts(counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
 def unreadable_file_dead_letter(unreadable: UnreadableFile) -> DeadLetterRow:
     """A watched file that vanished or could not be read: one dead letter naming it."""
     detail = f"{unreadable.path}: {unreadable.reason}"
-    return DeadLetterRow(UNREADABLE_FILE, detail, None, unreadable.path, None, detail.encode("utf-8", "replace"))
+    return DeadLetterRow(
+        UNREADABLE_FILE, detail, None, unreadable.path, None, detail.encode("utf-8", "replace")
+    )
 
 
 class ClassifyLinesInStream(beam.DoFn):
-    """Raw lines, lines the source settled, or an UnreadableFile -> keyed routed events, dead letters.
+    """Raw lines, lines the source settled, or an UnreadableFile -> routed events, dead letters.
 
     Noise is settled by :func:`transforms.stream_settle.settle_lines`, here for
     raw lines or already in the ``--watch`` source (a :class:`SettledLines`),
@@ -87,7 +95,12 @@ class ClassifyLinesInStream(beam.DoFn):
 
     _classifier: LineClassifier  # made in setup(), on the worker
 
-    def __init__(self, hmac_key: bytes | None, state_shards: int = DEFAULT_STATE_SHARDS, source: str | None = None):
+    def __init__(
+        self,
+        hmac_key: bytes | None,
+        state_shards: int = DEFAULT_STATE_SHARDS,
+        source: str | None = None,
+    ):
         self._hmac_key = hmac_key
         self._shards = state_shards
         self._source = source
@@ -100,9 +113,12 @@ class ClassifyLinesInStream(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, unreadable_file_dead_letter(element))
             yield line_counts({"lines_read": 1, "dead_letter_by_code." + UNREADABLE_FILE: 1})
             return
-        if not isinstance(element, SettledLines):  # raw lines (Pub/Sub, tests): settle their noise here
-            element = settle_lines(self._classifier, element if isinstance(element, list) else [element],
-                                   self._source)
+        if not isinstance(
+            element, SettledLines
+        ):  # raw lines (Pub/Sub, tests): settle their noise here
+            element = settle_lines(
+                self._classifier, element if isinstance(element, list) else [element], self._source
+            )
         settled = collections.Counter(element.counts)
         yield from (beam.pvalue.TaggedOutput(DEAD_LETTERS, row) for row in element.dead_letters)
         for line in element.candidates:
@@ -113,7 +129,9 @@ class ClassifyLinesInStream(beam.DoFn):
                 settled.update(result.counts)
             for accepted in result.accepted:  # counted where its fate is decided, in the shard step
                 event = accepted.event
-                event_name = event.source_event_name if isinstance(event, RetryEvent) else event.event_name
+                event_name = (
+                    event.source_event_name if isinstance(event, RetryEvent) else event.event_name
+                )
                 shard = stable_shard(event.root_account_uuid or "", self._shards)
                 yield (shard, (event, line.rstrip(b"\r"), event_name))
         if settled:
@@ -142,17 +160,31 @@ class ApplyStreamRules(beam.DoFn):
     def _machine(self, key, log, version) -> ShardState:
         return load_machine(self._owner, key, log, version, lambda: ShardState(self._rules))
 
-    def process(self, keyed, key=beam.DoFn.KeyParam, log=beam.DoFn.StateParam(LOG),
-                version=beam.DoFn.StateParam(VERSION), wake=beam.DoFn.TimerParam(WAKE)):
+    def process(
+        self,
+        keyed,
+        key=beam.DoFn.KeyParam,
+        log=beam.DoFn.StateParam(LOG),
+        version=beam.DoFn.StateParam(VERSION),
+        wake=beam.DoFn.TimerParam(WAKE),
+    ):
         _, (event, raw, event_name) = keyed
         machine = self._machine(key, log, version)
         outcome, deadlines = machine.admit(event)
         if outcome == LATE:
             start = event.event_time - event.event_time % self._rules.window
             yield line_counts({"lines_read": 1, "dead_letter_by_code." + LATE_EVENT: 1})
-            yield beam.pvalue.TaggedOutput(LATE, DeadLetterRow(
-                LATE_EVENT, f"window starting {Timestamp(micros=start).to_rfc3339()} had closed", event_name,
-                None, None, raw))
+            yield beam.pvalue.TaggedOutput(
+                LATE,
+                DeadLetterRow(
+                    LATE_EVENT,
+                    f"window starting {Timestamp(micros=start).to_rfc3339()} had closed",
+                    event_name,
+                    None,
+                    None,
+                    raw,
+                ),
+            )
             return
         if outcome == DUPLICATE:
             yield line_counts({"lines_read": 1, DUPLICATES: 1})
@@ -164,8 +196,13 @@ class ApplyStreamRules(beam.DoFn):
             wake.set(micros_to_timestamp(deadline), dynamic_timer_tag=str(deadline))
 
     @on_timer(WAKE)
-    def advance(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam, log=beam.DoFn.StateParam(LOG),
-                version=beam.DoFn.StateParam(VERSION)):
+    def advance(
+        self,
+        key=beam.DoFn.KeyParam,
+        fired=beam.DoFn.TimestampParam,
+        log=beam.DoFn.StateParam(LOG),
+        version=beam.DoFn.StateParam(VERSION),
+    ):
         machine = self._machine(key, log, version)
         if machine.clock is not None and fired.micros <= machine.clock:
             return
@@ -173,8 +210,9 @@ class ApplyStreamRules(beam.DoFn):
         record(machine, ("advance", fired.micros), log, version)
         for row in lineage_rows:
             yield line_counts({"course_lineage_rows": 1})
-            yield beam.pvalue.TaggedOutput(LINEAGE_ROWS, TimestampedValue(
-                row, micros_to_timestamp(row.completed_at)))
+            yield beam.pvalue.TaggedOutput(
+                LINEAGE_ROWS, TimestampedValue(row, micros_to_timestamp(row.completed_at))
+            )
         for retry, retry_row in decided:
             yield line_counts({"lineage_status." + retry_row.lineage_status: 1})
             yield TimestampedValue(retry_row, micros_to_timestamp(retry.event_time))
@@ -190,24 +228,47 @@ class ProcessCanvasStream(beam.PTransform):
     events before it have arrived.
     """
 
-    def __init__(self, hmac_key: bytes | None, window_seconds: int, allowed_lateness_seconds: int,
-                 dedup_horizon_seconds: int, lineage_wait_seconds: int, source: str | None = None,
-                 state_shards: int = DEFAULT_STATE_SHARDS, lineage_retention_days: int = 400):
+    def __init__(
+        self,
+        hmac_key: bytes | None,
+        window_seconds: int,
+        allowed_lateness_seconds: int,
+        dedup_horizon_seconds: int,
+        lineage_wait_seconds: int,
+        source: str | None = None,
+        state_shards: int = DEFAULT_STATE_SHARDS,
+        lineage_retention_days: int = 400,
+    ):
         super().__init__()
         self._hmac_key = hmac_key
-        self._rules = StreamRules.of_seconds(window_seconds, allowed_lateness_seconds, dedup_horizon_seconds,
-                                             lineage_wait_seconds, lineage_retention_days)
+        self._rules = StreamRules.of_seconds(
+            window_seconds,
+            allowed_lateness_seconds,
+            dedup_horizon_seconds,
+            lineage_wait_seconds,
+            lineage_retention_days,
+        )
         self._source = source
         self._shards = state_shards
 
     def expand(self, lines):
         # Typed keys give the stateful step a deterministic key coder.
         classified = lines | "ClassifyLinesInStream" >> beam.ParDo(
-            ClassifyLinesInStream(self._hmac_key, self._shards, self._source)).with_output_types(
-            typing.Tuple[int, typing.Any]).with_outputs(DEAD_LETTERS, COUNTS, main="routed")
-        applied = classified.routed | "ApplyStreamRules" >> beam.ParDo(ApplyStreamRules(self._rules)).with_outputs(
-            LINEAGE_ROWS, LATE, COUNTS, main="retries")
-        dead_letters = (classified[DEAD_LETTERS], applied[LATE]) | "AllDeadLetters" >> beam.Flatten()
+            ClassifyLinesInStream(self._hmac_key, self._shards, self._source)
+        ).with_output_types(tuple[int, typing.Any]).with_outputs(
+            DEAD_LETTERS, COUNTS, main="routed"
+        )
+        applied = classified.routed | "ApplyStreamRules" >> beam.ParDo(
+            ApplyStreamRules(self._rules)
+        ).with_outputs(LINEAGE_ROWS, LATE, COUNTS, main="retries")
+        dead_letters = (
+            classified[DEAD_LETTERS],
+            applied[LATE],
+        ) | "AllDeadLetters" >> beam.Flatten()
         counts = (classified[COUNTS], applied[COUNTS]) | "AllCounts" >> beam.Flatten()
-        return {RETRIES.name: applied.retries, COURSE_LINEAGE.name: applied[LINEAGE_ROWS],
-                DEAD_LETTERS: dead_letters, COUNTS: counts}
+        return {
+            RETRIES.name: applied.retries,
+            COURSE_LINEAGE.name: applied[LINEAGE_ROWS],
+            DEAD_LETTERS: dead_letters,
+            COUNTS: counts,
+        }

@@ -23,6 +23,7 @@ So on a feed delivered in event-time order the rows are batch's, whatever the
 span of a file or the order of elements in a bundle, and a firing decides
 everything due by ``T`` at once.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -50,9 +51,16 @@ class StreamRules(NamedTuple):
     retention: int
 
     @classmethod
-    def of_seconds(cls, window: int, lateness: int, horizon: int, wait: int, retention_days: int) -> "StreamRules":
-        return cls(window * 1_000_000, lateness * 1_000_000, horizon * 1_000_000, wait * 1_000_000,
-                   retention_days * DAY_MICROS)
+    def of_seconds(
+        cls, window: int, lateness: int, horizon: int, wait: int, retention_days: int
+    ) -> StreamRules:
+        return cls(
+            window * 1_000_000,
+            lateness * 1_000_000,
+            horizon * 1_000_000,
+            wait * 1_000_000,
+            retention_days * DAY_MICROS,
+        )
 
     def max_timer_step(self) -> int:
         """How far a distant deadline is rounded up: a day (or the lateness), which drains cover."""
@@ -91,7 +99,9 @@ class AccountLineage:
         self.uuids_by_lti: dict[str, dict[str, int]] = {}  # lti -> {uuid: last seen}
         self.identity = _Identity(self.uuids_by_lti)
         self.graph: dict[str, list[lineage.Edge]] = {}
-        self.versions: dict[str, tuple[tuple[int, str], str, lineage.Edge]] = {}  # migration id -> (order, child, edge)
+        self.versions: dict[
+            str, tuple[tuple[int, str], str, lineage.Edge]
+        ] = {}  # migration id -> (order, child, edge)
 
     def learn(self, event: RetryEvent | MigrationEvent) -> None:
         for lti, uuid in lineage.identity_pairs(event):
@@ -108,13 +118,19 @@ class AccountLineage:
                 self.graph[kept[1]].remove(kept[2])
             edge = lineage.edge_of(row)
             self.versions[row.content_migration_id] = (order, row.child_course_uuid, edge)
-            bisect.insort(self.graph.setdefault(row.child_course_uuid, []), edge, key=lineage.edge_order)
+            bisect.insort(
+                self.graph.setdefault(row.child_course_uuid, []), edge, key=lineage.edge_order
+            )
         return row
 
     def settled(self, retry: RetryEvent) -> bool:
         """True when waiting cannot change the retry's status: same course, or already matched."""
-        status, _ = lineage.join_retry(retry.original_course_uuid, retry.new_course_uuid, retry.event_time,
-                                       self.graph.get(retry.new_course_uuid, ()))
+        status, _ = lineage.join_retry(
+            retry.original_course_uuid,
+            retry.new_course_uuid,
+            retry.event_time,
+            self.graph.get(retry.new_course_uuid, ()),
+        )
         return status in (lineage.SAME_COURSE, lineage.MATCHED)
 
     def row(self, retry: RetryEvent, attempt_number: int | None) -> lineage.RetryRow:
@@ -149,14 +165,20 @@ class ShardState(LoggedMachine):
         self.clock: int | None = None  # the latest firing: the watermark has passed it
         self.seen: dict[str, int] = {}  # fingerprint -> expiry
         self._expiries: list[tuple[int, str]] = []
-        self.attempts: dict[tuple[str, str | None], list[int]] = {}  # (course, link) -> [count, last event time]
+        self.attempts: dict[
+            tuple[str, str | None], list[int]
+        ] = {}  # (course, link) -> [count, last event time]
         self.accounts: dict[str, AccountLineage] = {}
         self._migrations: list[tuple[int, str, MigrationEvent]] = []  # completed, not yet resolved
         self._arrived: list[tuple[int, str, RetryEvent]] = []  # retries not yet numbered
-        self.waiting: dict[str, tuple[RetryEvent, int | None]] = {}  # numbered retries waiting for lineage
+        self.waiting: dict[
+            str, tuple[RetryEvent, int | None]
+        ] = {}  # numbered retries waiting for lineage
         self._deadlines: list[tuple[int, str]] = []  # (lineage wait deadline, fingerprint)
         self._pruned_at: int | None = None
-        self._first_seen: int | None = None  # the shard's reference for timers before its first firing
+        self._first_seen: int | None = (
+            None  # the shard's reference for timers before its first firing
+        )
 
     # --- inputs ---------------------------------------------------------------------
 
@@ -189,10 +211,16 @@ class ShardState(LoggedMachine):
         if self._first_seen is None:
             self._first_seen = event.event_time
         reference = self.clock if self.clock is not None else self._first_seen
-        return ACCEPTED, sorted({coarse_deadline(deadline, reference, rules.window, rules.max_timer_step())
-                                 for deadline in deadlines})
+        return ACCEPTED, sorted(
+            {
+                coarse_deadline(deadline, reference, rules.window, rules.max_timer_step())
+                for deadline in deadlines
+            }
+        )
 
-    def advance(self, until: int) -> tuple[list[lineage.LineageRow], list[tuple[RetryEvent, lineage.RetryRow]]]:
+    def advance(
+        self, until: int
+    ) -> tuple[list[lineage.LineageRow], list[tuple[RetryEvent, lineage.RetryRow]]]:
         """The watermark has reached ``until``: decide everything due by then."""
         if self.clock is not None and until <= self.clock:
             return [], []
@@ -206,7 +234,9 @@ class ShardState(LoggedMachine):
             _, fingerprint, retry = heapq.heappop(self._arrived)
             number = None
             if retry.new_assignment_resource_link_id is not None:
-                counter = self.attempts.setdefault(lineage.attempt_key(retry), [0, retry.event_time])
+                counter = self.attempts.setdefault(
+                    lineage.attempt_key(retry), [0, retry.event_time]
+                )
                 counter[0] += 1
                 counter[1] = retry.event_time
                 number = counter[0]
@@ -256,6 +286,11 @@ class ShardState(LoggedMachine):
             del self.attempts[key]
 
     def live_size(self) -> int:
-        return (len(self.seen) + len(self.attempts) + len(self.waiting) + len(self._arrived)
-                + len(self._migrations) + sum(account.size() for account in self.accounts.values()))
-
+        return (
+            len(self.seen)
+            + len(self.attempts)
+            + len(self.waiting)
+            + len(self._arrived)
+            + len(self._migrations)
+            + sum(account.size() for account in self.accounts.values())
+        )

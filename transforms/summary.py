@@ -1,4 +1,5 @@
 """SummarizeRun: counter records from every step -> the run summary dict."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -12,17 +13,25 @@ from transforms.lineage import LINEAGE_STATUSES
 
 
 def _prefixed(totals: Mapping[str, int], prefix: str) -> dict[str, int]:
-    return {name[len(prefix):]: count for name, count in sorted(totals.items()) if name.startswith(prefix)}
+    return {
+        name[len(prefix) :]: count
+        for name, count in sorted(totals.items())
+        if name.startswith(prefix)
+    }
 
 
 def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
     """The run summary from merged counters; ``balanced`` accounts for every input line."""
     # Every batch code, zeros included, and any other code the run met (the stream's late_event).
-    dead_letter_by_code = {code: totals.get("dead_letter_by_code." + code, 0) for code in DEAD_LETTER_CODES}
+    dead_letter_by_code = {
+        code: totals.get("dead_letter_by_code." + code, 0) for code in DEAD_LETTER_CODES
+    }
     dead_letter_by_code.update(_prefixed(totals, "dead_letter_by_code."))
     skipped_by_event_name = _prefixed(totals, "skipped_by_event_name.")
     accepted = {role: totals.get(accepted_counter(role), 0) for role in ACCEPTED_ROLES}
-    lineage_status = {status: totals.get("lineage_status." + status, 0) for status in LINEAGE_STATUSES}
+    lineage_status = {
+        status: totals.get("lineage_status." + status, 0) for status in LINEAGE_STATUSES
+    }
     summary: dict[str, Any] = {
         "lines_read": totals.get("lines_read", 0),
         "blank_lines": totals.get("blank_lines", 0),
@@ -40,8 +49,11 @@ def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
         "pseudonymization": pseudonymization,
     }
     summary["balanced"] = summary["lines_read"] == (
-        summary["blank_lines"] + summary["dead_lettered"] + summary["skipped"]
-        + summary["duplicates"] + sum(accepted.values())
+        summary["blank_lines"]
+        + summary["dead_lettered"]
+        + summary["skipped"]
+        + summary["duplicates"]
+        + sum(accepted.values())
     )
     # Every stage's output accounted for downstream: catches rows lost between steps.
     summary["outputs_complete"] = (
@@ -54,7 +66,7 @@ def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
 
 
 class SumCounters(beam.CombineFn):
-    """Counter records ({name: count}) -> {name: total}: the one combiner of batch and streaming summaries."""
+    """Counter records ({name: count}) -> {name: total}: one combiner for batch and stream."""
 
     def create_accumulator(self):
         return {}

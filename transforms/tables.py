@@ -6,6 +6,7 @@ they agree column by column. Rows travel through the pipeline as plain
 NamedTuples derived from the models (same columns, same order), with times
 as epoch microseconds, so each table's columns are listed once here.
 """
+
 from __future__ import annotations
 
 import collections
@@ -66,38 +67,42 @@ def _string(name: str, nullable: bool = True) -> pa.Field:
     return pa.field(name, pa.string(), nullable=nullable)
 
 
-RETRIES_SCHEMA = pa.schema([
-    _string("event_fingerprint", False),
-    _string("source_event_name", False),
-    pa.field("event_time", UTC_MICROS, nullable=False),
-    _string("root_account_uuid"),
-    _string("domain"),
-    _string("status"),
-    _string("original_course_uuid", False),
-    _string("new_course_uuid", False),
-    _string("new_course_resource_link_id"),
-    _string("original_assignment_resource_link_id"),
-    _string("new_assignment_resource_link_id"),
-    _string("request_id"),
-    _string("context_role"),
-    _string("actor_user_hmac"),
-    _string("original_course_id"),
-    _string("original_assignment_id"),
-    _string("new_course_id"),
-    _string("new_assignment_id"),
-    _string("lineage_status", False),
-    _string("migration_id"),
-    _string("migration_type"),
-    pa.field("migration_completed_at", UTC_MICROS),
-    pa.field("seconds_since_migration", pa.float64()),
-    pa.field("lineage_path", pa.list_(pa.field("item", pa.string(), nullable=False)), nullable=False),
-    _string("root_course_uuid", False),
-    pa.field("lineage_depth", pa.int32(), nullable=False),
-    pa.field("lineage_cycle", pa.bool_(), nullable=False),
-    pa.field("lineage_truncated", pa.bool_(), nullable=False),
-    pa.field("attempt_number", pa.int32()),
-    pa.field("attempt_count", pa.int32()),
-])
+RETRIES_SCHEMA = pa.schema(
+    [
+        _string("event_fingerprint", False),
+        _string("source_event_name", False),
+        pa.field("event_time", UTC_MICROS, nullable=False),
+        _string("root_account_uuid"),
+        _string("domain"),
+        _string("status"),
+        _string("original_course_uuid", False),
+        _string("new_course_uuid", False),
+        _string("new_course_resource_link_id"),
+        _string("original_assignment_resource_link_id"),
+        _string("new_assignment_resource_link_id"),
+        _string("request_id"),
+        _string("context_role"),
+        _string("actor_user_hmac"),
+        _string("original_course_id"),
+        _string("original_assignment_id"),
+        _string("new_course_id"),
+        _string("new_assignment_id"),
+        _string("lineage_status", False),
+        _string("migration_id"),
+        _string("migration_type"),
+        pa.field("migration_completed_at", UTC_MICROS),
+        pa.field("seconds_since_migration", pa.float64()),
+        pa.field(
+            "lineage_path", pa.list_(pa.field("item", pa.string(), nullable=False)), nullable=False
+        ),
+        _string("root_course_uuid", False),
+        pa.field("lineage_depth", pa.int32(), nullable=False),
+        pa.field("lineage_cycle", pa.bool_(), nullable=False),
+        pa.field("lineage_truncated", pa.bool_(), nullable=False),
+        pa.field("attempt_number", pa.int32()),
+        pa.field("attempt_count", pa.int32()),
+    ]
+)
 
 
 class CourseLineageRecord(_Row):
@@ -115,18 +120,20 @@ class CourseLineageRecord(_Row):
     event_fingerprint: str
 
 
-COURSE_LINEAGE_SCHEMA = pa.schema([
-    _string("content_migration_id", False),
-    _string("child_course_uuid", False),
-    _string("child_lti_context_id"),
-    _string("parent_course_uuid"),
-    _string("parent_lti_context_id"),
-    _string("migration_type"),
-    pa.field("completed_at", UTC_MICROS, nullable=False),
-    _string("root_account_uuid"),
-    _string("domain"),
-    _string("event_fingerprint", False),
-])
+COURSE_LINEAGE_SCHEMA = pa.schema(
+    [
+        _string("content_migration_id", False),
+        _string("child_course_uuid", False),
+        _string("child_lti_context_id"),
+        _string("parent_course_uuid"),
+        _string("parent_lti_context_id"),
+        _string("migration_type"),
+        pa.field("completed_at", UTC_MICROS, nullable=False),
+        _string("root_account_uuid"),
+        _string("domain"),
+        _string("event_fingerprint", False),
+    ]
+)
 
 
 class DeadLetterRecord(_Row):
@@ -140,14 +147,16 @@ class DeadLetterRecord(_Row):
     raw: bytes
 
 
-DEAD_LETTER_SCHEMA = pa.schema([
-    _string("error_code", False),
-    _string("error_detail", False),
-    _string("event_name"),
-    _string("source_file"),
-    pa.field("source_offset", pa.int64()),
-    pa.field("raw", pa.binary(), nullable=False),
-])
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        _string("error_code", False),
+        _string("error_detail", False),
+        _string("event_name"),
+        _string("source_file"),
+        pa.field("source_offset", pa.int64()),
+        pa.field("raw", pa.binary(), nullable=False),
+    ]
+)
 
 
 def _row_type(name: str, record: type[BaseModel]) -> type:
@@ -219,7 +228,9 @@ class DeadLetterRow(NamedTuple):
 
 
 # An accepted retry carries every retries column that comes before the join's.
-RETRY_EVENT_COLUMNS = tuple(RetryRecord.model_fields)[: tuple(RetryRecord.model_fields).index("lineage_status")]
+RETRY_EVENT_COLUMNS = tuple(RetryRecord.model_fields)[
+    : tuple(RetryRecord.model_fields).index("lineage_status")
+]
 
 
 class Table(NamedTuple):
@@ -243,6 +254,9 @@ def to_arrow(table: Table, rows: list[tuple]) -> pa.Table:
         return table.schema.empty_table()
     columns = zip(*rows, strict=True)
     return pa.Table.from_arrays(
-        [pa.array(column, type=field.type) for column, field in zip(columns, table.schema, strict=True)],
+        [
+            pa.array(column, type=field.type)
+            for column, field in zip(columns, table.schema, strict=True)
+        ],
         schema=table.schema,
     )

@@ -4,6 +4,7 @@ Tags name collections of elements in flight; the tables they end up in are
 :data:`transforms.tables.TABLES` (``retries``, ``course_lineage``,
 ``dead_letter``), whose names are not tags.
 """
+
 from __future__ import annotations
 
 RETRY_EVENTS = "retry_events"  # accepted retries, before deduplication

@@ -4,6 +4,7 @@ Rows carry event times as ``int`` microseconds between steps: an int pickles
 about eight times cheaper than a ``datetime`` in a shuffle, and comparisons
 after truncation to microseconds are then exact.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -55,7 +56,13 @@ def parse_event_time(text: str) -> int:
     micros = int((fraction or "0")[:6].ljust(6, "0"))
     try:
         local = dt.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micros,
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            micros,
             tzinfo=dt.UTC,
         )
     except ValueError as error:

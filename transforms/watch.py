@@ -36,6 +36,7 @@ changing then is an :class:`UnreadableFile`), then event time runs past every
 window and wait, processing time past the last summary trigger, and the
 stream closes, so the pipeline writes everything and ends.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -59,9 +60,20 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.utils import timestamp
 
 from transforms.events import LineClassifier
-from transforms.file_ranges import FileRange, is_compressed, iter_line_blocks, open_range, split_file
+from transforms.file_ranges import (
+    FileRange,
+    is_compressed,
+    iter_line_blocks,
+    open_range,
+    split_file,
+)
 from transforms.parent_watch import exit_with_parent
-from transforms.stream_settle import event_time_text, settle_file_range, settled_elements, span_of_texts
+from transforms.stream_settle import (
+    event_time_text,
+    settle_file_range,
+    settled_elements,
+    span_of_texts,
+)
 
 _LOG = logging.getLogger(__name__)
 _Event = beam_runner_api_pb2.TestStreamPayload.Event
@@ -100,7 +112,9 @@ class FileState(NamedTuple):
     marked: bool  # a ``<file>.done`` marker stands beside it
 
 
-def scan_folder(pattern: str, skip: set[str] | frozenset[str] = frozenset()) -> dict[str, FileState]:
+def scan_folder(
+    pattern: str, skip: set[str] | frozenset[str] = frozenset()
+) -> dict[str, FileState]:
     """The regular files matching ``pattern`` (markers and ``skip`` left out), each as it is now."""
     states = {}
     for path in glob.glob(pattern):
@@ -111,11 +125,15 @@ def scan_folder(pattern: str, skip: set[str] | frozenset[str] = frozenset()) -> 
         except OSError:
             continue  # gone between the listing and the look: the next poll misses it
         if stat.S_ISREG(info.st_mode):
-            states[path] = FileState(info.st_size, info.st_mtime_ns, os.path.exists(path + DONE_SUFFIX))
+            states[path] = FileState(
+                info.st_size, info.st_mtime_ns, os.path.exists(path + DONE_SUFFIX)
+            )
     return states
 
 
-def is_ready(state: FileState, unchanged_since: float, now: float, wall_now: float, settle_seconds: float) -> bool:
+def is_ready(
+    state: FileState, unchanged_since: float, now: float, wall_now: float, settle_seconds: float
+) -> bool:
     """Whether a file is complete: marked done, or not empty and unchanged for ``settle_seconds``.
 
     ``unchanged_since`` and ``now`` are the watcher's clock (when it first saw
@@ -126,7 +144,9 @@ def is_ready(state: FileState, unchanged_since: float, now: float, wall_now: flo
         return True
     if state.size == 0:
         return False
-    return now - unchanged_since >= settle_seconds or wall_now - state.mtime_ns / 1e9 >= settle_seconds
+    return (
+        now - unchanged_since >= settle_seconds or wall_now - state.mtime_ns / 1e9 >= settle_seconds
+    )
 
 
 class SettleTracker:
@@ -134,7 +154,9 @@ class SettleTracker:
 
     def __init__(self, settle_seconds: float):
         self._settle = settle_seconds
-        self._seen: dict[str, tuple[FileState, float, float]] = {}  # path -> (state, unchanged since, first seen)
+        self._seen: dict[
+            str, tuple[FileState, float, float]
+        ] = {}  # path -> (state, unchanged since, first seen)
 
     def observe(self, path: str, state: FileState, now: float, wall_now: float) -> bool:
         """Record a look at ``path``; True when it is ready to be read."""
@@ -161,8 +183,11 @@ class SettleTracker:
         return sorted(path for path, (state, _, _) in self._seen.items() if state.size > 0)
 
     def waiting_longer_than(self, seconds: float, now: float) -> list[str]:
-        return sorted(path for path, (state, _, first) in self._seen.items()
-                      if state.size > 0 and now - first > seconds)
+        return sorted(
+            path
+            for path, (state, _, first) in self._seen.items()
+            if state.size > 0 and now - first > seconds
+        )
 
 
 class BinaryReader(Protocol):
@@ -312,11 +337,22 @@ class _EventClock:
 class FolderWatcher:
     """A TestStreamService reader: ``read_multiple`` yields TestStream events as files complete."""
 
-    def __init__(self, pattern: str, stop_after_seconds: float, lag_seconds: int, drain_seconds: int = 0,
-                 poll_seconds: float = 1.0, clock=time.monotonic, sleep=time.sleep,
-                 settle_seconds: float = DEFAULT_SETTLE_SECONDS, wall_clock=time.time, scan=scan_folder,
-                 open_file=open_watched_file, source: str | None = None,
-                 processes: int = DEFAULT_SETTLE_PROCESSES):
+    def __init__(
+        self,
+        pattern: str,
+        stop_after_seconds: float,
+        lag_seconds: int,
+        drain_seconds: int = 0,
+        poll_seconds: float = 1.0,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        wall_clock=time.time,
+        scan=scan_folder,
+        open_file=open_watched_file,
+        source: str | None = None,
+        processes: int = DEFAULT_SETTLE_PROCESSES,
+    ):
         self._pattern = pattern
         self._stop_after = stop_after_seconds
         self._lag_micros = lag_seconds * 1_000_000
@@ -342,9 +378,15 @@ class FolderWatcher:
         # The hold sequence the DirectRunner's TestStream expects around its events.
         yield _watermark(timestamp.MIN_TIMESTAMP.micros, _CONTROL_TAG)
         yield _watermark(timestamp.MIN_TIMESTAMP.micros)
-        yield _watermark((timestamp.MAX_TIMESTAMP - timestamp.TIME_GRANULARITY).micros, _CONTROL_TAG)
-        _LOG.info("watch: watching %s (a file is read when unchanged for %g s, or marked %s)",
-                  self._pattern, self._settle, DONE_SUFFIX)
+        yield _watermark(
+            (timestamp.MAX_TIMESTAMP - timestamp.TIME_GRANULARITY).micros, _CONTROL_TAG
+        )
+        _LOG.info(
+            "watch: watching %s (a file is read when unchanged for %g s, or marked %s)",
+            self._pattern,
+            self._settle,
+            DONE_SUFFIX,
+        )
         started = last_poll = self._clock()
         tracker = SettleTracker(self._settle)
         read: set[str] = set()
@@ -360,14 +402,20 @@ class FolderWatcher:
             if stopping:
                 if appeared_by_stop is None:
                     appeared_by_stop = set(listing) | tracker.paths()
-                listing = {path: state for path, state in listing.items() if path in appeared_by_stop}
+                listing = {
+                    path: state for path, state in listing.items() if path in appeared_by_stop
+                }
             for path in sorted(tracker.paths() - listing.keys()):
                 had_content = tracker.state(path).size > 0
                 tracker.forget(path)
                 if had_content:  # an empty file that goes away took nothing with it
                     yield self._unreadable(path, "vanished before it was read", times)
             wall_now = self._wall_clock()
-            ready = sorted(path for path, state in listing.items() if tracker.observe(path, state, now, wall_now))
+            ready = sorted(
+                path
+                for path, state in listing.items()
+                if tracker.observe(path, state, now, wall_now)
+            )
             for path in ready:
                 tracker.forget(path)
                 read.add(path)
@@ -386,9 +434,13 @@ class FolderWatcher:
             for path in tracker.waiting_longer_than(max(60.0, 10 * self._settle), now):
                 if path not in warned:
                     warned.add(path)
-                    _LOG.warning("watch: %s keeps changing; event time waits until it is complete", path)
+                    _LOG.warning(
+                        "watch: %s keeps changing; event time waits until it is complete", path
+                    )
             now = self._clock()
-            yield _advance_processing_time(int((now - last_poll) * 1_000_000))  # also keeps the channel alive
+            yield _advance_processing_time(
+                int((now - last_poll) * 1_000_000)
+            )  # also keeps the channel alive
             last_poll = now
             if stopping and not settling:
                 break
@@ -396,8 +448,12 @@ class FolderWatcher:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        _LOG.info("watch: stopped after %.0f s; %d files read, %d unreadable", self._clock() - started,
-                  len(self.files_read), len(self.unreadable))
+        _LOG.info(
+            "watch: stopped after %.0f s; %d files read, %d unreadable",
+            self._clock() - started,
+            len(self.files_read),
+            len(self.unreadable),
+        )
         # Drain while the stream is still open: first let event time run past every
         # window and every retry's wait, so that all rows are written and counted;
         # then move the runner's clock (the stream's own) past every pending
@@ -437,21 +493,32 @@ class FolderWatcher:
             return
         except Exception as error:  # noqa: BLE001 - no file may stop the stream
             _LOG.debug("watch: cannot open %s", path, exc_info=True)
-            yield self._unreadable(path, f"cannot be opened: {type(error).__name__}: {error}", times)
+            yield self._unreadable(
+                path, f"cannot be opened: {type(error).__name__}: {error}", times
+            )
             return
         try:
             with handle:
-                for settled, span, lines in settled_elements(iter_line_blocks(handle), self._classifier, parser,
-                                                             self._source, _LINES_PER_EVENT, _BYTES_PER_EVENT):
+                for settled, span, lines in settled_elements(
+                    iter_line_blocks(handle),
+                    self._classifier,
+                    parser,
+                    self._source,
+                    _LINES_PER_EVENT,
+                    _BYTES_PER_EVENT,
+                ):
                     yield _element(settled, times.stamp(span))
                     sent += lines
         except Exception as error:  # noqa: BLE001 - a truncated or corrupt file, a disk error: the stream goes on
             _LOG.debug("watch: reading %s failed", path, exc_info=True)
             yield self._unreadable(
-                path, f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}", times)
+                path,
+                f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}",
+                times,
+            )
 
     def _ranges(self, path: str) -> list[FileRange]:
-        """Byte ranges for the worker processes: one range (read here) unless the file is large and plain."""
+        """Byte ranges for the worker processes: one (read here) unless the file is big, plain."""
         if self._processes < 1 or self._open_file is not open_watched_file or is_compressed(path):
             return [FileRange(path, 0, None)]
         try:
@@ -461,20 +528,30 @@ class FolderWatcher:
         return split_file(path, size, _RANGE_BYTES)
 
     def _file_events_in_workers(self, path: str, ranges: list[FileRange], times: _EventClock):
-        """The file's elements, its ranges settled by worker processes a few at a time, sent in file order."""
+        """The file's elements: its ranges settled by worker processes a few at a time, in order."""
         if self._pool is None:
             # spawn, not fork: this process runs gRPC and runner threads. Workers exit with it.
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
-                initargs=(os.getpid(),))
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         in_flight: collections.deque = collections.deque()
         remaining = collections.deque(ranges)
         sent = 0
         try:
             while remaining or in_flight:
                 while remaining and len(in_flight) < 2 * self._processes:
-                    in_flight.append(self._pool.submit(settle_file_range, remaining.popleft(), self._source,
-                                                       _LINES_PER_EVENT, _BYTES_PER_EVENT))
+                    in_flight.append(
+                        self._pool.submit(
+                            settle_file_range,
+                            remaining.popleft(),
+                            self._source,
+                            _LINES_PER_EVENT,
+                            _BYTES_PER_EVENT,
+                        )
+                    )
                 for settled, span, lines in in_flight.popleft().result():
                     yield _element(settled, times.stamp(span))
                     sent += lines
@@ -483,4 +560,7 @@ class FolderWatcher:
             for future in in_flight:
                 future.cancel()
             yield self._unreadable(
-                path, f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}", times)
+                path,
+                f"ended early or is corrupt after {sent} lines: {type(error).__name__}: {error}",
+                times,
+            )

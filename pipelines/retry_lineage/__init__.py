@@ -18,6 +18,7 @@ use by another run), 3 the summary is not balanced or the dead-letter ratio
 exceeded ``--max-dead-letter-ratio``, 130 interrupted (SIGINT), 143 terminated
 (SIGTERM).
 """
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,12 @@ PROG = "retry-lineage"
 _LOG = logging.getLogger("retry_lineage")
 
 
-def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None,
-          release_lease_of: str | None = None) -> dict[str, beam.PCollection]:
+def build(
+    p: beam.Pipeline,
+    options: PipelineOptions,
+    version: str | None = None,
+    release_lease_of: str | None = None,
+) -> dict[str, beam.PCollection]:
     """Add the whole batch job to ``p``; returns its outputs by name (rows and the summary).
 
     The tables are written into ``OUTPUT/_versions/<version>/`` (default: the
@@ -108,17 +113,30 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
     partition = f"ingest_date={day}" if day else ""
 
     events = p | "ReadCanvasEvents" >> ReadCanvasEvents(
-        input_patterns(opts), hmac_key, parse_processes(options), output=output,
-        allow_empty_input=opts.allow_empty_input, absent_is_empty=bool(opts.input_template))
+        input_patterns(opts),
+        hmac_key,
+        parse_processes(options),
+        output=output,
+        allow_empty_input=opts.allow_empty_input,
+        absent_is_empty=bool(opts.input_template),
+    )
     retries = events[RETRY_EVENTS] | "NumberRetryAttempts" >> NumberRetryAttempts()
     migrations = events[MIGRATION_EVENTS] | "GroupMigrations" >> GroupMigrations()
     identity_pairs = [retries[IDENTITY_PAIRS], migrations[IDENTITY_PAIRS]]
     history = []
     if day:
-        history_rows = p | "ReadLineageHistory" >> ReadLineageHistory(opts.lineage_history, day, output=output)
-        identity_pairs.append(history_rows | "HistoryIdentityPairs" >> beam.FlatMap(lineage.row_identity_pairs))
+        history_rows = p | "ReadLineageHistory" >> ReadLineageHistory(
+            opts.lineage_history, day, output=output
+        )
+        identity_pairs.append(
+            history_rows | "HistoryIdentityPairs" >> beam.FlatMap(lineage.row_identity_pairs)
+        )
         history.append(history_rows)
-    identity = identity_pairs | "AllIdentityPairs" >> beam.Flatten() | "BuildIdentityMap" >> BuildIdentityMap()
+    identity = (
+        identity_pairs
+        | "AllIdentityPairs" >> beam.Flatten()
+        | "BuildIdentityMap" >> BuildIdentityMap()
+    )
     lineage_rows = migrations.latest | "ResolveParents" >> ResolveParents(identity.identity)
     graph = (
         [lineage_rows, *history]
@@ -129,13 +147,26 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
 
     written = [
         joined.rows | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition),
-        lineage_rows | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
-        events[DEAD_LETTERS] | write_step(DEAD_LETTER) >> WriteTable(DEAD_LETTER, staging, codec, partition),
+        lineage_rows
+        | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
+        events[DEAD_LETTERS]
+        | write_step(DEAD_LETTER) >> WriteTable(DEAD_LETTER, staging, codec, partition),
     ]
-    counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS], *written]
+    counts = [
+        events[COUNTS],
+        retries[COUNTS],
+        migrations[COUNTS],
+        identity[COUNTS],
+        joined[COUNTS],
+        *written,
+    ]
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
-    summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(pseudonymization)
-    summary | "PublishRun" >> PublishRun(OutputLayout(output, day), version, run_id, codec, release_lease_of)
+    summary = (
+        counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(pseudonymization)
+    )
+    summary | "PublishRun" >> PublishRun(
+        OutputLayout(output, day), version, run_id, codec, release_lease_of
+    )
     return {
         RETRIES.name: joined.rows,
         COURSE_LINEAGE.name: lineage_rows,
@@ -145,8 +176,13 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
 
 
 def _print_help() -> None:
-    print_help("retry-lineage run", __doc__.split("\n\n")[0], [RetryLineageOptions, SharedOptions],
-               epilog=BEAM_PASSES_THROUGH + " --verbose logs at DEBUG level, with the traceback of any failure.")
+    print_help(
+        "retry-lineage run",
+        __doc__.split("\n\n")[0],
+        [RetryLineageOptions, SharedOptions],
+        epilog=BEAM_PASSES_THROUGH
+        + " --verbose logs at DEBUG level, with the traceback of any failure.",
+    )
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -167,7 +203,9 @@ def run(argv: list[str] | None = None) -> int:
         validate_options(opts)
         check_run_id(opts.run_id)
         hmac_key_of(opts)
-        if not options.view_as(TestOptions).dry_run:  # a dry run builds the graph offline: no file is touched
+        if not options.view_as(
+            TestOptions
+        ).dry_run:  # a dry run builds the graph offline: no file is touched
             check_inputs(opts)
     except (UsageError, BadRunId) as error:
         print_usage_error(PROG, str(error))
@@ -201,12 +239,17 @@ def run(argv: list[str] | None = None) -> int:
                 if day:
                     opts.date, opts.start, opts.end = day, None, None
                     opts.run_id = f"{run_id}-{day}"
-                code = run_once(options, state=state, release_lease_of=run_id if hand_over_lease else None)
+                code = run_once(
+                    options, state=state, release_lease_of=run_id if hand_over_lease else None
+                )
                 if code != EXIT_OK or received:
                     if len(days) > 1 and not received:
-                        _LOG.error("stopping the backfill at ingest_date=%s (exit %d): "
-                             "later days depend on it",
-                                   day, code)
+                        _LOG.error(
+                            "stopping the backfill at ingest_date=%s (exit %d): "
+                            "later days depend on it",
+                            day,
+                            code,
+                        )
                     break
         except KeyboardInterrupt:
             if not received:
@@ -217,13 +260,19 @@ def run(argv: list[str] | None = None) -> int:
         if received:
             name = signal.Signals(received[0]).name
             published = state.get("version") and current_version(output) == state["version"]
-            what = "this run's output was published before it" if published else "the previous output is unchanged"
+            what = (
+                "this run's output was published before it"
+                if published
+                else "the previous output is unchanged"
+            )
             print(f"retry-lineage: interrupted by {name}: {output}: {what}", file=sys.stderr)
             return EXIT_TERMINATED if received[0] == signal.SIGTERM else EXIT_INTERRUPTED
     return code
 
 
-def run_once(options: PipelineOptions, state: dict | None = None, release_lease_of: str | None = None) -> int:
+def run_once(
+    options: PipelineOptions, state: dict | None = None, release_lease_of: str | None = None
+) -> int:
     """One pipeline (one ingest date, or an undated run), published, summarised and checked.
 
     Under the output's lock (taken by :func:`run`) unless nothing runs (a dry
@@ -244,9 +293,11 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         return EXIT_USAGE
     except Exception as error:
         _LOG.debug("%s: preparing %s failed", where, output, exc_info=True)
-        print(f"retry-lineage: {where}: cannot prepare {output}: {one_line(error)}; "
+        print(
+            f"retry-lineage: {where}: cannot prepare {output}: {one_line(error)}; "
             "nothing was published",
-              file=sys.stderr)
+            file=sys.stderr,
+        )
         return EXIT_PIPELINE_FAILED
     state["version"] = version
     _LOG.info("%s: reading %s", where, ", ".join(input_patterns(opts)))
@@ -258,12 +309,17 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         result = pipeline.run()
         if dry_run:
             keep_version = True
-            _LOG.info("%s: dry run: the job graph was built and validated; "
-                "nothing ran, nothing was published", where)
+            _LOG.info(
+                "%s: dry run: the job graph was built and validated; "
+                "nothing ran, nothing was published",
+                where,
+            )
             return EXIT_OK
         if opts.no_wait:
             keep_version = True
-            _LOG.info("%s: submitted; the job publishes %s when it succeeds", where, layout.summary_path)
+            _LOG.info(
+                "%s: submitted; the job publishes %s when it succeeds", where, layout.summary_path
+            )
             return EXIT_OK
         state_ = result.wait_until_finish()
         if state_ != beam.runners.runner.PipelineState.DONE:
@@ -277,20 +333,32 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         if state.get("signals"):
             return EXIT_PIPELINE_FAILED  # run() reports the interruption
         published = current_version(output) == version
-        print(f"retry-lineage: {where}: pipeline failed: {one_line(error)}; " + (
-            f"{output} holds this run's complete output (published before the failure)" if published
-            else f"{output} left as it was"), file=sys.stderr)
+        print(
+            f"retry-lineage: {where}: pipeline failed: {one_line(error)}; "
+            + (
+                f"{output} holds this run's complete output (published before the failure)"
+                if published
+                else f"{output} left as it was"
+            ),
+            file=sys.stderr,
+        )
         return EXIT_PIPELINE_FAILED
     finally:
         if not keep_version:
             discard_version(output, version)
     summary = read_summary(layout, version)
     print(json.dumps(summary, indent=2))
-    _LOG.info("%s: %d lines read, %d retries, %d lineage rows, %d dead letters in %.1f s; summary %s",
-              where, summary["lines_read"], summary["retries_written"], summary["lineage_edges_written"],
-              summary["dead_lettered"], time.monotonic() - started, layout.summary_path)
+    _LOG.info(
+        "%s: %d lines read, %d retries, %d lineage rows, %d dead letters in %.1f s; summary %s",
+        where,
+        summary["lines_read"],
+        summary["retries_written"],
+        summary["lineage_edges_written"],
+        summary["dead_lettered"],
+        time.monotonic() - started,
+        layout.summary_path,
+    )
     problems = check_summary(summary, opts.max_dead_letter_ratio)
     for problem in problems:
         print(f"retry-lineage: {where}: {problem}", file=sys.stderr)
     return EXIT_CHECK_FAILED if problems else EXIT_OK
-

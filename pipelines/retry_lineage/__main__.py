@@ -4,6 +4,7 @@ A separate ``__main__`` keeps the options class defined once, in the importable
 module, whichever way the job is started. The guard matters: the classifier's
 spawned worker processes import the main module again.
 """
+
 import sys
 
 from pipelines.cli import main

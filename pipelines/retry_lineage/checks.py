@@ -1,4 +1,5 @@
 """Checks of the batch job: options that cannot work, inputs and output, the summary after."""
+
 from __future__ import annotations
 
 import os
@@ -25,14 +26,18 @@ def validate_options(options: PipelineOptions) -> None:
         if opts.input:
             raise UsageError("--input and --input-template exclude each other")
     elif not opts.input:
-        raise UsageError("--input is required (one or more file patterns), or --input-template with dates")
+        raise UsageError(
+            "--input is required (one or more file patterns), or --input-template with dates"
+        )
     elif len(days) > 1:
         raise UsageError("a backfill (--start/--end) reads each day through --input-template")
     if opts.lineage_history and days == [None]:
         raise UsageError("--lineage-history needs --date or --start/--end")
     output = validate_shared_options(opts).output
     if not 0.0 <= opts.max_dead_letter_ratio <= 1.0:
-        raise UsageError(f"--max-dead-letter-ratio must be between 0 and 1, got {opts.max_dead_letter_ratio}")
+        raise UsageError(
+            f"--max-dead-letter-ratio must be between 0 and 1, got {opts.max_dead_letter_ratio}"
+        )
     if opts.parse_processes is not None and opts.parse_processes < 1:
         raise UsageError(f"--parse-processes must be at least 1, got {opts.parse_processes}")
     option = "--input-template" if opts.input_template else "--input"
@@ -40,8 +45,10 @@ def validate_options(options: PipelineOptions) -> None:
         for pattern in patterns_of_day(opts, day):
             written = could_read_output(pattern, output)
             if written:
-                raise UsageError(f"{option} {pattern} could read the output "
-                                 f"({written}); narrow the pattern or write --output elsewhere")
+                raise UsageError(
+                    f"{option} {pattern} could read the output "
+                    f"({written}); narrow the pattern or write --output elsewhere"
+                )
 
 
 def check_output_folder(output: str) -> None:
@@ -58,7 +65,9 @@ def check_output_folder(output: str) -> None:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".retry-lineage-probe-", dir=existing))
     except OSError as error:
-        raise UsageError(f"--output {output}: cannot write in {existing} ({error.strerror or error})") from None
+        raise UsageError(
+            f"--output {output}: cannot write in {existing} ({error.strerror or error})"
+        ) from None
 
 
 def check_inputs(options: PipelineOptions) -> None:
@@ -74,9 +83,13 @@ def check_inputs(options: PipelineOptions) -> None:
     for day in ingest_days(opts):
         template = opts.input_template
         try:
-            resolve_inputs(patterns_of_day(opts, day), output, opts.allow_empty_input,
-                           option=f"--input-template (ingest_date={day})" if template else "--input",
-                           absent_is_empty=bool(template))
+            resolve_inputs(
+                patterns_of_day(opts, day),
+                output,
+                opts.allow_empty_input,
+                option=f"--input-template (ingest_date={day})" if template else "--input",
+                absent_is_empty=bool(template),
+            )
         except InputError as error:
             raise UsageError(str(error)) from None
 
@@ -90,5 +103,7 @@ def check_summary(summary: dict, max_dead_letter_ratio: float) -> list[str]:
         problems.append("written rows do not match accepted events: output is incomplete")
     ratio = summary["dead_lettered"] / summary["lines_read"] if summary["lines_read"] else 0.0
     if ratio > max_dead_letter_ratio:
-        problems.append(f"dead-letter ratio {ratio:.4f} exceeds --max-dead-letter-ratio {max_dead_letter_ratio}")
+        problems.append(
+            f"dead-letter ratio {ratio:.4f} exceeds --max-dead-letter-ratio {max_dead_letter_ratio}"
+        )
     return problems

@@ -1,4 +1,5 @@
 """Dated runs of the batch job: which ingest dates a command runs, and each one's inputs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,7 +35,10 @@ def ingest_days(options: PipelineOptions) -> list[str | None]:
         first, last = _day(opts.start, "--start"), _day(opts.end, "--end")
         if last < first:
             raise UsageError(f"--end {opts.end} is before --start {opts.start}")
-        return [(first + dt.timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+        return [
+            (first + dt.timedelta(days=offset)).isoformat()
+            for offset in range((last - first).days + 1)
+        ]
     return [None]
 
 

@@ -1,4 +1,5 @@
 """SIGINT and SIGTERM during a batch run: both interrupt it; the cleanup after them completes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +29,9 @@ def signals_as_interrupts() -> Iterator[list[int]]:
         return not (received and record.name.startswith("apache_beam"))
 
     try:
-        previous = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)
+        }
     except ValueError:  # not the main thread: leave signals alone
         previous = {}
     handlers = list(logging.getLogger().handlers)

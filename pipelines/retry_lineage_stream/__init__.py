@@ -17,6 +17,7 @@ On Dataflow::
     retry-lineage stream --runner DataflowRunner --project P --region R \
         --temp_location gs://B/tmp --input-subscription projects/P/subscriptions/S --output gs://B/out
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,36 +67,103 @@ class StreamOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--input-subscription", "--input_subscription", dest="input_subscription", default=None,
-                            help="Pub/Sub subscription projects/P/subscriptions/S; message data is one event line.")
-        parser.add_argument("--watch", dest="watch", default=None,
-                            help="Local source: pick up new files matching this pattern as they appear (.gz too).")
-        parser.add_argument("--stop-after", "--stop_after", dest="stop_after", type=float, default=None,
-                            help="With --watch: stop watching after this many seconds, finish every file that "
-                                 "appeared by then, write everything and exit 0.")
-        parser.add_argument("--watch-lag-seconds", "--watch_lag_seconds", dest="watch_lag_seconds", type=int,
-                            default=600, help="With --watch: the watermark trails the newest event time by this much.")
-        parser.add_argument("--watch-settle-seconds", "--watch_settle_seconds", dest="watch_settle_seconds",
-                            type=float, default=DEFAULT_SETTLE_SECONDS,
-                            help="With --watch: a file is read once it has not changed for this long (default 5), "
-                                 "or at once when a FILE.done marker appears beside it.")
-        parser.add_argument("--window-seconds", "--window_seconds", dest="window_seconds", type=int, default=300,
-                            help="Fixed event-time window of the output files (default 300).")
-        parser.add_argument("--allowed-lateness-seconds", "--allowed_lateness_seconds", dest="allowed_lateness_seconds",
-                            type=int, default=3600,
-                            help="How long after its end a window still takes events (default 3600).")
-        parser.add_argument("--dedup-horizon-seconds", "--dedup_horizon_seconds", dest="dedup_horizon_seconds",
-                            type=int, default=86400, help="How long copies of an event are recognised (default 86400).")
-        parser.add_argument("--lineage-wait-seconds", "--lineage_wait_seconds", dest="lineage_wait_seconds",
-                            type=int, default=600, help="Event time a retry waits for its migration (default 600).")
-        parser.add_argument("--summary-seconds", "--summary_seconds", dest="summary_seconds", type=int, default=60,
-                            help="Processing time between summary records (default 60).")
-        parser.add_argument("--state-shards", "--state_shards", dest="state_shards", type=int, default=None,
-                            help=f"Keys the stream's state is spread over (root accounts hash to them; default "
-                                 f"{DEFAULT_STATE_SHARDS} locally, {DATAFLOW_STATE_SHARDS} on Dataflow).")
-        parser.add_argument("--lineage-retention-days", "--lineage_retention_days", dest="lineage_retention_days",
-                            type=int, default=400, help="Event time the join remembers a migration, an identity "
-                                                        "pair or an attempt counter (default 400).")
+        parser.add_argument(
+            "--input-subscription",
+            "--input_subscription",
+            dest="input_subscription",
+            default=None,
+            help="Pub/Sub subscription projects/P/subscriptions/S; message data is one event line.",
+        )
+        parser.add_argument(
+            "--watch",
+            dest="watch",
+            default=None,
+            help="Local source: pick up new files matching this pattern as they appear (.gz too).",
+        )
+        parser.add_argument(
+            "--stop-after",
+            "--stop_after",
+            dest="stop_after",
+            type=float,
+            default=None,
+            help="With --watch: stop watching after this many seconds, finish every file that "
+            "appeared by then, write everything and exit 0.",
+        )
+        parser.add_argument(
+            "--watch-lag-seconds",
+            "--watch_lag_seconds",
+            dest="watch_lag_seconds",
+            type=int,
+            default=600,
+            help="With --watch: the watermark trails the newest event time by this much.",
+        )
+        parser.add_argument(
+            "--watch-settle-seconds",
+            "--watch_settle_seconds",
+            dest="watch_settle_seconds",
+            type=float,
+            default=DEFAULT_SETTLE_SECONDS,
+            help="With --watch: a file is read once it has not changed for this long (default 5), "
+            "or at once when a FILE.done marker appears beside it.",
+        )
+        parser.add_argument(
+            "--window-seconds",
+            "--window_seconds",
+            dest="window_seconds",
+            type=int,
+            default=300,
+            help="Fixed event-time window of the output files (default 300).",
+        )
+        parser.add_argument(
+            "--allowed-lateness-seconds",
+            "--allowed_lateness_seconds",
+            dest="allowed_lateness_seconds",
+            type=int,
+            default=3600,
+            help="How long after its end a window still takes events (default 3600).",
+        )
+        parser.add_argument(
+            "--dedup-horizon-seconds",
+            "--dedup_horizon_seconds",
+            dest="dedup_horizon_seconds",
+            type=int,
+            default=86400,
+            help="How long copies of an event are recognised (default 86400).",
+        )
+        parser.add_argument(
+            "--lineage-wait-seconds",
+            "--lineage_wait_seconds",
+            dest="lineage_wait_seconds",
+            type=int,
+            default=600,
+            help="Event time a retry waits for its migration (default 600).",
+        )
+        parser.add_argument(
+            "--summary-seconds",
+            "--summary_seconds",
+            dest="summary_seconds",
+            type=int,
+            default=60,
+            help="Processing time between summary records (default 60).",
+        )
+        parser.add_argument(
+            "--state-shards",
+            "--state_shards",
+            dest="state_shards",
+            type=int,
+            default=None,
+            help=f"Keys the stream's state is spread over (root accounts hash to them; default "
+            f"{DEFAULT_STATE_SHARDS} locally, {DATAFLOW_STATE_SHARDS} on Dataflow).",
+        )
+        parser.add_argument(
+            "--lineage-retention-days",
+            "--lineage_retention_days",
+            dest="lineage_retention_days",
+            type=int,
+            default=400,
+            help="Event time the join remembers a migration, an identity "
+            "pair or an attempt counter (default 400).",
+        )
 
 
 DATAFLOW_STATE_SHARDS = 64
@@ -120,27 +188,42 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
     """The shared options (output, key, codec) plus the stream's own, validated."""
     shared = validate_shared_options(options)
     own = options.view_as(StreamOptions)
-    for name in ("window_seconds", "allowed_lateness_seconds", "dedup_horizon_seconds", "lineage_wait_seconds",
-                 "summary_seconds"):
+    for name in (
+        "window_seconds",
+        "allowed_lateness_seconds",
+        "dedup_horizon_seconds",
+        "lineage_wait_seconds",
+        "summary_seconds",
+    ):
         if getattr(own, name) < (1 if name in ("window_seconds", "summary_seconds") else 0):
-            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(own, name)}")
+            raise UsageError(
+                f"--{name.replace('_', '-')} must be positive, got {getattr(own, name)}"
+            )
     for name in ("state_shards", "lineage_retention_days"):
         if getattr(own, name) is not None and getattr(own, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(own, name)}")
+            raise UsageError(
+                f"--{name.replace('_', '-')} must be at least 1, got {getattr(own, name)}"
+            )
     if needs_source and bool(own.input_subscription) == bool(own.watch):
         raise UsageError("give one source: --input-subscription or --watch")
     if own.stop_after is not None and not own.watch:
         raise UsageError("--stop-after bounds a --watch stream")
     if own.watch_settle_seconds < 0:
-        raise UsageError(f"--watch-settle-seconds must not be negative, got {own.watch_settle_seconds}")
+        raise UsageError(
+            f"--watch-settle-seconds must not be negative, got {own.watch_settle_seconds}"
+        )
     if own.stop_after is not None and own.stop_after < 0:
         raise UsageError(f"--stop-after must be positive, got {own.stop_after}")
     if 86_400 % own.window_seconds:
-        raise UsageError("--window-seconds must divide a day, so that a window never spans two event dates")
+        raise UsageError(
+            "--window-seconds must divide a day, so that a window never spans two event dates"
+        )
     return shared, own
 
 
-def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None) -> dict:
+def build(
+    p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None
+) -> dict:
     """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Its outputs."""
     shared, own = stream_settings(options, needs_source=lines is None)
     if "BundleBased" in str(options.view_as(StandardOptions).runner):
@@ -150,22 +233,44 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
     hmac_key = hmac_key_of(shared)
     shards = state_shards_of(options)
     stream = lines | "ProcessCanvasStream" >> ProcessCanvasStream(
-        hmac_key, own.window_seconds, own.allowed_lateness_seconds, own.dedup_horizon_seconds,
-        own.lineage_wait_seconds, source=own.input_subscription or own.watch, state_shards=shards,
-        lineage_retention_days=own.lineage_retention_days)
+        hmac_key,
+        own.window_seconds,
+        own.allowed_lateness_seconds,
+        own.dedup_horizon_seconds,
+        own.lineage_wait_seconds,
+        source=own.input_subscription or own.watch,
+        state_shards=shards,
+        lineage_retention_days=own.lineage_retention_days,
+    )
     codec, output = shared.parquet_codec, shared.output
     # A window's file waits for the retries of the window, decided at most one lineage wait
     # after it.
     hold = ceil_to(own.lineage_wait_seconds, own.window_seconds)
     written = {
-        table.name: stream[key] | write_step(table) >> WriteWindowFiles(
-            table, output, codec, own.window_seconds, hold_seconds=hold, shards=shards,
-            max_step_seconds=max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS))
-        for key, table in ((RETRIES.name, RETRIES), (COURSE_LINEAGE.name, COURSE_LINEAGE), (DEAD_LETTERS, DEAD_LETTER))
+        table.name: stream[key]
+        | write_step(table)
+        >> WriteWindowFiles(
+            table,
+            output,
+            codec,
+            own.window_seconds,
+            hold_seconds=hold,
+            shards=shards,
+            max_step_seconds=max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS),
+        )
+        for key, table in (
+            (RETRIES.name, RETRIES),
+            (COURSE_LINEAGE.name, COURSE_LINEAGE),
+            (DEAD_LETTERS, DEAD_LETTER),
+        )
     }
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
     summaries = stream[COUNTS] | "WriteStreamSummaries" >> WriteStreamSummaries(
-        output, pseudonymization, own.summary_seconds, stream_tag=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        output,
+        pseudonymization,
+        own.summary_seconds,
+        stream_tag=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+    )
     return {**stream, "files": written, "summaries": summaries}
 
 
@@ -181,7 +286,9 @@ def run(argv: list[str] | None = None) -> int:
         standard = options.view_as(StandardOptions)
         standard.streaming = True
         if standard.runner in (None, DEFAULT_LOCAL_RUNNER, "DirectRunner"):
-            standard.runner = "BundleBasedDirectRunner"  # the local runner that runs streaming Python pipelines
+            standard.runner = (
+                "BundleBasedDirectRunner"  # the local runner that runs streaming Python pipelines
+            )
         shared, own = stream_settings(options)
         if not options.view_as(TestOptions).dry_run:
             check_stream_output(shared.output)
@@ -190,12 +297,21 @@ def run(argv: list[str] | None = None) -> int:
         if own.watch:
             # Event time past every window and wait of the last events, and past their timers, which
             # may be rounded up by a day (or the lateness) when they lie far beyond a shard's clock.
-            drain = (2 * (own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds)
-                     + max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS))
-            watcher = TestStreamServiceController(FolderWatcher(
-                own.watch, own.stop_after if own.stop_after is not None else float("inf"), own.watch_lag_seconds,
-                drain, settle_seconds=own.watch_settle_seconds))
-            lines = pipeline | "WatchFolder" >> TestStream(coder=WATCH_CODER, endpoint=watcher.endpoint)
+            drain = 2 * (
+                own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds
+            ) + max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS)
+            watcher = TestStreamServiceController(
+                FolderWatcher(
+                    own.watch,
+                    own.stop_after if own.stop_after is not None else float("inf"),
+                    own.watch_lag_seconds,
+                    drain,
+                    settle_seconds=own.watch_settle_seconds,
+                )
+            )
+            lines = pipeline | "WatchFolder" >> TestStream(
+                coder=WATCH_CODER, endpoint=watcher.endpoint
+            )
             build(pipeline, options, lines=lines)
         else:
             build(pipeline, options)
@@ -212,10 +328,15 @@ def run(argv: list[str] | None = None) -> int:
         result.wait_until_finish()
     except Exception as error:
         _LOG.debug("streaming pipeline failed", exc_info=True)
-        print(f"{PROG}: pipeline failed: {one_line(error)} (--verbose shows the traceback)", file=sys.stderr)
+        print(
+            f"{PROG}: pipeline failed: {one_line(error)} (--verbose shows the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_PIPELINE_FAILED
     finally:
         if watcher is not None:
             watcher.stop()
-    _LOG.info("stream finished; tables and _summaries are in %s", options.view_as(SharedOptions).output)
+    _LOG.info(
+        "stream finished; tables and _summaries are in %s", options.view_as(SharedOptions).output
+    )
     return EXIT_OK

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pipelines.synthetic_feed.lineage import Lineage
 from pipelines.synthetic_feed.malformed import MALFORMED
 from pipelines.synthetic_feed.noise import NoiseMaker
-from pipelines.synthetic_feed.primitives import Deck, Quota, SPAN_MS, START_MS, dumps
+from pipelines.synthetic_feed.primitives import SPAN_MS, START_MS, Deck, Quota, dumps
 from pipelines.synthetic_feed.world import WORDS, build_world
 
 # Lines are shuffled within windows of this many positions: enough to break
@@ -45,11 +45,13 @@ class Feed:
         self._crlf = Quota(CRLF_SHARE, rng)
         self._noise_dups = Quota(NOISE_DUP_SHARE, rng)
         self._routed_dups = Quota(ROUTED_DUP_SHARE, rng)
-        self._kinds = Deck(rng, {kind: 1 for kind in MALFORMED})
+        self._kinds = Deck(rng, dict.fromkeys(MALFORMED, 1))
         self._redeliveries: dict[int, list[bytes]] = {}
         windows = self._last_window = -(-events // SHUFFLE_WINDOW)
         self._last_window -= 1
-        oversize = 2 if events >= OVERSIZE_SECOND_EVENTS else 1 if events >= OVERSIZE_MIN_EVENTS else 0
+        oversize = (
+            2 if events >= OVERSIZE_SECOND_EVENTS else 1 if events >= OVERSIZE_MIN_EVENTS else 0
+        )
         self._oversize_windows = sorted(rng.sample(range(windows), oversize)) if oversize else []
 
     def _time_at(self, position: int) -> int:
@@ -68,7 +70,12 @@ class Feed:
             for line in routed:
                 if self._routed_dups.take():
                     self._redeliver(window, line)
-            batch = carry + self._redeliveries.pop(window, []) + routed + self._specials(window, size, start_ms)
+            batch = (
+                carry
+                + self._redeliveries.pop(window, [])
+                + routed
+                + self._specials(window, size, start_ms)
+            )
             carry = batch[size:]  # only overflows in tiny feeds or bursts
             batch = batch[:size]
             step = self._time_at(position + 1) - start_ms
@@ -97,8 +104,12 @@ class Feed:
 
     def _specials(self, window: int, size: int, ms: int) -> list[bytes]:
         rng = self._rng
-        out = [self._malformed_line(self._kinds.draw(), ms) for _ in range(self._malformed.take(size))]
-        out += [rng.choice((b"", b" ", b"\t", b"   ", b" \t ")) for _ in range(self._blank.take(size))]
+        out = [
+            self._malformed_line(self._kinds.draw(), ms) for _ in range(self._malformed.take(size))
+        ]
+        out += [
+            rng.choice((b"", b" ", b"\t", b"   ", b" \t ")) for _ in range(self._blank.take(size))
+        ]
         if self._oversize_windows and self._oversize_windows[0] == window:
             self._oversize_windows.pop(0)
             out.append(self._oversize_line(ms))
@@ -139,7 +150,11 @@ def write_feed(path: str, events: int, seed: int) -> int:
         # No file name or timestamp in the gzip header, so the bytes depend only on the feed;
         # level 1 because the benchmark feed is ~1.5 GB and compresses well anyway.
         gz = path.endswith(".gz")
-        out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1) if gz else raw
+        out = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1)
+            if gz
+            else raw
+        )
         try:
             batch: list[bytes] = []
             for line in iter_feed_lines(events, seed):

@@ -10,10 +10,23 @@ import random
 from dataclasses import dataclass
 
 from pipelines.synthetic_feed.primitives import (
-    CLONING, COMPLETED, Deck, HOUR_MS, MINUTE_MS, QUIZ_DUP, RETRY, SPAN_MS, STARTED, START_MS,
-    TIME_STYLES, canvas_global_id, dumps, format_time, uuid4,
+    CLONING,
+    COMPLETED,
+    HOUR_MS,
+    MINUTE_MS,
+    QUIZ_DUP,
+    RETRY,
+    SPAN_MS,
+    START_MS,
+    STARTED,
+    TIME_STYLES,
+    Deck,
+    canvas_global_id,
+    dumps,
+    format_time,
+    uuid4,
 )
-from pipelines.synthetic_feed.world import Account, Course, TIME_ZONES
+from pipelines.synthetic_feed.world import TIME_ZONES, Account, Course
 
 ROUTED_SHARE = 0.015
 
@@ -23,11 +36,20 @@ MIGRATION_JOB_TAGS = {
     "master_course_import": "MasterCourses::MasterMigration#perform_imports",
 }
 FILE_IMPORTERS = (
-    "common_cartridge_importer", "zip_file_importer", "canvas_cartridge_importer", "qti_converter", "moodle_converter",
+    "common_cartridge_importer",
+    "zip_file_importer",
+    "canvas_cartridge_importer",
+    "qti_converter",
+    "moodle_converter",
 )
 SCENARIOS = {
-    "copy": 8, "blueprint": 3, "file_import": 3, "account_import": 1,
-    "missing_migration": 2, "other_source": 1, "in_course": 2,
+    "copy": 8,
+    "blueprint": 3,
+    "file_import": 3,
+    "account_import": 1,
+    "missing_migration": 2,
+    "other_source": 1,
+    "in_course": 2,
 }
 
 
@@ -63,9 +85,13 @@ class Lineage:
         self._recent: list[Course] = []
         self._job = rng.randint(10**15, 2 * 10**15)
         self._scenarios = {
-            "copy": self._copy, "blueprint": self._blueprint, "file_import": self._file_import,
-            "account_import": self._account_import, "missing_migration": self._missing_migration,
-            "other_source": self._other_source, "in_course": self._in_course,
+            "copy": self._copy,
+            "blueprint": self._blueprint,
+            "file_import": self._file_import,
+            "account_import": self._account_import,
+            "missing_migration": self._missing_migration,
+            "other_source": self._other_source,
+            "in_course": self._in_course,
         }
 
     def due(self, until_ms: int) -> list[bytes]:
@@ -109,7 +135,9 @@ class Lineage:
 
     def _account_import(self, t: int) -> None:
         target = Course(self._account(), self._rng, context_type="Account")
-        self._migrate(t, target, None, self._rng.choice(("qti_converter", "common_cartridge_importer")))
+        self._migrate(
+            t, target, None, self._rng.choice(("qti_converter", "common_cartridge_importer"))
+        )
 
     def _missing_migration(self, t: int) -> None:
         """The copy happened before the feed began: only its retries are seen."""
@@ -166,9 +194,13 @@ class Lineage:
     def _migrate(self, t: int, target: Course, source: Course | None, migration_type: str) -> None:
         rng = self._rng
         migration = Migration(
-            migration_id=canvas_global_id(target.account.shard, target.account.new_local()), job_id=self._next_job(),
-            target=target, source=source, migration_type=migration_type,
-            quizzes_next=rng.random() < 0.4, null_source=rng.random() < 0.5,
+            migration_id=canvas_global_id(target.account.shard, target.account.new_local()),
+            job_id=self._next_job(),
+            target=target,
+            source=source,
+            migration_type=migration_type,
+            quizzes_next=rng.random() < 0.4,
+            null_source=rng.random() < 0.5,
         )
         done = t + rng.randint(3_000, 15 * MINUTE_MS)
         events = [] if rng.random() < 0.15 else [(t, self.migration_event(STARTED, t, migration))]
@@ -194,7 +226,9 @@ class Lineage:
         indexes = rng.sample(range(len(source.assignments)), min(count, len(source.assignments)))
         return [(source.assignments[i], target.assignments[i]) for i in indexes]
 
-    def _retries(self, t: int, source: Course, target: Course, pairs: list[tuple]) -> list[tuple[int, dict]]:
+    def _retries(
+        self, t: int, source: Course, target: Course, pairs: list[tuple]
+    ) -> list[tuple[int, dict]]:
         """Retry events for assignment pairs; some assignments are retried several times."""
         rng = self._rng
         events = []
@@ -202,7 +236,14 @@ class Lineage:
             at = t + rng.randint(MINUTE_MS, 3 * HOUR_MS)
             for _ in range(1 if rng.random() < 0.7 else rng.randint(2, 4)):
                 form2 = rng.random() < 0.2
-                events.append((at, self.retry_event(at, source, source_assignment, target, target_assignment, form2)))
+                events.append(
+                    (
+                        at,
+                        self.retry_event(
+                            at, source, source_assignment, target, target_assignment, form2
+                        ),
+                    )
+                )
                 at += rng.randint(5 * MINUTE_MS, 2 * HOUR_MS)
         events.sort(key=lambda e: e[0])
         return events
@@ -235,14 +276,22 @@ class Lineage:
         target, source, account = m.target, m.source, m.target.account
         keep_nulls = self._rng.random() < 0.75
         meta = {
-            "context_id": target.gid, "context_type": target.context_type, "event_name": name,
-            "event_time": self._time(ms, 0), "job_id": m.job_id,
+            "context_id": target.gid,
+            "context_type": target.context_type,
+            "event_name": name,
+            "event_time": self._time(ms, 0),
+            "job_id": m.job_id,
             "job_tag": MIGRATION_JOB_TAGS.get(m.migration_type, "ContentMigration#import_content"),
-            "producer": "canvas", **account.fields,
+            "producer": "canvas",
+            **account.fields,
         }
         body = {
-            "content_migration_id": m.migration_id, "context_id": target.gid, "context_type": target.context_type,
-            "context_uuid": target.uuid, "import_quizzes_next": m.quizzes_next, "lti_context_id": target.lti,
+            "content_migration_id": m.migration_id,
+            "context_id": target.gid,
+            "context_type": target.context_type,
+            "context_uuid": target.uuid,
+            "import_quizzes_next": m.quizzes_next,
+            "lti_context_id": target.lti,
         }
         if source is not None:
             body["source_course_lti_id"] = source.lti
@@ -253,38 +302,72 @@ class Lineage:
             body["source_course_lti_id"] = None
             if name == STARTED:
                 body["source_course_uuid"] = None
-        body.update(destination_course_lti_id=target.lti, migration_type=m.migration_type, domain=account.host)
+        body.update(
+            destination_course_lti_id=target.lti,
+            migration_type=m.migration_type,
+            domain=account.host,
+        )
         if not keep_nulls:
             body = {k: v for k, v in body.items() if v is not None}
         return {"metadata": meta, "body": body}
 
-    def retry_event(self, ms: int, source: Course, source_assignment: tuple, target: Course,
-                    target_assignment: tuple, form2: bool) -> dict:
+    def retry_event(
+        self,
+        ms: int,
+        source: Course,
+        source_assignment: tuple,
+        target: Course,
+        target_assignment: tuple,
+        form2: bool,
+    ) -> dict:
         rng = self._rng
         account = source.account
         session = rng.choice(account.teachers)
-        url = "https://%s/api/v1/courses/%d/assignments/%d/retry_alignment_clone?target_assignment_id=%d" % (
-            account.host, source.local, source_assignment[0], target_assignment[0])
+        url = (
+            "https://%s/api/v1/courses/%d/assignments/%d/retry_alignment_clone?target_assignment_id=%d"
+            % (account.host, source.local, source_assignment[0], target_assignment[0])
+        )
         if target is not source:
             url += "&target_course_id=%d" % target.local
         fields = session.fields
         meta = {
-            "context_type": "Course", "context_id": source.gid, "context_account_id": source.sub_gid,
+            "context_type": "Course",
+            "context_id": source.gid,
+            "context_account_id": source.sub_gid,
             "context_sis_source_id": source.sis,
-            **{k: fields[k] for k in ("root_account_uuid", "root_account_id", "root_account_lti_guid", "user_login",
-                                      "user_account_id", "user_sis_id", "user_id", "time_zone")},
-            "context_role": "TeacherEnrollment", "request_id": uuid4(rng),
-            **{k: fields[k] for k in ("session_id", "hostname")}, "http_method": "POST",
-            **{k: fields[k] for k in ("user_agent", "client_ip")}, "url": url,
-            "referrer": None if rng.random() < 0.3 else f"https://{account.host}/courses/{target.local}/assignments",
-            "producer": "canvas", "event_name": QUIZ_DUP if form2 else RETRY,
+            **{
+                k: fields[k]
+                for k in (
+                    "root_account_uuid",
+                    "root_account_id",
+                    "root_account_lti_guid",
+                    "user_login",
+                    "user_account_id",
+                    "user_sis_id",
+                    "user_id",
+                    "time_zone",
+                )
+            },
+            "context_role": "TeacherEnrollment",
+            "request_id": uuid4(rng),
+            **{k: fields[k] for k in ("session_id", "hostname")},
+            "http_method": "POST",
+            **{k: fields[k] for k in ("user_agent", "client_ip")},
+            "url": url,
+            "referrer": None
+            if rng.random() < 0.3
+            else f"https://{account.host}/courses/{target.local}/assignments",
+            "producer": "canvas",
+            "event_name": QUIZ_DUP if form2 else RETRY,
             "event_time": self._time(ms, session.offset),
         }
         if not session.keep_nulls:
             meta = {k: v for k, v in meta.items() if v is not None}
         body = {
-            "original_course_uuid": source.uuid, "new_course_uuid": target.uuid,
-            "new_course_resource_link_id": target.lti, "domain": account.host,
+            "original_course_uuid": source.uuid,
+            "new_course_uuid": target.uuid,
+            "new_course_resource_link_id": target.lti,
+            "domain": account.host,
         }
         if not form2:
             body["original_assignment_resource_link_id"] = source_assignment[1]
@@ -302,8 +385,21 @@ class Lineage:
         if kind == "form2" and body_may_lose_status:
             kind = "retry"  # without its body a form-2 retry is indistinguishable from noise
         if kind in ("started", "completed"):
-            migration = Migration(canvas_global_id(account.shard, account.new_local()), self._next_job(), target, source,
-                                   "course_copy_importer", False, False)
+            migration = Migration(
+                canvas_global_id(account.shard, account.new_local()),
+                self._next_job(),
+                target,
+                source,
+                "course_copy_importer",
+                False,
+                False,
+            )
             return self.migration_event(STARTED if kind == "started" else COMPLETED, ms, migration)
-        return self.retry_event(ms, source, rng.choice(source.assignments), target,
-                                rng.choice(target.assignments), kind == "form2")
+        return self.retry_event(
+            ms,
+            source,
+            rng.choice(source.assignments),
+            target,
+            rng.choice(target.assignments),
+            kind == "form2",
+        )

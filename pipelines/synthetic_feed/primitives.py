@@ -119,4 +119,11 @@ def hex32(rng: random.Random) -> str:
 def uuid4(rng: random.Random) -> str:
     """A random version-4 UUID drawn from ``rng`` (reproducible)."""
     h = "%032x" % rng.getrandbits(128)
-    return "%s-%s-4%s-%x%s-%s" % (h[:8], h[8:12], h[13:16], 8 | int(h[16], 16) & 3, h[17:20], h[20:])
+    return "%s-%s-4%s-%x%s-%s" % (
+        h[:8],
+        h[8:12],
+        h[13:16],
+        8 | int(h[16], 16) & 3,
+        h[17:20],
+        h[20:],
+    )

@@ -17,22 +17,57 @@ HOSTS = (
 SHARDS = (1004, 1437, 2107, 3319, 5120, 7702)
 # July offsets: the feed spans a few summer days, so DST is fixed.
 TIME_ZONES = (
-    ("America/Los_Angeles", -420), ("America/Denver", -360), ("America/Chicago", -300),
-    ("America/New_York", -240), ("Etc/UTC", 0), ("Europe/London", 60), ("Europe/Berlin", 120),
-    ("Asia/Kolkata", 330), ("Asia/Kathmandu", 345), ("Australia/Sydney", 600),
+    ("America/Los_Angeles", -420),
+    ("America/Denver", -360),
+    ("America/Chicago", -300),
+    ("America/New_York", -240),
+    ("Etc/UTC", 0),
+    ("Europe/London", 60),
+    ("Europe/Berlin", 120),
+    ("Asia/Kolkata", 330),
+    ("Asia/Kathmandu", 345),
+    ("Australia/Sydney", 600),
 )
 # (display, ascii) so logins stay ASCII while names exercise UTF-8.
 FIRST_NAMES = (
-    ("José", "jose"), ("Zoë", "zoe"), ("Łukasz", "lukasz"), ("Søren", "soren"), ("Ngozi", "ngozi"),
-    ("Mei", "mei"), ("Aarav", "aarav"), ("Olivia", "olivia"), ("Liam", "liam"), ("Fatima", "fatima"),
-    ("Hiroshi", "hiroshi"), ("Chloé", "chloe"), ("Mateo", "mateo"), ("Amara", "amara"),
-    ("Ethan", "ethan"), ("Sofía", "sofia"), ("Noah", "noah"), ("Priya", "priya"), ("Jack", "jack"),
+    ("José", "jose"),
+    ("Zoë", "zoe"),
+    ("Łukasz", "lukasz"),
+    ("Søren", "soren"),
+    ("Ngozi", "ngozi"),
+    ("Mei", "mei"),
+    ("Aarav", "aarav"),
+    ("Olivia", "olivia"),
+    ("Liam", "liam"),
+    ("Fatima", "fatima"),
+    ("Hiroshi", "hiroshi"),
+    ("Chloé", "chloe"),
+    ("Mateo", "mateo"),
+    ("Amara", "amara"),
+    ("Ethan", "ethan"),
+    ("Sofía", "sofia"),
+    ("Noah", "noah"),
+    ("Priya", "priya"),
+    ("Jack", "jack"),
 )
 LAST_NAMES = (
-    ("Núñez", "nunez"), ("O'Brien", "obrien"), ("Müller", "muller"), ("Okafor", "okafor"),
-    ("Chen", "chen"), ("Patel", "patel"), ("Smith", "smith"), ("García", "garcia"), ("Kowalski", "kowalski"),
-    ("Nakamura", "nakamura"), ("Johansson", "johansson"), ("Dubois", "dubois"), ("Brown", "brown"),
-    ("Haddad", "haddad"), ("Williams", "williams"), ("Rossi", "rossi"), ("Nguyen", "nguyen"),
+    ("Núñez", "nunez"),
+    ("O'Brien", "obrien"),
+    ("Müller", "muller"),
+    ("Okafor", "okafor"),
+    ("Chen", "chen"),
+    ("Patel", "patel"),
+    ("Smith", "smith"),
+    ("García", "garcia"),
+    ("Kowalski", "kowalski"),
+    ("Nakamura", "nakamura"),
+    ("Johansson", "johansson"),
+    ("Dubois", "dubois"),
+    ("Brown", "brown"),
+    ("Haddad", "haddad"),
+    ("Williams", "williams"),
+    ("Rossi", "rossi"),
+    ("Nguyen", "nguyen"),
 )
 USER_AGENTS = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) "
@@ -53,22 +88,81 @@ USER_AGENTS = (
     "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36",
 )
 SUBJECTS = (
-    "BIO", "CHEM", "MATH", "HIST", "ENGL", "PSYC", "ECON", "PHYS", "ARTH", "NURS", "CS", "SOCI",
+    "BIO",
+    "CHEM",
+    "MATH",
+    "HIST",
+    "ENGL",
+    "PSYC",
+    "ECON",
+    "PHYS",
+    "ARTH",
+    "NURS",
+    "CS",
+    "SOCI",
 )
 TOPICS = (
-    "Introduction to Biology", "General Chemistry", "Linear Algebra", "World History since 1500",
-    "Academic Writing", "Developmental Psychology", "Principles of Microeconomics",
-    "Classical Mechanics", "Renaissance Art — Florence & Rome", "Foundations of Nursing Practice",
-    "Data Structures", "Sociology of Education", "Statistics for the Sciences", "Organic Chemistry II",
+    "Introduction to Biology",
+    "General Chemistry",
+    "Linear Algebra",
+    "World History since 1500",
+    "Academic Writing",
+    "Developmental Psychology",
+    "Principles of Microeconomics",
+    "Classical Mechanics",
+    "Renaissance Art — Florence & Rome",
+    "Foundations of Nursing Practice",
+    "Data Structures",
+    "Sociology of Education",
+    "Statistics for the Sciences",
+    "Organic Chemistry II",
 )
 WORDS = (
-    "analysis", "students", "evidence", "reading", "module", "week", "discussion", "draft", "rubric",
-    "feedback", "project", "sources", "lab", "report", "résumé", "data", "method", "results", "theory",
-    "example", "practice", "question", "review", "concept", "outline", "citation", "peer", "group",
-    "deadline", "submission", "café", "naïve", "model", "chapter", "quiz", "notes", "lecture", "figure",
+    "analysis",
+    "students",
+    "evidence",
+    "reading",
+    "module",
+    "week",
+    "discussion",
+    "draft",
+    "rubric",
+    "feedback",
+    "project",
+    "sources",
+    "lab",
+    "report",
+    "résumé",
+    "data",
+    "method",
+    "results",
+    "theory",
+    "example",
+    "practice",
+    "question",
+    "review",
+    "concept",
+    "outline",
+    "citation",
+    "peer",
+    "group",
+    "deadline",
+    "submission",
+    "café",
+    "naïve",
+    "model",
+    "chapter",
+    "quiz",
+    "notes",
+    "lecture",
+    "figure",
 )
 ROLES = {
-    "StudentEnrollment": 80, "TeacherEnrollment": 10, "TaEnrollment": 6, "ObserverEnrollment": 3, "DesignerEnrollment": 1,
+    "StudentEnrollment": 80,
+    "TeacherEnrollment": 10,
+    "TaEnrollment": 6,
+    "ObserverEnrollment": 3,
+    "DesignerEnrollment": 1,
 }
 
 
@@ -91,7 +185,9 @@ class Account:
         self.root_fragment = fragment(self.fields, True)
         self.context_fragment = fragment({"context_type": "Account", "context_id": self.gid}, True)
         self._next_local = rng.randint(1_000, 20_000)
-        self.sub_accounts = [canvas_global_id(shard, self.new_local()) for _ in range(rng.randint(3, 6))]
+        self.sub_accounts = [
+            canvas_global_id(shard, self.new_local()) for _ in range(rng.randint(3, 6))
+        ]
         self.users: list[User] = []
         self.courses: list[Course] = []  # fixed pool that noise events refer to
         self.forest: list[Course] = []  # courses taking part in migrations, in creation order
@@ -108,7 +204,7 @@ class Account:
 class User:
     """A user of an account: ids, name, login, time zone and role."""
 
-    __slots__ = ("account", "local", "gid", "name", "login", "sis", "time_zone", "offset", "role")
+    __slots__ = ("account", "gid", "local", "login", "name", "offset", "role", "sis", "time_zone")
 
     def __init__(self, account: Account, rng: random.Random, role: str) -> None:
         first, first_ascii = rng.choice(FIRST_NAMES)
@@ -127,7 +223,16 @@ class User:
 class Session:
     """One login session; its constant metadata is pre-encoded once for the noise fast path."""
 
-    __slots__ = ("account", "user", "fields", "keep_nulls", "head", "tail", "role_fragment", "offset")
+    __slots__ = (
+        "account",
+        "fields",
+        "head",
+        "keep_nulls",
+        "offset",
+        "role_fragment",
+        "tail",
+        "user",
+    )
 
     def __init__(self, user: User, rng: random.Random) -> None:
         account = user.account
@@ -138,15 +243,29 @@ class Session:
         self.keep_nulls = rng.random() < 0.75
         head: dict[str, str | None] = dict(account.fields)
         head.update(
-            user_login=user.login, user_account_id=account.gid, user_sis_id=user.sis,
-            user_id=user.gid, time_zone=user.time_zone,
+            user_login=user.login,
+            user_account_id=account.gid,
+            user_sis_id=user.sis,
+            user_id=user.gid,
+            time_zone=user.time_zone,
         )
         ip = "%d.%d.%d.%d" % (
-            rng.choice((24, 67, 73, 98, 104, 131, 172, 203)), rng.randint(0, 255), rng.randint(0, 255), rng.randint(1, 254))
+            rng.choice((24, 67, 73, 98, 104, 131, 172, 203)),
+            rng.randint(0, 255),
+            rng.randint(0, 255),
+            rng.randint(1, 254),
+        )
         if rng.random() < 0.1:
-            ip = "2001:db8:%x:%x::%x" % (rng.getrandbits(16), rng.getrandbits(16), rng.getrandbits(16))
+            ip = "2001:db8:%x:%x::%x" % (
+                rng.getrandbits(16),
+                rng.getrandbits(16),
+                rng.getrandbits(16),
+            )
         tail = {
-            "session_id": hex32(rng), "hostname": account.host, "user_agent": rng.choice(USER_AGENTS), "client_ip": ip,
+            "session_id": hex32(rng),
+            "hostname": account.host,
+            "user_agent": rng.choice(USER_AGENTS),
+            "client_ip": ip,
         }
         self.fields = {**head, **tail}
         self.head = fragment(head, self.keep_nulls)
@@ -158,8 +277,19 @@ class Course:
     """A course (or, for account-level imports, an account context) with its ids."""
 
     __slots__ = (
-        "account", "context_type", "local", "gid", "uuid", "lti", "sub_gid", "sis", "name",
-        "assignments", "depth", "max_depth", "context",
+        "account",
+        "assignments",
+        "context",
+        "context_type",
+        "depth",
+        "gid",
+        "local",
+        "lti",
+        "max_depth",
+        "name",
+        "sis",
+        "sub_gid",
+        "uuid",
     )
 
     def __init__(self, account: Account, rng: random.Random, context_type: str = "Course") -> None:
@@ -173,13 +303,17 @@ class Course:
         number = rng.randint(100, 499)
         subject = rng.choice(SUBJECTS)
         self.name = f"{subject} {number} — {rng.choice(TOPICS)} (Fall 2024)"
-        self.sis = None if rng.random() < 0.3 else f"2024.FA.{subject}.{number}-{rng.randint(1, 9):02d}"
+        self.sis = (
+            None if rng.random() < 0.3 else f"2024.FA.{subject}.{number}-{rng.randint(1, 9):02d}"
+        )
         self.assignments: list[tuple[int, str]] = []  # (local id, lti resource link id)
         self.depth = 1
         self.max_depth = 1
         ctx = {
-            "context_type": context_type, "context_id": self.gid,
-            "context_account_id": self.sub_gid, "context_sis_source_id": self.sis,
+            "context_type": context_type,
+            "context_id": self.gid,
+            "context_account_id": self.sub_gid,
+            "context_sis_source_id": self.sis,
         }
         self.context = (fragment(ctx, False), fragment(ctx, True))  # indexed by keep_nulls
 
