@@ -14,7 +14,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.counters import COUNTS, count_pairs
-from transforms.events import ROLE_RETRY
+from transforms.events import ROLE_ASSIGNMENT_STATE, ROLE_RETRY
 from transforms.inputs import resolve_inputs
 from transforms.parent_watch import exit_with_parent
 from transforms.read import (
@@ -26,6 +26,8 @@ _LOG = logging.getLogger(__name__)
 RETRIES = "retries"
 MIGRATIONS = "migrations"
 DEAD_LETTERS = "dead_letters"
+ASSIGNMENT_STATES = "assignment_states"
+_TAG_OF_ROLE = {ROLE_RETRY: RETRIES, ROLE_ASSIGNMENT_STATE: ASSIGNMENT_STATES}
 
 
 class ListFileRanges(beam.PTransform):
@@ -62,7 +64,7 @@ class ListFileRanges(beam.PTransform):
 class ClassifyFileRange(beam.DoFn):
     """Classifies every line of one file range.
 
-    Main output: nothing. Tagged outputs: ``retries`` and ``migrations`` (accepted,
+    Main output: nothing. Tagged outputs: ``retries``, ``migrations`` and ``assignment_states`` (accepted,
     not yet deduplicated events), ``dead_letters`` (one list of dead-letter rows
     per classified range, so that they are written together) and ``counts``
     ((counter name, count) pairs).
@@ -132,7 +134,7 @@ class ClassifyFileRange(beam.DoFn):
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
         for accepted in result.accepted:
-            yield beam.pvalue.TaggedOutput(RETRIES if accepted.role == ROLE_RETRY else MIGRATIONS, accepted.event)
+            yield beam.pvalue.TaggedOutput(_TAG_OF_ROLE.get(accepted.role, MIGRATIONS), accepted.event)
         if result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, result.dead_letters)
         for pair in count_pairs(result.counts):
@@ -144,7 +146,8 @@ def default_processes() -> int:
 
 
 class ReadCanvasEvents(beam.PTransform):
-    """File patterns -> DoOutputsTuple with ``retries``, ``migrations``, ``dead_letters``, ``counts``."""
+    """File patterns -> DoOutputsTuple with ``retries``, ``migrations``, ``assignment_states``, ``dead_letters``,
+    ``counts``."""
 
     def __init__(self, patterns: list[str], hmac_key: bytes | None = None, processes: int = 1,
                  range_bytes: int = DEFAULT_RANGE_BYTES, block_bytes: int = DEFAULT_BLOCK_BYTES,
@@ -164,5 +167,5 @@ class ReadCanvasEvents(beam.PTransform):
             | "ListFileRanges" >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
             | "ClassifyFileRange" >> beam.ParDo(
                 ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)).with_outputs(
-                RETRIES, MIGRATIONS, DEAD_LETTERS, COUNTS)
+                RETRIES, MIGRATIONS, ASSIGNMENT_STATES, DEAD_LETTERS, COUNTS)
         )

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from transforms.canvas_url import parse_retry_url
 from transforms.privacy import actor_user_hmac
-from transforms.tables import RETRY_EVENT_COLUMNS, DeadLetterRow
+from transforms.tables import RETRY_EVENT_COLUMNS, AssignmentStateRow, DeadLetterRow
 from transforms.timestamps import TimestampError, parse_event_time
 
 MAX_LINE_BYTES = 1_000_000
@@ -42,10 +42,15 @@ LEGACY_RETRY_EVENT = "quizzes_next_quiz_duplicated"
 LEGACY_RETRY_STATUS = "outcome_alignment_cloning"
 MIGRATION_COMPLETED = "content_migration_completed"
 MIGRATION_STARTED = "content_migration_started"
-ROUTED_EVENT_NAMES = frozenset({RETRY_EVENT, LEGACY_RETRY_EVENT, MIGRATION_COMPLETED, MIGRATION_STARTED})
+ASSIGNMENT_CREATED = "assignment_created"
+ASSIGNMENT_UPDATED = "assignment_updated"
+ASSIGNMENT_EVENT_NAMES = frozenset({ASSIGNMENT_CREATED, ASSIGNMENT_UPDATED})
+ROUTED_EVENT_NAMES = frozenset({RETRY_EVENT, LEGACY_RETRY_EVENT, MIGRATION_COMPLETED, MIGRATION_STARTED,
+                                *ASSIGNMENT_EVENT_NAMES})
 
 ROLE_RETRY = "retry"
-ACCEPTED_ROLES = (ROLE_RETRY, MIGRATION_COMPLETED, MIGRATION_STARTED)
+ROLE_ASSIGNMENT_STATE = "assignment_state"
+ACCEPTED_ROLES = (ROLE_RETRY, MIGRATION_COMPLETED, MIGRATION_STARTED, ROLE_ASSIGNMENT_STATE)
 
 # Dead-letter codes in the order they are tried: a line gets the first that applies.
 OVERSIZE = "oversize"
@@ -92,9 +97,14 @@ class DeadLetter(NamedTuple):
     event_name: str | None
 
 
+# An accepted assignment_created / assignment_updated is its assignment_states row
+# (event_time in epoch microseconds), whether or not it has an lti_resource_link_id.
+AssignmentStateEvent = AssignmentStateRow
+
+
 class Accepted(NamedTuple):
     role: str
-    event: RetryEvent | MigrationEvent
+    event: RetryEvent | MigrationEvent | AssignmentStateRow
 
 
 # --- field models: every field we read is a string; producers that send ids as
@@ -147,6 +157,19 @@ class MigrationBody(_Fields):
     source_course_lti_id: OptionalText = None
     migration_type: OptionalText = None
     domain: OptionalText = None
+
+
+class AssignmentBody(_Fields):
+    assignment_id: RequiredText
+    context_uuid: RequiredText
+    workflow_state: RequiredText
+    lti_resource_link_id: OptionalText = None
+    lti_resource_link_id_duplicated_from: OptionalText = None
+    assignment_id_duplicated_from: OptionalText = None
+    # The Canvas documentation also spells the key with a double underscore.
+    assignment_id_duplicated_misspelled: OptionalText = Field(default=None, alias="assignment_id_duplicated__from")
+    domain_duplicated_from: OptionalText = None
+    created_on_blueprint_sync: bool | None = None
 
 
 def _first_error(prefix: str, error: ValidationError) -> str:
@@ -241,10 +264,13 @@ def event_role(event_name: str, body: Any) -> str | None:
     if event_name == LEGACY_RETRY_EVENT:
         is_retry = isinstance(body, dict) and body.get("status") == LEGACY_RETRY_STATUS
         return ROLE_RETRY if is_retry else None
-    if event_name in (MIGRATION_COMPLETED, MIGRATION_STARTED):
-        # Only course copies make lineage; account or group imports are noise.
+    if event_name in (MIGRATION_COMPLETED, MIGRATION_STARTED) or event_name in ASSIGNMENT_EVENT_NAMES:
+        # Only course copies make lineage and only course assignments can be retried;
+        # account or group imports and assignments are noise.
         context_type = body.get("context_type") if isinstance(body, dict) else None
-        return event_name if context_type is None or context_type == "Course" else None
+        if context_type is not None and context_type != "Course":
+            return None
+        return ROLE_ASSIGNMENT_STATE if event_name in ASSIGNMENT_EVENT_NAMES else event_name
     return None
 
 
@@ -317,11 +343,21 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
     if not isinstance(body, dict):
         reason = "missing or null" if body is None else f"a JSON {type(body).__name__}, not an object"
         return DeadLetter(INVALID_BODY, f"body: {reason}", event_name)
-    fields = _validate(RetryBody if is_retry else MigrationBody, body, "body")
+    body_model = RetryBody if is_retry else AssignmentBody if role == ROLE_ASSIGNMENT_STATE else MigrationBody
+    fields = _validate(body_model, body, "body")
     if isinstance(fields, str):
         return DeadLetter(INVALID_BODY, fields, event_name)
     fingerprint = event_fingerprint(value)
-    if is_retry:
+    if role == ROLE_ASSIGNMENT_STATE:
+        event = AssignmentStateRow(
+            fingerprint, event_name, event_time, meta.root_account_uuid, fields.context_uuid,
+            fields.lti_resource_link_id, fields.assignment_id, fields.workflow_state,
+            fields.lti_resource_link_id_duplicated_from,
+            # The correct spelling wins when both keys carry a value.
+            fields.assignment_id_duplicated_from or fields.assignment_id_duplicated_misspelled,
+            fields.domain_duplicated_from, fields.created_on_blueprint_sync,
+        )
+    elif is_retry:
         url_ids = parse_retry_url(meta.url)
         event = RetryEvent(
             fingerprint, event_name, event_time, meta.root_account_uuid, fields.domain, fields.status,
@@ -350,9 +386,11 @@ class BlockResult(NamedTuple):
 class LineClassifier:
     """Classifies blocks of lines; keeps one simdjson parser (its buffer is reused)."""
 
-    def __init__(self, hmac_key: bytes | None = None):
+    def __init__(self, hmac_key: bytes | None = None, assignment_states: bool = True):
+        """``assignment_states=False`` skips assignment events as noise (the stream does not use them yet)."""
         self._hmac_key = hmac_key
         self._parser = simdjson.Parser()
+        self._routed = ROUTED_EVENT_NAMES if assignment_states else ROUTED_EVENT_NAMES - ASSIGNMENT_EVENT_NAMES
 
     def _may_be_legacy_retry(self, line: bytes) -> bool:
         """False when simdjson shows a quizzes_next_quiz_duplicated is not a retry.
@@ -377,7 +415,7 @@ class LineClassifier:
         accepted: list[Accepted] = []
         dead_letters: list[DeadLetterRow] = []
         parse = self._parser.parse
-        routed = ROUTED_EVENT_NAMES
+        routed = self._routed
         unsettled = []
         # The hot loop: nothing per line but the simdjson parse and a dict
         # increment. simdjson also takes a trailing '\r' as whitespace, so only
@@ -407,6 +445,8 @@ class LineClassifier:
                 counts["blank_lines"] += 1
             elif outcome.__class__ is Skipped:
                 skipped[outcome.event_name] += 1
+            elif outcome.__class__ is Accepted and outcome.role == ROLE_ASSIGNMENT_STATE and routed is not ROUTED_EVENT_NAMES:
+                skipped[outcome.event.source_event_name] += 1
             elif outcome.__class__ is Accepted:
                 counts["accepted_before_dedup." + outcome.role] += 1
                 accepted.append(outcome)

@@ -15,7 +15,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.counters import count_pairs
-from transforms.tables import DEAD_LETTER, RETRIES, Table, to_arrow
+from transforms.tables import DEAD_LETTER, EVENT_DATE_TABLES, Table, to_arrow
 from transforms.timestamps import utc_date
 
 PARQUET_CODECS = ("zstd", "snappy", "gzip", "none")
@@ -54,14 +54,14 @@ class WriteParquetFiles(beam.DoFn):
 
 
 def retry_partition(row) -> str:
-    """The hive partition folder of a retries row: its UTC event date."""
+    """The hive partition folder of a row of a table partitioned by event_date: its UTC event date."""
     return f"event_date={utc_date(row.event_time)}"
 
 
 class WriteTable(beam.PTransform):
     """Rows of one table -> Parquet files under ``staging/<table>/[partition/]``; returns the written-rows counters.
 
-    ``retries`` is partitioned by ``event_date`` (UTC); ``course_lineage`` is
+    ``retries``, ``assignment_states`` and ``retry_outcomes`` are partitioned by ``event_date`` (UTC); ``course_lineage`` is
     one file set; ``dead_letter`` input is already grouped (one list per file
     range) and written without a shuffle.
     """
@@ -79,7 +79,7 @@ class WriteTable(beam.PTransform):
             files = rows | "NameRangeFiles" >> beam.Map(
                 lambda group: ("", "part-" + _range_digest(group[0]), group))
         else:
-            partition = retry_partition if table is RETRIES else (lambda row: "")
+            partition = retry_partition if table in EVENT_DATE_TABLES else (lambda row: "")
             files = (
                 rows
                 | "KeyByPartition" >> beam.Map(lambda row: (partition(row), row))

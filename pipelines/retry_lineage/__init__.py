@@ -37,7 +37,9 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TestOptions
 
 from pipelines.errors import one_line
-from transforms.classify import DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents, default_processes
+from transforms.classify import (
+    ASSIGNMENT_STATES, DEAD_LETTERS, MIGRATIONS, RETRIES, ReadCanvasEvents, default_processes,
+)
 from transforms.counters import COUNTS
 from transforms import lineage
 from transforms.history import ReadLineageHistory
@@ -52,8 +54,13 @@ from transforms.resolve import (
     IDENTITY_PAIRS, BuildIdentityMap, BuildLineageGraph, GroupMigrations, JoinRetriesToLineage, NumberRetryAttempts,
     ResolveParents,
 )
+from transforms.outcomes import DEFAULT_OUTCOME_WAIT_SECONDS
+from transforms.outcome_history import ReadTableHistory
+from transforms.retry_outcomes import DecideRetryOutcomes, LatestEventTime, PendingRetriesFromHistory
 from transforms.summary import SummarizeRun
-from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES as RETRIES_TABLE
+from transforms.tables import ASSIGNMENT_STATES as ASSIGNMENT_STATES_TABLE
+from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRY_OUTCOMES
+from transforms.tables import RETRIES as RETRIES_TABLE
 
 EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, EXIT_CHECK_FAILED = 0, 1, 2, 3
 # Without --runner, run in-process: Beam's plain DirectRunner first tries to
@@ -97,6 +104,10 @@ class RetryLineageOptions(PipelineOptions):
         parser.add_argument("--no-wait", "--no_wait", dest="no_wait", action="store_true", default=False,
                             help="Return once the job is submitted (Flex Template launches); the job still "
                                  "publishes its output and _runs summary, which a scheduler then checks.")
+        parser.add_argument("--outcome-wait-seconds", "--outcome_wait_seconds", dest="outcome_wait_seconds",
+                            type=int, default=DEFAULT_OUTCOME_WAIT_SECONDS,
+                            help="How long after a retry a state event of its assignment can decide its outcome; "
+                                 f"past it the retry has no outcome event (default {DEFAULT_OUTCOME_WAIT_SECONDS}).")
         parser.add_argument("--run-id", "--run_id", dest="run_id", default=None,
                             help="Names this run (its version folder, the lock): letters, digits, '.', '_', '-' "
                                  "(default: UTC time and a random suffix).")
@@ -166,6 +177,8 @@ def validate_options(options: RetryLineageOptions) -> None:
         raise UsageError(f"--max-dead-letter-ratio must be between 0 and 1, got {options.max_dead_letter_ratio}")
     if options.parquet_codec not in PARQUET_CODECS:
         raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {options.parquet_codec!r}")
+    if options.outcome_wait_seconds < 0:
+        raise UsageError(f"--outcome-wait-seconds must be at least 0, got {options.outcome_wait_seconds}")
     if options.parse_processes is not None and options.parse_processes < 1:
         raise UsageError(f"--parse-processes must be at least 1, got {options.parse_processes}")
     template = options.input_template
@@ -270,20 +283,41 @@ def build(p: beam.Pipeline, options: PipelineOptions, version: str | None = None
     )
     joined = retries.numbered | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
 
+    seen = [events[RETRIES], events[MIGRATIONS], events[ASSIGNMENT_STATES]]
+    outcome_inputs = {"retries": retries.numbered, "states": events[ASSIGNMENT_STATES]}
+    if day:
+        # Retries still pending after earlier days, and their assignments' earlier states.
+        history_retries = p | "ReadRetryHistory" >> ReadTableHistory(opts.output, RETRIES_TABLE, day)
+        history_outcomes = p | "ReadOutcomeHistory" >> ReadTableHistory(opts.output, RETRY_OUTCOMES, day)
+        history_states = p | "ReadStateHistory" >> ReadTableHistory(opts.output, ASSIGNMENT_STATES_TABLE, day)
+        outcome_inputs["history_retries"] = {"retries": history_retries, "outcomes": history_outcomes} | (
+            "PendingRetriesFromHistory" >> PendingRetriesFromHistory())
+        outcome_inputs["history_states"] = history_states
+        seen += [history_retries, history_states]
+    clock = seen | "AllAcceptedEvents" >> beam.Flatten() | "RunClock" >> LatestEventTime()
+    decided = outcome_inputs | "DecideRetryOutcomes" >> DecideRetryOutcomes(clock, opts.outcome_wait_seconds)
+
     written = [
         joined.rows | "WriteRetries" >> WriteTable(RETRIES_TABLE, staging, opts.parquet_codec, partition),
+        decided["assignment_states"] | "WriteAssignmentStates" >> WriteTable(
+            ASSIGNMENT_STATES_TABLE, staging, opts.parquet_codec, partition),
+        decided["outcomes"] | "WriteRetryOutcomes" >> WriteTable(RETRY_OUTCOMES, staging, opts.parquet_codec, partition),
         lineage_rows | "WriteCourseLineage" >> WriteTable(COURSE_LINEAGE, staging, opts.parquet_codec, partition),
         events[DEAD_LETTERS] | "WriteDeadLetters" >> WriteTable(DEAD_LETTER, staging, opts.parquet_codec, partition),
     ]
-    counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS], *written]
+    counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS],
+              decided["counts"], *written]
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
-    summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(pseudonymization)
+    summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(
+        pseudonymization, with_outcomes=True)
     summary | "PublishRun" >> PublishRun(OutputLayout(opts.output, day), version, run_id, opts.parquet_codec,
                                          release_lease_of)
     return {
         "retries": joined.rows,
         "course_lineage": lineage_rows,
         "dead_letter": events[DEAD_LETTERS],
+        "assignment_states": decided["assignment_states"],
+        "retry_outcomes": decided["outcomes"],
         "summary": summary,
     }
 
@@ -304,6 +338,8 @@ def check_summary(summary: dict, max_dead_letter_ratio: float) -> list[str]:
         problems.append("run summary is not balanced: some input lines are unaccounted for")
     if not summary["outputs_complete"]:
         problems.append("written rows do not match accepted events: output is incomplete")
+    if not summary.get("outcomes_complete", True):
+        problems.append("retry outcomes written and pending do not account for every retry once")
     ratio = summary["dead_lettered"] / summary["lines_read"] if summary["lines_read"] else 0.0
     if ratio > max_dead_letter_ratio:
         problems.append(f"dead-letter ratio {ratio:.4f} exceeds --max-dead-letter-ratio {max_dead_letter_ratio}")
