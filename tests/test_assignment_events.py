@@ -188,3 +188,52 @@ def test_a_classifier_without_assignment_states_skips_them(monkeypatch):
     assert result.counts["skipped_by_event_name.assignment_created"] == 1
     assert len(strict_calls) == 1
     assert classify_event(lines[2]).role == ROLE_ASSIGNMENT_STATE  # which the default classifier accepts
+
+
+VARIANTS = [
+    {}, {"assignment_id": 5}, {"lti_resource_link_id": None}, {"lti_resource_link_id": ""},
+    {"context_type": None}, {"context_type": "Group"}, {"context_type": 3}, {"created_on_blueprint_sync": True},
+    {"created_on_blueprint_sync": 0}, {"assignment_id": True}, {"assignment_id": ""}, {"workflow_state": None},
+    {"assignment_id_duplicated__from": 9}, {"assignment_id_duplicated_from": "1", "assignment_id_duplicated__from": "2"},
+    {"domain_duplicated_from": 1.5}, {"points_possible": 2**70}, {"description": "caf\\u00e9 \\ud83d\\ude00"},
+    {"score": 1e-7}, {"nested": {"b": [1, {"a": None}]}},
+]
+
+
+@pytest.mark.parametrize("changes", VARIANTS)
+@pytest.mark.parametrize("metadata", [{}, {"root_account_uuid": 7}, {"root_account_uuid": False},
+                                      {"event_time": "2024-07-30 12:00:00 +0200"}, {"event_time": "bad"},
+                                      {"event_time": 5}])
+def test_the_fast_path_agrees_with_the_strict_path(changes, metadata, monkeypatch):
+    raw = assignment(changes, **metadata)
+    expected = classify_event(raw)
+    strict_calls = []
+    real = events.classify_event
+    monkeypatch.setattr(events, "classify_event", lambda *a, **k: strict_calls.append(a) or real(*a, **k))
+    result = LineClassifier().classify_lines([noise(), raw, noise()], 0, "f")
+    if isinstance(expected, Accepted):
+        assert result.accepted == [expected]
+        assert strict_calls == [] or changes == {"points_possible": 2**70}  # simdjson cannot hold that integer
+    elif isinstance(expected, Skipped):
+        assert result.counts["skipped_by_event_name.assignment_updated"] == 1 and result.accepted == []
+    else:
+        assert [row.error_code for row in result.dead_letters] == [expected.error_code]
+
+
+def test_fast_path_keeps_line_order_with_strict_path_lines():
+    lines = [assignment({"lti_resource_link_id": "a"}), line("outcomes.retry_outcome_alignment_clone", {
+        "original_course_uuid": "S", "new_course_uuid": "T"}), assignment({"lti_resource_link_id": "b"})]
+    result = LineClassifier().classify_lines(lines, 0, "f")
+    assert [a.role for a in result.accepted] == ["assignment_state", "retry", "assignment_state"]
+    assert [a.event.lti_resource_link_id for a in result.accepted if a.role == "assignment_state"] == ["a", "b"]
+
+
+def test_assignment_fingerprints_are_sha256_of_sorted_compact_json():
+    import hashlib
+
+    event = json.loads(assignment())
+    expected = hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":"),
+                                         ensure_ascii=False).encode()).hexdigest()
+    assert events.assignment_fingerprint(event) == expected == accepted(assignment()).event_fingerprint
+    big = {**event, "n": 2**70}
+    assert events.assignment_fingerprint(big) == events.event_fingerprint(big)
