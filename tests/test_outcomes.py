@@ -169,3 +169,34 @@ def test_retries_at_the_same_time_supersede_in_fingerprint_order():
     rows, pending = decide_group([(second, 2), (first, 1)], [state(T + S, "published")], W, clock=None)
     assert sorted((row.event_fingerprint, row.outcome) for row in rows) == [("a", SUPERSEDED), ("b", SUCCEEDED)]
     assert pending == []
+
+
+def test_summary_outcome_fields_and_check():
+    from transforms.summary import build_summary
+
+    totals = {"lines_read": 4, "accepted_before_dedup.retry": 3, "accepted.retry": 3, "lineage_status.matched": 3,
+              "retries_written": 3, "outcome.succeeded": 1, "outcome.no_assignment_link": 1, "outcome.pending": 1,
+              "retry_outcomes_written": 2, "assignment_states_written": 5, "accepted.assignment_state": 1,
+              "accepted_before_dedup.assignment_state": 1}
+    summary = build_summary(totals, "disabled", with_outcomes=True)
+    assert summary["outcomes"] == {"succeeded": 1, "failed": 0, "deleted": 0, "superseded": 0, "no_outcome_event": 0,
+                                   "no_assignment_link": 1, "pending": 1}
+    assert (summary["outcomes_written"], summary["assignment_states_written"]) == (2, 5)
+    assert summary["accepted"]["assignment_state"] == 1 and summary["balanced"] and summary["outcomes_complete"]
+    lost = build_summary({**totals, "retry_outcomes_written": 1}, "disabled", with_outcomes=True)
+    assert not lost["outcomes_complete"]
+    twice = build_summary({**totals, "outcome.pending": 2}, "disabled", with_outcomes=True)
+    assert not twice["outcomes_complete"]
+    carried = build_summary({**totals, "outcome.pending": 2, "outcome_retries_from_history": 1}, "disabled",
+                            with_outcomes=True)
+    assert carried["outcomes_complete"]
+    assert "outcomes" not in build_summary(totals, "disabled")  # the stream's records
+
+
+def test_a_failed_outcomes_check_is_a_problem_of_the_run():
+    from pipelines.retry_lineage import check_summary
+
+    base = {"balanced": True, "outputs_complete": True, "dead_lettered": 0, "lines_read": 1}
+    assert check_summary({**base, "outcomes_complete": True}, 1.0) == []
+    assert check_summary({**base, "outcomes_complete": False}, 1.0) == [
+        "retry outcomes written and pending do not account for every retry once"]
