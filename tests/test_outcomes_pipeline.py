@@ -244,3 +244,27 @@ def test_a_rerun_of_a_day_replaces_exactly_its_outcomes(tmp_path):
                 "--output", str(out), "--parse-processes", "1"])
     assert code == 0
     assert comparable(rows(out, "retry_outcomes")) == before
+
+
+def test_dated_runs_on_an_object_store_read_pending_retries_through_the_manifest(tmp_path, monkeypatch):
+    from tests.fakestore import FakeObjectStore
+    from transforms import publish
+
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    monkeypatch.setattr(FakeObjectStore, "ROOT", str(bucket))
+    days = {"2024-07-01": [retry(A, C, "2024-07-01T23:50:00Z", assignment_link="l6")],
+            "2024-07-02": [state(C, "l6", "published", "2024-07-02T00:10:00Z")]}
+    for day, day_lines in days.items():
+        (tmp_path / f"{day}.jsonl").write_bytes(b"\n".join(day_lines) + b"\n")
+    out = "fakestore://out"
+    code = run(["--input-template", str(tmp_path / "{date}.jsonl"), "--start", "2024-07-01", "--end", "2024-07-02",
+                "--output", out, "--parse-processes", "1"])
+    assert code == 0
+    found = []
+    for folder in publish.current_table_dirs(out, RETRY_OUTCOMES):
+        local = bucket / folder[len("fakestore://"):]
+        found += [(path.relative_to(local.parent).parts[0], row["outcome"])
+                  for path in local.rglob("*.parquet")
+                  for row in duckdb.sql(f"select outcome from read_parquet('{path}')").to_arrow_table().to_pylist()]
+    assert found == [("ingest_date=2024-07-02", "succeeded")]

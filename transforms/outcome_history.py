@@ -24,7 +24,9 @@ def table_history_patterns(output: str, table: Table) -> list[str]:
     """File patterns of every published ingest day of an event_date-partitioned table (local or object store)."""
     if "://" not in output:
         return [FileSystems.join(output, table.name, "ingest_date=*", "event_date=*", "*.parquet")]
-    return [FileSystems.join(folder, "event_date=*", "*.parquet") for folder in current_table_dirs(output, table)
+    # "**" after the day's folder: the listing starts at that folder (a store that lists folders, not
+    # prefixes, finds its event_date= partitions too).
+    return [FileSystems.join(folder, "**.parquet") for folder in current_table_dirs(output, table)
             if _INGEST_DATE.search(folder)]
 
 
