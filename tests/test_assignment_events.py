@@ -237,3 +237,28 @@ def test_assignment_fingerprints_are_sha256_of_sorted_compact_json():
     assert events.assignment_fingerprint(event) == expected == accepted(assignment()).event_fingerprint
     big = {**event, "n": 2**70}
     assert events.assignment_fingerprint(big) == events.event_fingerprint(big)
+
+
+def test_event_time_micros_agrees_with_parse_event_time():
+    import random
+
+    from transforms.timestamps import TimestampError
+
+    rng = random.Random(5)
+    cases = ["0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2024-02-30T00:00:00Z",
+             "2024-02-29T24:00:00Z", "2024-07-30T19:04:60Z", "2024-07-30T19:04:35.8Z", "2024-07-30 19:04:35Z",
+             "2024-07-30T19:04:35.1234567Z", "2024-07-30T19:04:35+02:00", "2024-07-30T19:04:35z", "２０２４-07-30T19:04:35Z"]
+    for _ in range(3000):
+        fraction = rng.choice(["", ".%d" % rng.randint(0, 9), ".%03d" % rng.randint(0, 999), ".%06d" % rng.randint(0, 999999)])
+        cases.append("%04d-%02d-%02dT%02d:%02d:%02d%sZ" % (rng.randint(0, 9999), rng.randint(0, 13), rng.randint(0, 32),
+                                                         rng.randint(0, 25), rng.randint(0, 61), rng.randint(0, 61),
+                                                         fraction))
+
+    def either(parse, text):
+        try:
+            return parse(text)
+        except TimestampError:
+            return "error"
+
+    assert [either(events.event_time_micros, c) for c in cases] == [either(parse_event_time, c) for c in cases]
+    assert sum(either(parse_event_time, c) != "error" for c in cases) > 1000

@@ -10,6 +10,7 @@ and also decides every dead-letter code.
 from __future__ import annotations
 
 import collections
+import datetime
 import hashlib
 import json
 import re
@@ -391,6 +392,26 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
     return Accepted(role, event)
 
 
+_ZULU_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z", re.ASCII)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def event_time_micros(text: str) -> int:
+    """:func:`parse_event_time`, several times faster for Canvas's own shape ``2019-11-01T19:11:11.323Z``.
+
+    Only that shape (ASCII digits, up to six fraction digits, ``Z``) takes the
+    C parser; any other text, or a date it refuses, goes to ``parse_event_time``,
+    which decides (and raises :class:`TimestampError`) as everywhere else.
+    """
+    if _ZULU_TIME.fullmatch(text):
+        try:
+            delta = datetime.datetime.fromisoformat(text) - _EPOCH
+        except ValueError:
+            return parse_event_time(text)
+        return delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds
+    return parse_event_time(text)
+
+
 def _text_or_none(value: Any) -> str | None | bool:
     """An optional string field as the contract reads it; False when it has another type."""
     if value is None or value.__class__ is str:
@@ -430,7 +451,7 @@ def accept_valid_assignment(line: bytes, event_name: str) -> Accepted | Skipped 
     if root_account_uuid is False or raw_time.__class__ is not str:
         return None
     try:
-        event_time = parse_event_time(raw_time)
+        event_time = event_time_micros(raw_time)
     except TimestampError:
         return None
     required = [_text_or_none(body.get(name)) for name in _ASSIGNMENT_REQUIRED]
