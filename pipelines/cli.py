@@ -9,9 +9,10 @@ import argparse
 import logging
 import sys
 
+from pipelines.exit_codes import EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, print_usage_error
+
 SUBCOMMANDS = ("run", "stream", "generate", "report")
 VERBOSE = "--verbose"
-EXIT_PIPELINE_FAILED = 1
 # Loggers of this project: --verbose sets them to DEBUG.
 OWN_LOGGERS = ("retry_lineage", "pipelines", "transforms")
 
@@ -68,7 +69,7 @@ def generate(argv: list[str]) -> int:
 
     lines = write_feed(args.output, args.events, args.seed)
     print(f"wrote {lines} lines to {args.output}")
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
               "  generate  write a synthetic feed (retry-lineage generate --help)\n"
               "  report    write an HTML report of an output folder (retry-lineage report --help)\n\n"
               "  --verbose log at DEBUG level, with the traceback of any failure")
-        return 0
+        return EXIT_OK
     command, rest = (argv[0], argv[1:]) if argv and argv[0] in SUBCOMMANDS else ("run", argv)
     try:
         return _run_command(command, rest)
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.errors import one_line
 
         _LOG.debug("%s failed", command, exc_info=True)
-        print(f"retry-lineage: error: {one_line(error)}", file=sys.stderr)
+        print_usage_error("retry-lineage", one_line(error))
         return EXIT_PIPELINE_FAILED
 
 
@@ -111,7 +112,7 @@ def _run_command(command: str, rest: list[str]) -> int:
 
         return run(rest)
     except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 2
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from transforms.inputs import InputError
-from transforms.read import UnreadableInputError
+from transforms.file_ranges import UnreadableInputError
 
 # Beam appends the failing step to a DoFn's exception message.
 _STEP_SUFFIX = re.compile(r" \[while running '[^']*'\]")

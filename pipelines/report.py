@@ -12,15 +12,15 @@ import os
 import sys
 import tempfile
 
-EXIT_OK = 0
-EXIT_USAGE = 2
+from pipelines.exit_codes import EXIT_OK, EXIT_USAGE, print_usage_error
+
 DEFAULT_NAME = "report.html"
 
 _LOG = logging.getLogger(__name__)
 
 
 def _fail(message: str) -> int:
-    print(f"retry-lineage report: error: {message}", file=sys.stderr)
+    print_usage_error("retry-lineage report", message)
     return EXIT_USAGE
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines.cli import main
 from pipelines.errors import one_line
-from transforms.read import UnreadableInputError
+from transforms.file_ranges import UnreadableInputError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def test_verbose_anywhere_shows_the_traceback_for_every_subcommand():
 def test_verbose_sets_this_projects_loggers_to_debug_and_back(tmp_path):
     assert main(["generate", "--verbose", "--events", "1", "--output", str(tmp_path / "a.jsonl")]) == 0
     assert logging.getLogger("retry_lineage").getEffectiveLevel() == logging.DEBUG
-    assert logging.getLogger("transforms.read").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("transforms.file_ranges").getEffectiveLevel() == logging.DEBUG
     assert main(["generate", "--events", "1", "--output", str(tmp_path / "b.jsonl")]) == 0
     assert logging.getLogger("retry_lineage").level == logging.NOTSET
 
@@ -53,7 +53,7 @@ def test_one_line_names_our_errors_through_beam_and_remote_tracebacks():
     except UnreadableInputError as augmented:
         assert one_line(augmented) == "/in/a.jsonl.gz: compressed data ends early (truncated file?)"
     remote = RuntimeError("Dataflow job failed:\nTraceback (most recent call last):\n  File ...\n"
-                          "transforms.read.UnreadableInputError: gs://b/a.jsonl.xz: compressed data ends early "
+                          "transforms.file_ranges.UnreadableInputError: gs://b/a.jsonl.xz: compressed data ends early "
                           "(truncated file?) [while running 'ReadCanvasEvents/ClassifyFileRange']\n")
     assert one_line(remote) == "gs://b/a.jsonl.xz: compressed data ends early (truncated file?)"
     assert one_line(ValueError("first line\nsecond")) == "ValueError: first line"

@@ -13,7 +13,8 @@ import zstandard
 
 from pipelines.cli import main
 from tests.conftest import completed, course, noise, retry
-from transforms.read import FileRange, UnreadableInputError, classify_file_range, iter_line_blocks, open_range
+from transforms.classify_range import classify_file_range
+from transforms.file_ranges import FileRange, UnreadableInputError, iter_line_blocks, open_range
 
 ROOT = Path(__file__).resolve().parent.parent
 A, B = course("A"), course("B")

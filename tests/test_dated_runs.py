@@ -94,7 +94,7 @@ def test_empty_day_leaves_one_empty_file_per_table(tmp_path):
 
 
 def test_a_failed_rerun_leaves_the_previous_partition_intact(tmp_path, monkeypatch):
-    import transforms.output as output
+    import transforms.parquet_writer as output
 
     out = tmp_path / "out"
     template = write_days(tmp_path, forest_feed(3))
@@ -161,7 +161,7 @@ def test_bad_date_options_are_usage_errors(tmp_path, capsys, args, message):
 
 
 def test_publishing_again_after_an_interruption_finishes_without_harm(tmp_path):
-    from transforms.output import write_parquet
+    from transforms.parquet_writer import write_parquet
     from transforms.publish import OutputLayout, publish, version_dir
     from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES, LineageRow
 

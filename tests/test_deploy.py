@@ -11,8 +11,10 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from pipelines.retry_lineage import RetryLineageOptions, check_argv, validate_options
-from pipelines.retry_lineage_stream import StreamOptions
+from pipelines.retry_lineage.checks import validate_options
+from pipelines.retry_lineage.options import RetryLineageOptions
+from pipelines.retry_lineage_stream import check_stream_argv
+from pipelines.shared_options import check_argv
 from tests.conftest import DATAFLOW_ARGS, course, no_network, retry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +40,8 @@ def test_template_parameters_are_options_of_the_job_with_working_regexes():
         assert parameter["helpText"] and parameter["label"]
         for regex in parameter["regexes"]:
             assert re.fullmatch(regex, examples[parameter["name"]]), parameter["name"]
-        check_argv([f"--{parameter['name']}={examples[parameter['name']]}"])  # the launcher passes --name=value
+        # the launcher passes --name=value
+        check_argv([f"--{parameter['name']}={examples[parameter['name']]}"], "run", [RetryLineageOptions])
     assert not any(re.fullmatch(r, "2024-7-30") for p in metadata["parameters"] if p["name"] == "date" for r in p["regexes"])
     assert [p["name"] for p in metadata["parameters"] if not p.get("isOptional")] == ["output"]
 
@@ -66,7 +69,7 @@ def test_airflow_dag_configuration_reads_without_airflow():
     rendered = {k: v.replace("{{ ds }}", "2024-07-30").replace("{{ var.value.retry_lineage_bucket }}", "b")
                 for k, v in config["parameters"].items()}
     argv = [f"--{name}={value}" for name, value in rendered.items()]
-    check_argv(argv)
+    check_argv(argv, "run", [RetryLineageOptions])
     from apache_beam.options.pipeline_options import PipelineOptions
 
     validate_options(PipelineOptions(argv).view_as(RetryLineageOptions))
@@ -77,7 +80,7 @@ def test_crontab_example_is_a_valid_dated_run():
     command = line.split("retry-lineage run", 1)[1].split(">>", 1)[0]
     command = command.replace('"$(date -u -d yesterday +\\%F)"', "2024-07-30")
     argv = shlex.split(command)
-    check_argv(argv)
+    check_argv(argv, "run", [RetryLineageOptions])
     from apache_beam.options.pipeline_options import PipelineOptions
 
     validate_options(PipelineOptions(argv).view_as(RetryLineageOptions))
@@ -126,8 +129,7 @@ def test_stream_template_parameters_are_stream_options():
     for parameter in metadata["parameters"]:
         for regex in parameter["regexes"]:
             assert re.fullmatch(regex, examples[parameter["name"]]), parameter["name"]
-        check_argv([f"--{parameter['name']}={examples[parameter['name']]}"])  # StreamOptions is imported above
-    assert StreamOptions
+        check_stream_argv([f"--{parameter['name']}={examples[parameter['name']]}"])
 
 
 @pytest.mark.slow

@@ -184,7 +184,8 @@ def test_a_folder_as_input_a_file_as_output_and_an_unwritable_output_are_one_lin
 def test_allow_empty_input_takes_an_optional_value_for_flex_templates(args, allowed):
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.retry_lineage import RetryLineageOptions, check_argv
+    from pipelines.retry_lineage.options import RetryLineageOptions
+    from pipelines.shared_options import check_argv
 
-    check_argv(["--input", "x", *args])
+    check_argv(["--input", "x", *args], "run", [RetryLineageOptions])
     assert PipelineOptions(["--input", "x", *args]).view_as(RetryLineageOptions).allow_empty_input is allowed

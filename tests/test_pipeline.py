@@ -169,12 +169,12 @@ def test_counters_are_exported_as_beam_metrics(tmp_path):
 def test_classification_reports_progress(tmp_path, caplog, monkeypatch):
     import logging
 
-    from transforms.classify import ClassifyFileRange
+    from transforms.read_canvas_events import ClassifyFileRange
 
     monkeypatch.setattr(ClassifyFileRange, "PROGRESS_SECONDS", 0.0)
-    caplog.set_level(logging.INFO, logger="transforms.classify")
+    caplog.set_level(logging.INFO, logger="transforms.read_canvas_events")
     run_build(tmp_path, FEED, lambda outputs: None, ["--parse-processes", "1"])
-    progress = [record.getMessage() for record in caplog.records if record.name == "transforms.classify"]
+    progress = [record.getMessage() for record in caplog.records if record.name == "transforms.read_canvas_events"]
     assert progress and progress[-1].startswith("classified 13 lines (")
 
 

@@ -48,7 +48,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.output import DEFAULT_PARQUET_CODEC, STAGING_DIR, write_parquet
+from transforms.parquet_writer import DEFAULT_PARQUET_CODEC, STAGING_DIR, write_parquet
 from transforms.tables import EVENT_DATE_TABLES, TABLES, Table
 
 SUMMARY_FILE = "_SUMMARY.json"
@@ -63,6 +63,8 @@ LEASE_FILE = "_LEASE.json"
 MIGRATING_DIR = "_migrating"
 STREAM_STAGING = "stream"  # OUTPUT/_staging/stream belongs to the streaming writer
 DATED, UNDATED = "dated", "undated"
+STREAMED = "stream"  # the streaming job's layout: tables written in place, records under OUTPUT/_summaries
+STREAM_SUMMARIES_DIR = "_summaries"
 LEASE_SECONDS = 6 * 3600
 FAULT_ENV = "RETRY_LINEAGE_PUBLISH_FAULT"
 
@@ -190,7 +192,14 @@ def current_version(output: str) -> str | None:
 
 
 def found_layout(output: str) -> str | None:
-    """``dated``, ``undated``, ``mixed`` (both, left by an older release) or None (no output yet)."""
+    """``stream``, ``dated``, ``undated``, ``mixed`` (both, left by an older release) or None (no output yet).
+
+    A streaming job's output (recognised by its ``_summaries`` records) wins
+    over anything else found beside it: its files are written in place, never
+    through a version, so no batch publish may move or replace them.
+    """
+    if _holds_stream_output(output):
+        return STREAMED
     if _is_remote(output):
         manifest = read_manifest(output)
         if manifest:
@@ -201,6 +210,27 @@ def found_layout(output: str) -> str | None:
         with open(info, encoding="utf-8") as handle:
             return json.load(handle)["layout"]
     return _legacy_layout_local(output)
+
+
+def _holds_stream_output(output: str) -> bool:
+    summaries = os.path.join(output, STREAM_SUMMARIES_DIR) if not _is_remote(output) else None
+    if summaries is not None:
+        return os.path.isdir(summaries)
+    return bool(_match(FileSystems.join(output, STREAM_SUMMARIES_DIR, "*")))
+
+
+def check_stream_output(output: str) -> None:
+    """Raise LayoutMismatch when a streaming job's ``--output`` holds a batch run's output.
+
+    The stream writes its files into the table folders in place; in a batch
+    output those folders are links into the published version, which the
+    stream would change under its readers (and the next batch run replace).
+    """
+    found = found_layout(output)
+    if found in (None, STREAMED):
+        return
+    raise LayoutMismatch(f"--output {output} holds a batch run's output ({found} layout); "
+                         "a streaming job needs its own --output")
 
 
 def _legacy_layout_local(output: str) -> str | None:
@@ -232,6 +262,9 @@ def check_layout(layout: OutputLayout) -> None:
     found = found_layout(layout.output)
     if found is None or found == layout.kind:
         return
+    if found == STREAMED:
+        raise LayoutMismatch(f"--output {layout.output} holds a streaming job's output (_summaries/ records); "
+                             "a batch run would move or replace its files: use another --output")
     if found == "mixed":
         raise LayoutMismatch(f"--output {layout.output} holds both a dated and an undated layout; "
                              "move one of them elsewhere before running into it")

@@ -38,13 +38,13 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.output import STAGING_DIR, retry_partition, write_parquet
+from transforms.parquet_writer import STAGING_DIR, retry_partition, write_parquet
+from transforms.publish import STREAM_SUMMARIES_DIR as SUMMARIES_DIR
 from transforms.stream_state import LoggedMachine, coarse_deadline, load_machine, log_state_specs, record
 from transforms.streaming import window_start
 from transforms.summary import SumCounters, build_summary
 from transforms.tables import RETRIES, Table
 
-SUMMARIES_DIR = "_summaries"
 DEFAULT_WINDOW_SHARDS = 4
 
 

@@ -55,7 +55,7 @@ from apache_beam import coders
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.utils import timestamp
 
-from transforms.read import FileRange, is_compressed, iter_line_blocks, open_range
+from transforms.file_ranges import FileRange, is_compressed, iter_line_blocks, open_range
 from transforms.timestamps import TimestampError, parse_event_time
 
 _LOG = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ On Dataflow::
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -29,23 +28,28 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.test_stream_service import TestStreamServiceController
 
-from pipelines.retry_lineage import (
-    DEFAULT_LOCAL_RUNNER, EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, RetryLineageOptions, UsageError, check_argv,
-    hmac_key_of,
+from pipelines.errors import one_line
+from pipelines.exit_codes import EXIT_OK, EXIT_PIPELINE_FAILED, EXIT_USAGE, UsageError, print_usage_error, wants_help
+from pipelines.retry_lineage.options import RetryLineageOptions
+from pipelines.shared_options import (
+    DEFAULT_LOCAL_RUNNER, SharedOptions, check_argv, hmac_key_of, print_help, validate_shared_options,
 )
-from transforms.output import DEFAULT_PARQUET_CODEC, PARQUET_CODECS
+from transforms.local_runner import cache_signatures
+from transforms.publish import LayoutMismatch, check_stream_output
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
-from transforms.local_runner import cache_signatures
 from transforms.stream_state import ceil_to
 from transforms.streaming import DEFAULT_STATE_SHARDS, ProcessCanvasStream
 from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
 from transforms.watch import DEFAULT_SETTLE_SECONDS, WATCH_CODER, FolderWatcher
 
+PROG = "retry-lineage stream"
 _LOG = logging.getLogger("retry_lineage.stream")
 
 
 class StreamOptions(PipelineOptions):
+    """Options of the streaming job only: its source, windows, waits and state."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--input-subscription", "--input_subscription", dest="input_subscription", default=None,
@@ -82,32 +86,11 @@ class StreamOptions(PipelineOptions):
 
 DATAFLOW_STATE_SHARDS = 64
 MAX_TIMER_STEP_SECONDS = 86_400  # see transforms.streaming_join.StreamRules.max_timer_step
-# The batch job's options that a stream has no use for: given to `stream`, they are a usage error.
-SHARED_OPTIONS = ("--output", "--hmac-key-file", "--hmac_key_file", "--parquet-codec", "--parquet_codec")
-BATCH_ONLY_OPTIONS = ("--input", "--max-dead-letter-ratio", "--max_dead_letter_ratio", "--parse-processes",
-                      "--parse_processes", "--date", "--start", "--end", "--input-template", "--input_template",
-                      "--lineage-history", "--lineage_history", "--no-wait", "--no_wait", "--run-id", "--run_id")
 
 
-def print_help() -> None:
-    parser = argparse.ArgumentParser(
-        prog="retry-lineage stream", description=__doc__.split("\n\n")[0],
-        epilog="Every Apache Beam pipeline option (--runner, --project, --temp_location, ...) passes through.")
-    shared = argparse.ArgumentParser(add_help=False)
-    RetryLineageOptions._add_argparse_args(shared)
-    for action in shared._actions:
-        if action.option_strings and action.option_strings[0] in SHARED_OPTIONS:
-            parser._add_action(action)
-    StreamOptions._add_argparse_args(parser)
-    parser.print_help()
-
-
-def reject_batch_options(argv: list[str]) -> None:
-    """A batch-only option given to ``stream`` is a usage error (it would silently do nothing)."""
-    for arg in argv:
-        name = arg.split("=", 1)[0]
-        if name in BATCH_ONLY_OPTIONS:
-            raise UsageError(f"{name} is an option of `retry-lineage run`; `stream` does not use it")
+def check_stream_argv(argv: list[str]) -> None:
+    """Type-check the options; an unknown one, or one of the batch job (it would do nothing here), is a UsageError."""
+    check_argv(argv, "stream", [StreamOptions], other_commands=[("run", RetryLineageOptions)])
 
 
 def state_shards_of(options: PipelineOptions) -> int:
@@ -119,13 +102,9 @@ def state_shards_of(options: PipelineOptions) -> int:
 
 
 def stream_settings(options: PipelineOptions, needs_source: bool = True):
-    """The shared options (output, key, codec) of the batch job plus the stream's own, validated."""
-    shared = options.view_as(RetryLineageOptions)
+    """The shared options (output, key, codec) plus the stream's own, validated."""
+    shared = validate_shared_options(options)
     own = options.view_as(StreamOptions)
-    if not shared.output:
-        raise UsageError("--output is required (a directory)")
-    if shared.parquet_codec not in PARQUET_CODECS:
-        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {shared.parquet_codec!r}")
     for name in ("window_seconds", "allowed_lateness_seconds", "dedup_horizon_seconds", "lineage_wait_seconds",
                  "summary_seconds"):
         if getattr(own, name) < (1 if name in ("window_seconds", "summary_seconds") else 0):
@@ -159,7 +138,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
         hmac_key, own.window_seconds, own.allowed_lateness_seconds, own.dedup_horizon_seconds,
         own.lineage_wait_seconds, source=own.input_subscription or own.watch, state_shards=shards,
         lineage_retention_days=own.lineage_retention_days)
-    codec, output = shared.parquet_codec or DEFAULT_PARQUET_CODEC, shared.output
+    codec, output = shared.parquet_codec, shared.output
     # A window's file waits for the retries of the window, decided at most one lineage wait after it.
     hold = ceil_to(own.lineage_wait_seconds, own.window_seconds)
     written = {
@@ -177,18 +156,19 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
 def run(argv: list[str] | None = None) -> int:
     """Build and run the streaming job (until cancelled, or submitted with a remote runner)."""
     argv = sys.argv[1:] if argv is None else argv
-    if any(arg in ("-h", "--help") for arg in argv):
-        print_help()
+    if wants_help(argv):
+        print_help(PROG, __doc__.split("\n\n")[0], [SharedOptions, StreamOptions])
         return EXIT_OK
     try:
-        reject_batch_options(argv)
-        check_argv(argv)
+        check_stream_argv(argv)
         options = PipelineOptions(argv)
         standard = options.view_as(StandardOptions)
         standard.streaming = True
         if standard.runner in (None, DEFAULT_LOCAL_RUNNER, "DirectRunner"):
             standard.runner = "BundleBasedDirectRunner"  # the local runner that runs streaming Python pipelines
-        _, own = stream_settings(options)
+        shared, own = stream_settings(options)
+        if not options.view_as(TestOptions).dry_run:
+            check_stream_output(shared.output)
         pipeline = beam.Pipeline(options=options)
         watcher = None
         if own.watch:
@@ -203,8 +183,8 @@ def run(argv: list[str] | None = None) -> int:
             build(pipeline, options, lines=lines)
         else:
             build(pipeline, options)
-    except UsageError as error:
-        print(f"retry-lineage stream: error: {error}", file=sys.stderr)
+    except (UsageError, LayoutMismatch) as error:
+        print_usage_error(PROG, str(error))
         return EXIT_USAGE
     try:
         if watcher is not None:
@@ -216,12 +196,10 @@ def run(argv: list[str] | None = None) -> int:
         result.wait_until_finish()
     except Exception as error:
         _LOG.debug("streaming pipeline failed", exc_info=True)
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        print(f"retry-lineage stream: pipeline failed: {type(error).__name__}: {first_line} "
-              f"(--verbose shows the traceback)", file=sys.stderr)
+        print(f"{PROG}: pipeline failed: {one_line(error)} (--verbose shows the traceback)", file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     finally:
         if watcher is not None:
             watcher.stop()
-    _LOG.info("stream finished; tables and _summaries are in %s", options.view_as(RetryLineageOptions).output)
+    _LOG.info("stream finished; tables and _summaries are in %s", options.view_as(SharedOptions).output)
     return EXIT_OK

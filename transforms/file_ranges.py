@@ -1,4 +1,4 @@
-"""Read event files as blocks of raw lines, in byte ranges that workers can share.
+"""Event files as byte ranges that workers can share, read as blocks of raw lines.
 
 Lines are read as bytes in large blocks (``bytes.split`` on megabytes at a
 time) because a Beam element per line costs more than classifying the line.
@@ -9,17 +9,17 @@ to the end of its last compressed stream or not at all: a file that ends early
 or fails its check raises :class:`UnreadableInputError`, whatever the codec.
 
 This module does not import Beam at load time: the classifier's worker
-processes import it, and should start in a fraction of a second.
+processes import it (through :mod:`transforms.classify_range`), and should
+start in a fraction of a second.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
-import collections
 import zlib
 
-from transforms.events import UTF8_BOM, LineClassifier
+from transforms.events import UTF8_BOM
 
 DEFAULT_RANGE_BYTES = 64 << 20
 DEFAULT_BLOCK_BYTES = 8 << 20
@@ -234,33 +234,3 @@ def open_range(file_range: FileRange) -> BinaryIO | DecompressedFile:
     else:
         raw = open(path, "rb")
     return DecompressedFile(raw, path) if is_compressed(path) else raw
-
-
-class RangeResult(NamedTuple):
-    counts: collections.Counter
-    accepted: list
-    dead_letters: list
-
-
-_CLASSIFIERS: dict[bytes | None, LineClassifier] = {}
-
-
-def classify_file_range(file_range: FileRange, hmac_key: bytes | None,
-                        block_bytes: int = DEFAULT_BLOCK_BYTES) -> RangeResult:
-    """Read and classify every line of one range (in this process or a pool worker)."""
-    classifier = _CLASSIFIERS.get(hmac_key)
-    if classifier is None:
-        classifier = _CLASSIFIERS[hmac_key] = LineClassifier(hmac_key)
-    result = RangeResult(collections.Counter(), [], [])
-    try:
-        with open_range(file_range) as handle:
-            for block in iter_line_blocks(handle, file_range.start, file_range.end, block_bytes):
-                classified = classifier.classify_lines(block.lines, block.first_offset, file_range.path)
-                result.counts.update(classified.counts)
-                result.accepted.extend(classified.accepted)
-                result.dead_letters.extend(classified.dead_letters)
-    except UnreadableInputError:
-        raise
-    except OSError as error:  # a file that vanished or a failing disk: the run cannot account for its lines
-        raise UnreadableInputError(f"{file_range.path}: cannot be read ({error.strerror or error})") from error
-    return result

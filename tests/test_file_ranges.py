@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from transforms.read import FileRange, iter_line_blocks, open_range, split_file
+from transforms.file_ranges import FileRange, iter_line_blocks, open_range, split_file
 
 SAMPLES = [
     b"\xef\xbb\xbfaa\nbbb\r\n\ncccc\ndd",
@@ -75,7 +75,7 @@ def test_gzip_is_read_decompressed_with_offsets_in_decompressed_bytes(tmp_path):
 
 @pytest.mark.parametrize("parts", [1, 2, 3, 7])
 def test_split_range_covers_the_range_without_overlap(parts):
-    from transforms.read import split_range
+    from transforms.file_ranges import split_range
 
     pieces = split_range(FileRange("f", 100, 1100), parts)
     assert pieces[0].start == 100 and pieces[-1].end == 1100
@@ -99,7 +99,7 @@ def test_every_codec_beam_knows_is_read_decompressed(tmp_path, suffix, compress)
 def test_compressed_suffixes_are_beams():
     from apache_beam.io.filesystem import CompressionTypes
 
-    from transforms.read import COMPRESSED_SUFFIXES, is_compressed
+    from transforms.file_ranges import COMPRESSED_SUFFIXES, is_compressed
 
     for name in ["a.jsonl", "a.json", "a.txt", *(f"a.jsonl{suffix}" for suffix in COMPRESSED_SUFFIXES), "A.JSONL.GZ"]:
         beams = CompressionTypes.detect_compression_type(name) != CompressionTypes.UNCOMPRESSED
@@ -111,8 +111,8 @@ def test_a_classifier_worker_does_not_import_beam():
     import subprocess
     import sys
 
-    code = ("import sys; from transforms.read import classify_file_range, FileRange; "
-            "classify_file_range(FileRange(sys.argv[1], 0, None), None); print('apache_beam' in sys.modules)")
+    code = ("import sys; from transforms.classify_range import classify_file_range; "
+            "from transforms.file_ranges import FileRange; classify_file_range(FileRange(sys.argv[1], 0, None), None); print('apache_beam' in sys.modules)")
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as feed:

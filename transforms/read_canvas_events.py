@@ -17,9 +17,8 @@ from transforms.counters import COUNTS, count_pairs
 from transforms.events import ROLE_ASSIGNMENT_STATE, ROLE_RETRY
 from transforms.inputs import resolve_inputs
 from transforms.parent_watch import exit_with_parent
-from transforms.read import (
-    DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, RangeResult, classify_file_range, split_file, split_range,
-)
+from transforms.classify_range import RangeResult, classify_file_range
+from transforms.file_ranges import DEFAULT_BLOCK_BYTES, DEFAULT_RANGE_BYTES, FileRange, split_file, split_range
 
 _LOG = logging.getLogger(__name__)
 
