@@ -8,7 +8,7 @@ SAMPLE := samples/canvas-live-events-sample.jsonl.gz
 # (requirements-test.txt): what `make test` tests is what the Dockerfile ships.
 CONSTRAINTS := -c requirements.txt -c requirements-test.txt
 
-.PHONY: run test test-fast bench sample clean browser
+.PHONY: run test test-fast lint bench sample clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,15 @@ browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q chromium; }
 
-# The whole suite (what CI runs).
-test: $(VENV)/.installed-test browser
+# Format, lint and type check (ruff and mypy are pinned in requirements-test.txt; the rules
+# are in pyproject.toml). `make test` runs this first.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The whole suite (what CI runs): lint first, then every test.
+test: lint browser
 	$(BIN)/python -m pytest
 
 # The edit loop: everything but the tests marked `slow` (whole pipelines, subprocesses).
@@ -49,4 +56,4 @@ sample: $(VENV)/.installed
 	$(BIN)/retry-lineage generate --events 5000 --seed 20240730 --output $(SAMPLE)
 
 clean:
-	rm -rf out/ bench/work/ .pytest_cache
+	rm -rf out/ bench/work/ .pytest_cache .mypy_cache .ruff_cache

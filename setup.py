@@ -1,5 +1,7 @@
-"""Setuptools shim so that Dataflow's ``--setup_file ./setup.py`` can build the
-worker package; all metadata lives in pyproject.toml."""
+"""Setuptools shim for Dataflow's ``--setup_file ./setup.py``, which builds the worker package.
+
+All metadata lives in pyproject.toml.
+"""
 import setuptools
 
 setuptools.setup()

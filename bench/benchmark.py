@@ -4,7 +4,7 @@
     .venv/bin/python bench/benchmark.py --events 200000 --repeat 3
     .venv/bin/python bench/benchmark.py --stream      # adds the local streaming path (see below)
     .venv/bin/python bench/benchmark.py --stream-only # only the streaming figures
-    .venv/bin/python bench/benchmark.py --report      # adds retry-lineage report on the pipeline's output
+    .venv/bin/python bench/benchmark.py --report      # adds retry-lineage report
 
 Generates the feed with the project's generator (cached in bench/work/), then in
 the same run times, each in its own process:
@@ -15,7 +15,7 @@ the same run times, each in its own process:
   or before the retry, and writes Parquet.
 
 Prints events/s, wall time and peak RSS of each and the ratio pipeline/DuckDB.
-Targets (issue "Batch pipeline end to end"): ratio <= 3.0, pipeline peak RSS <= 1,536 MB.
+Targets: ratio <= 3.0, pipeline peak RSS <= 1,536 MB.
 
 ``--stream`` also times ``retry-lineage stream --watch`` (each run in its own
 process, files already in the folder, ``--stop-after 1``) on:
@@ -63,7 +63,8 @@ COPY (
            try_cast(json->>'$.metadata.event_time' AS TIMESTAMPTZ) AS event_time
     FROM events
     WHERE event_name = 'outcomes.retry_outcome_alignment_clone'
-       OR (event_name = 'quizzes_next_quiz_duplicated' AND json->>'$.body.status' = 'outcome_alignment_cloning')
+       OR (event_name = 'quizzes_next_quiz_duplicated'
+           AND json->>'$.body.status' = 'outcome_alignment_cloning')
   ),
   migrations AS (
     SELECT json->>'$.body.context_uuid' AS child_course_uuid,
@@ -74,7 +75,8 @@ COPY (
     FROM events
     WHERE event_name = 'content_migration_completed'
   )
-  SELECT r.*, m.migration_id, m.parent_course_uuid, m.migration_type, m.completed_at AS migration_completed_at
+  SELECT r.*, m.migration_id, m.parent_course_uuid, m.migration_type,
+         m.completed_at AS migration_completed_at
   FROM retries r ASOF LEFT JOIN migrations m
     ON r.new_course_uuid = m.child_course_uuid AND r.event_time >= m.completed_at
 ) TO '{out}' (FORMAT parquet)
@@ -147,7 +149,7 @@ GENERATOR_SPAN_DAYS = 5
 
 
 def retimed_lines(lines, span_days: float):
-    """The feed's lines with event times stretched from the generator's 5 days to ``span_days`` (order kept)."""
+    """The feed's lines, event times stretched from the generator's 5 days to ``span_days``."""
     from transforms.timestamps import TimestampError, parse_event_time
 
     factor = span_days / GENERATOR_SPAN_DAYS
@@ -190,7 +192,7 @@ def watched_folder(name: str, files: list[Path]) -> Path:
 
 
 def four_month_files(lines: int = 10_000, seed: int = 3, files: int = 6) -> list[Path]:
-    """A ``lines``-line generated feed spanning 120 days, split into ``files`` files in event-time order."""
+    """A ``lines``-line generated feed over 120 days, split into ``files`` files in time order."""
     from pipelines.synthetic_feed import iter_feed_lines
 
     folder = WORK / f"four-months-{lines}"
@@ -226,7 +228,8 @@ def stream_benchmarks(feed: Path, events: int, out: Path) -> bool:
     stop_after = 5
     wall, rss = timed_process(stream_command(watched_folder("watch-four-months", four_month_files()),
                                              out / "stream-four-months", stop_after, "--window-seconds", "60"))
-    print(f"stream, 10,000 lines over 4 months in 6 files, 60 s windows: exit {wall - stop_after:5.1f} s after "
+    print("stream, 10,000 lines over 4 months in 6 files, 60 s windows: "
+        f"exit {wall - stop_after:5.1f} s after "
           f"--stop-after {stop_after} (target <= 30 s), peak RSS {rss:,.0f} MB")
     met &= wall - stop_after <= 30
     return met
@@ -241,7 +244,8 @@ def main() -> int:
                         help="also time the local streaming path (retry-lineage stream --watch), once each")
     parser.add_argument("--stream-only", action="store_true", help="only the streaming figures")
     parser.add_argument("--report", action="store_true",
-                        help=f"also time retry-lineage report on the pipeline's output (target <= {TARGET_REPORT_S} s)")
+                        help="also time retry-lineage report on the pipeline's output "
+        f"(target <= {TARGET_REPORT_S} s)")
     args = parser.parse_args()
 
     feed = feed_path(args.events, args.seed)
@@ -263,19 +267,22 @@ def main() -> int:
         results["pipeline"].append(timed_process(pipeline_cmd))
         results["duckdb"].append(timed_process(duckdb_cmd))
 
-    print(f"feed: {args.events:,} events, {size_mb:,.0f} MB, {os.cpu_count()} cores, median of {args.repeat} run(s)")
+    print(f"feed: {args.events:,} events, {size_mb:,.0f} MB, {os.cpu_count()} cores, "
+        f"median of {args.repeat} run(s)")
     medians = {}
     for name, runs in results.items():
         wall = statistics.median(run[0] for run in runs)
         rss = max(run[1] for run in runs)
         medians[name] = (wall, rss)
-        print(f"{name:9s} wall {wall:6.2f} s   {args.events / wall:12,.0f} events/s   peak RSS {rss:7,.0f} MB")
+        print(f"{name:9s} wall {wall:6.2f} s   {args.events / wall:12,.0f} events/s   "
+            f"peak RSS {rss:7,.0f} MB")
     if args.report:
         report_cmd = [str(Path(sys.executable).parent / "retry-lineage"), "report", str(out / "pipeline"),
                       "--html", str(out / "report.html")]
         runs = [timed_process(report_cmd) for _ in range(args.repeat)]
         wall, rss = statistics.median(run[0] for run in runs), max(run[1] for run in runs)
-        print(f"{'report':9s} wall {wall:6.2f} s   (target <= {TARGET_REPORT_S} s)   peak RSS {rss:7,.0f} MB   "
+        print(f"{'report':9s} wall {wall:6.2f} s   (target <= {TARGET_REPORT_S} s)   "
+            f"peak RSS {rss:7,.0f} MB   "
               f"page {(out / 'report.html').stat().st_size / 1e6:.1f} MB")
     stream_met = stream_benchmarks(feed, args.events, out) if args.stream else True
     ratio = medians["pipeline"][0] / medians["duckdb"][0]

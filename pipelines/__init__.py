@@ -1,0 +1,1 @@
+"""Entry points: the batch and streaming pipelines, the report, the synthetic feed."""

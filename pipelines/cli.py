@@ -1,4 +1,4 @@
-"""``retry-lineage`` command line: ``run`` (the batch pipeline), ``stream`` and ``generate`` (a synthetic feed).
+"""``retry-lineage``: ``run`` (batch), ``stream``, ``generate`` (a synthetic feed) and ``report``.
 
 Errors are one line on stderr with the exit code the README documents;
 ``--verbose`` (any subcommand) logs at DEBUG, tracebacks included.
@@ -29,7 +29,7 @@ def not_beam_apitools_notice(record: logging.LogRecord) -> bool:
 
 
 class _QuietBeamErrors(logging.Filter):
-    """Drops Beam's ERROR records (a failing step's traceback) unless verbose: the command reports it in one line."""
+    """Drops Beam's ERROR records (a step's traceback) unless verbose; the command says one line."""
 
     quiet = True
 
@@ -57,6 +57,7 @@ def configure_logging(verbose: bool) -> None:
 
 
 def generate(argv: list[str]) -> int:
+    """Write a synthetic feed (``retry-lineage generate``); the exit code."""
     parser = argparse.ArgumentParser(prog="retry-lineage generate",
                                      description="Write a deterministic synthetic Canvas Live Events feed.")
     parser.add_argument("--events", type=int, required=True, help="number of lines to write")
@@ -73,6 +74,7 @@ def generate(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``retry-lineage`` command: run a subcommand and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     verbose = VERBOSE in argv
     argv = [arg for arg in argv if arg != VERBOSE]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from transforms.inputs import InputError
 from transforms.file_ranges import UnreadableInputError
@@ -12,7 +13,7 @@ _STEP_SUFFIX = re.compile(r" \[while running '[^']*'\]")
 _OUR_ERROR_LINE = re.compile(r"^(?:\w+\.)*(?:UnreadableInputError|InputError): (.+)$", re.M)
 
 
-def _chain(error: BaseException):
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -21,7 +22,7 @@ def _chain(error: BaseException):
 
 
 def one_line(error: BaseException) -> str:
-    """What went wrong, in one line: our own input errors as they were raised, others as ``Type: message``."""
+    """What went wrong, in one line: our input errors as raised, others as ``Type: message``."""
     for link in _chain(error):
         if isinstance(link, (UnreadableInputError, InputError)):
             return _STEP_SUFFIX.sub("", str(link)).strip().splitlines()[0]
@@ -31,7 +32,8 @@ def one_line(error: BaseException) -> str:
         return _STEP_SUFFIX.sub("", ours.group(1)).strip()
     lines = [line for line in text.splitlines() if line.strip()]
     if any(line.startswith("Traceback (most recent call last)") for line in lines):
-        # A worker's traceback as text (portable and multi-process runners): its last unindented line says what.
+        # A worker's traceback as text (portable and multi-process runners): its last unindented
+        # line says what.
         unindented = [line for line in lines if not line[0].isspace() and not line.startswith("Traceback")]
         return _STEP_SUFFIX.sub("", unindented[-1] if unindented else lines[-1]).strip()
     first = lines[0].strip() if lines else ""

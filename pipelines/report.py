@@ -25,7 +25,7 @@ def _fail(message: str) -> int:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, so a reader never sees half a page."""
+    """Write ``text`` to ``path`` through a temporary file beside it: no reader sees half a page."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=folder)
@@ -66,7 +66,8 @@ def run(argv: list[str] | None = None) -> int:
         _LOG.debug("cannot report on %s", args.output, exc_info=True)
         return _fail(str(error))
     except report_data.duckdb.Error as error:
-        # A file that opens but fails while it is aggregated (a damaged page, a column of another type).
+        # A file that opens but fails while it is aggregated (a damaged page, a column of another
+        # type).
         _LOG.debug("cannot read the tables of %s", args.output, exc_info=True)
         return _fail(f"cannot read the tables of {args.output}: {str(error).splitlines()[0]}")
     try:

@@ -8,9 +8,11 @@ Each pipeline module keeps only its own options, ``build()`` and ``run()``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Iterator, Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions
+# The parser Beam hands to `_add_argparse_args` (it adds `add_value_provider_argument`).
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
 from pipelines.exit_codes import UsageError
 from transforms.parquet_writer import DEFAULT_PARQUET_CODEC, PARQUET_CODECS
@@ -23,7 +25,7 @@ BEAM_PASSES_THROUGH = "Every Apache Beam pipeline option (--runner, --project, -
 
 
 class SharedOptions(PipelineOptions):
-    """Options of both pipelines: where the tables go, how they are compressed, the actor HMAC key."""
+    """Options of both pipelines: where the tables go, their compression, the actor HMAC key."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -36,17 +38,18 @@ class SharedOptions(PipelineOptions):
 
 
 def validate_shared_options(options: PipelineOptions) -> SharedOptions:
-    """Raise UsageError for a missing ``--output`` or an unknown codec; returns the shared options."""
+    """UsageError for a missing ``--output`` or an unknown codec; else the shared options."""
     shared = options.view_as(SharedOptions)
     if not shared.output:
         raise UsageError("--output is required (a directory)")
     if shared.parquet_codec not in PARQUET_CODECS:
-        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, got {shared.parquet_codec!r}")
+        raise UsageError(f"--parquet-codec must be one of {', '.join(PARQUET_CODECS)}, "
+            f"got {shared.parquet_codec!r}")
     return shared
 
 
 def hmac_key_of(options: PipelineOptions) -> bytes | None:
-    """The actor HMAC key of ``--hmac-key-file`` (or the environment); UsageError when it cannot be loaded."""
+    """The actor HMAC key of ``--hmac-key-file`` (or the environment); UsageError if unreadable."""
     try:
         return load_hmac_key(options.view_as(SharedOptions).hmac_key_file)
     except (OSError, ValueError) as error:
@@ -56,7 +59,7 @@ def hmac_key_of(options: PipelineOptions) -> bytes | None:
 def print_help(prog: str, description: str, options_classes: Sequence[type[PipelineOptions]],
                epilog: str = BEAM_PASSES_THROUGH) -> None:
     """The help screen of a command whose options are those of ``options_classes``."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog)
+    parser = _BeamArgumentParser(prog=prog, description=description, epilog=epilog)
     for options_class in options_classes:
         options_class._add_argparse_args(parser)
     parser.print_help()
@@ -64,19 +67,19 @@ def print_help(prog: str, description: str, options_classes: Sequence[type[Pipel
 
 def option_strings(options_class: type[PipelineOptions]) -> set[str]:
     """Every spelling (``--a-b`` and ``--a_b``) of the options a class defines."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = _BeamArgumentParser(add_help=False)
     options_class._add_argparse_args(parser)
     return {string for action in parser._actions for string in action.option_strings}
 
 
-class _OneLineErrorParser(argparse.ArgumentParser):
+class _OneLineErrorParser(_BeamArgumentParser):
     def error(self, message):
         raise UsageError(message)
 
 
 def check_argv(argv: Sequence[str], command: str, command_options: Sequence[type[PipelineOptions]],
                other_commands: Sequence[tuple[str, type[PipelineOptions]]] = ()) -> None:
-    """Type-check every option Beam and this command know and reject any other, as one-line UsageErrors.
+    """Type-check every option Beam and this command know; reject others (one-line UsageErrors).
 
     ``command`` is the subcommand's name (``run``, ``stream``) and
     ``command_options`` its own options classes (the shared
@@ -86,11 +89,12 @@ def check_argv(argv: Sequence[str], command: str, command_options: Sequence[type
     unknown option, so a typo would change a run without a word.
     """
     parser = _OneLineErrorParser(add_help=False, allow_abbrev=False)
-    for options_class in [*_options_classes_not_of_this_project(), SharedOptions, *command_options]:
-        try:
+    classes: list[type[PipelineOptions]] = [
+        *_options_classes_not_of_this_project(), SharedOptions, *command_options]
+    for options_class in classes:
+        # An option defined by two option classes: the first definition is enough.
+        with contextlib.suppress(argparse.ArgumentError):
             options_class._add_argparse_args(parser)
-        except argparse.ArgumentError:
-            pass  # an option defined by two option classes: the first definition is enough
     _, unknown = parser.parse_known_args(list(argv))
     for arg in unknown:
         if not arg.startswith("--"):
@@ -103,13 +107,13 @@ def check_argv(argv: Sequence[str], command: str, command_options: Sequence[type
 
 
 def _options_classes_not_of_this_project() -> Iterator[type[PipelineOptions]]:
-    """Beam's (and any library's) options classes; each command adds this project's own explicitly."""
+    """Beam's (and any library's) options classes; each command adds this project's own."""
     for options_class in _all_subclasses(PipelineOptions):
         if not options_class.__module__.startswith("pipelines."):
             yield options_class
 
 
-def _all_subclasses(cls: type) -> Iterator[type]:
+def _all_subclasses(cls: type[PipelineOptions]) -> Iterator[type[PipelineOptions]]:
     for sub in cls.__subclasses__():
         yield sub
         yield from _all_subclasses(sub)

@@ -1,4 +1,4 @@
-"""A headless Chromium driven over the DevTools protocol through a pipe, for the report's browser tests.
+"""A headless Chromium driven over the DevTools protocol through a pipe (report browser tests).
 
 Chromium's ``--remote-debugging-pipe`` reads protocol commands from file
 descriptor 3 and writes replies and events to descriptor 4, each message a JSON
@@ -14,6 +14,7 @@ was none.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import io
 import json
@@ -57,7 +58,7 @@ class Browser:
         self._profile = tempfile.mkdtemp(prefix="report-browser-")
         self._session: str | None = None
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         to_browser_read, to_browser_write = os.pipe()
         from_browser_read, from_browser_write = os.pipe()
 
@@ -93,20 +94,16 @@ class Browser:
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):  # the browser may be gone already
             self.call("Browser.close", session=False)
-        except (BrowserError, OSError):
-            pass
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
         for fd in (self._out, self._in):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         shutil.rmtree(self._profile, ignore_errors=True)
 
     def _read_message(self, deadline: float) -> dict:
@@ -121,7 +118,7 @@ class Browser:
         return json.loads(message)
 
     def call(self, method: str, session: bool = True, **params) -> dict:
-        """Send one command and return its result; events that arrive meanwhile are kept in ``events``."""
+        """Send one command and return its result; events arriving meanwhile go to ``events``."""
         self._next_id += 1
         message = {"id": self._next_id, "method": method, "params": params}
         if session and self._session:

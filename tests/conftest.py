@@ -75,7 +75,7 @@ def completed(migration_id: str, child: str, event_time: str, source_uuid: str |
               source_lti: str | None = None, child_lti: str | None = None,
               migration_type: str = "course_copy_importer", event_name: str = MIGRATION_COMPLETED,
               **body) -> bytes:
-    """A ``content_migration_completed`` line: course ``child`` copied from ``source_uuid``/``source_lti``."""
+    """A ``content_migration_completed`` line: ``child`` copied from ``source_uuid``/``_lti``."""
     fields = {"content_migration_id": migration_id, "context_id": "21070000000008972", "context_type": "Course",
               "context_uuid": child, "lti_context_id": child_lti, "source_course_lti_id": source_lti,
               "destination_course_lti_id": child_lti, "migration_type": migration_type,
@@ -97,7 +97,7 @@ def noise(event_name: str = "asset_accessed", **body) -> bytes:
     return line(event_name, {"asset_id": "1", **body}, **PII_METADATA, url="https://canvas.example.edu/x")
 
 
-# --- a multi-day feed ------------------------------------------------------------------------------
+# --- a multi-day feed -----------------------------------------------------------------------------
 
 DAYS = ["2024-07-01", "2024-07-02", "2024-07-03", "2024-07-04"]
 
@@ -172,7 +172,7 @@ def no_network(command: list[str]) -> list[str]:
 
 
 def run_stream_pipeline(out: Path, test_stream) -> None:
-    """Run the streaming job on a ``TestStream`` into ``out`` on the BundleBasedDirectRunner (summaries every 60 s)."""
+    """Run the streaming job on a ``TestStream`` into ``out`` (BundleBasedDirectRunner)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 

@@ -1,4 +1,4 @@
-"""An object store for tests: ``fakestore://path`` kept in a local folder, where a rename is a copy and a delete."""
+"""A test object store: ``fakestore://path`` in a local folder; a rename is a copy and a delete."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ PREFIX = f"{SCHEME}://"
 
 
 class FakeObjectStore(LocalFileSystem):
-    """Beam finds filesystems by scheme among the subclasses of FileSystem, so defining this class registers it.
+    """Beam finds filesystems by scheme among FileSystem's subclasses: defining this registers it.
 
     ``ROOT`` (set by a test) is the local folder that holds the objects.
     """
@@ -83,8 +83,9 @@ class FakeObjectStore(LocalFileSystem):
         return super().checksum(self._local(path))
 
     def metadata(self, path):
-        meta = super().metadata(self._local(path))
-        return FileMetadata(path, meta.size_in_bytes, meta.last_updated_in_seconds)
+        # Not LocalFileSystem.metadata: it calls back into this class with the local path.
+        local = self._local(path)
+        return FileMetadata(path, os.path.getsize(local), os.path.getmtime(local))
 
     def delete(self, paths):
         for path in paths:

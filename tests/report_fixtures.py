@@ -15,7 +15,15 @@ import pyarrow.parquet as pq
 
 from tests.conftest import course
 from transforms.summary import build_summary
-from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES, DeadLetterRow, LineageRow, RetryRow, to_arrow
+from transforms.tables import (
+    COURSE_LINEAGE,
+    DEAD_LETTER,
+    RETRIES,
+    DeadLetterRow,
+    LineageRow,
+    RetryRow,
+    to_arrow,
+)
 
 A, B, C, D, E, F = (course(name) for name in "ABCDEF")
 RAW_MARKER = b"RAW-BYTES-MUST-NOT-SHOW"
@@ -98,7 +106,7 @@ def write_undated(out: Path, outcomes: bool = False) -> Path:
     """The fixture as an undated batch output (retries partitioned by event_date)."""
     by_day: dict[str, list] = {}
     for row in RETRY_ROWS:
-        day = dt.datetime.fromtimestamp(row.event_time / 1e6, dt.timezone.utc).date().isoformat()
+        day = dt.datetime.fromtimestamp(row.event_time / 1e6, dt.UTC).date().isoformat()
         by_day.setdefault(day, []).append(row)
     for day, rows in by_day.items():
         write(out / "retries" / f"event_date={day}" / "part-00000.parquet", to_arrow(RETRIES, rows))

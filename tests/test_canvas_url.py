@@ -121,7 +121,7 @@ def test_other_urls_give_no_ids(url):
 
 
 def test_no_url_ids_is_all_none():
-    assert NO_URL_IDS == RetryUrlIds(None, None, None, None)
+    assert RetryUrlIds(None, None, None, None) == NO_URL_IDS
     assert RetryUrlIds._fields == (
         "original_course_id", "original_assignment_id", "new_course_id", "new_assignment_id",
     )

@@ -105,7 +105,8 @@ def test_generated_feed_end_to_end(tmp_path, monkeypatch):
     retries = con.sql(f"select * from read_parquet('{out}/retries/**/*.parquet', hive_partitioning=true)").to_arrow_table()
     assert retries.num_rows == summary["retries_written"]
     assert "event_date" in retries.schema.names
-    statuses = dict(con.execute(f"select lineage_status, count(*) from read_parquet('{out}/retries/**/*.parquet') group by 1").fetchall())
+    statuses = dict(con.execute(f"select lineage_status, count(*) from read_parquet('{out}/retries/**/*.parquet') "
+            "group by 1").fetchall())
     assert statuses == {k: v for k, v in summary["lineage_status"].items() if v}
     assert set(statuses) == {"same_course", "matched", "source_mismatch", "no_migration"}
     assert con.execute(f"select max(lineage_depth) from read_parquet('{out}/retries/**/*.parquet')").fetchone()[0] >= 2

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipelines.cli import main
 from pipelines.errors import one_line
 from transforms.file_ranges import UnreadableInputError
@@ -44,16 +46,22 @@ def test_verbose_sets_this_projects_loggers_to_debug_and_back(tmp_path):
     assert logging.getLogger("retry_lineage").level == logging.NOTSET
 
 
-def test_one_line_names_our_errors_through_beam_and_remote_tracebacks():
+def fail_like_a_beam_step() -> None:
     try:
-        try:
-            raise UnreadableInputError("/in/a.jsonl.gz: compressed data ends early (truncated file?)")
-        except UnreadableInputError as error:
-            raise UnreadableInputError(error.args[0] + " [while running 'ReadCanvasEvents/ClassifyFileRange']")
-    except UnreadableInputError as augmented:
-        assert one_line(augmented) == "/in/a.jsonl.gz: compressed data ends early (truncated file?)"
+        raise UnreadableInputError("/in/a.jsonl.gz: compressed data ends early (truncated file?)")
+    except UnreadableInputError as error:
+        # As Beam re-raises: a new error whose context (not cause) is the original.
+        step = " [while running 'ReadCanvasEvents/ClassifyFileRange']"
+        raise UnreadableInputError(error.args[0] + step)  # noqa: B904
+
+
+def test_one_line_names_our_errors_through_beam_and_remote_tracebacks():
+    with pytest.raises(UnreadableInputError) as augmented:
+        fail_like_a_beam_step()
+    assert one_line(augmented.value) == "/in/a.jsonl.gz: compressed data ends early (truncated file?)"
     remote = RuntimeError("Dataflow job failed:\nTraceback (most recent call last):\n  File ...\n"
-                          "transforms.file_ranges.UnreadableInputError: gs://b/a.jsonl.xz: compressed data ends early "
+                          "transforms.file_ranges.UnreadableInputError: gs://b/a.jsonl.xz: "
+        "compressed data ends early "
                           "(truncated file?) [while running 'ReadCanvasEvents/ClassifyFileRange']\n")
     assert one_line(remote) == "gs://b/a.jsonl.xz: compressed data ends early (truncated file?)"
     assert one_line(ValueError("first line\nsecond")) == "ValueError: first line"

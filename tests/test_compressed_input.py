@@ -1,4 +1,4 @@
-"""A compressed input that ends early or fails its check fails the run, whatever the codec or suffix case."""
+"""A compressed input that ends early or fails its check fails the run, whatever codec or suffix."""
 import bz2
 import gzip
 import lzma

@@ -1,4 +1,4 @@
-"""Deployment files: Flex Template metadata and launcher, scheduling examples, pinned versions, SQL."""
+"""Deployment files: Flex Template metadata and launcher, schedules, pinned versions, SQL."""
 import importlib.util
 import json
 import re
@@ -76,7 +76,8 @@ def test_airflow_dag_configuration_reads_without_airflow():
 
 
 def test_crontab_example_is_a_valid_dated_run():
-    line = next(l for l in (DEPLOY / "crontab.example").read_text().splitlines() if "retry-lineage run" in l)
+    lines = (DEPLOY / "crontab.example").read_text().splitlines()
+    line = next(text for text in lines if "retry-lineage run" in text)
     command = line.split("retry-lineage run", 1)[1].split(">>", 1)[0]
     command = command.replace('"$(date -u -d yesterday +\\%F)"', "2024-07-30")
     argv = shlex.split(command)

@@ -1,4 +1,4 @@
-"""Event times that parse but cannot be a row (outside the UTC years 1 to 9999) are dead letters, never a crash."""
+"""Event times that parse but cannot be a row (outside UTC years 1-9999) are dead letters."""
 import json
 
 import duckdb
@@ -7,7 +7,7 @@ from apache_beam.testing.test_stream import TestStream as BeamTestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.cli import main
-from tests.conftest import run_stream_pipeline, completed, course, retry
+from tests.conftest import completed, course, retry, run_stream_pipeline
 from transforms.events import INVALID_EVENT_TIME, Accepted, DeadLetter, classify_event
 from transforms.timestamps import TimestampError, parse_event_time, utc_date
 
@@ -55,7 +55,8 @@ def test_batch_dead_letters_them_and_writes_the_edges(tmp_path):
     assert summary["balanced"] and summary["outputs_complete"]
     assert summary["dead_letter_by_code"][INVALID_EVENT_TIME] == 3
     assert summary["retries_written"] == len(EDGES) and summary["lineage_edges_written"] == 1
-    dates = duckdb.sql(f"select distinct cast(event_date as varchar) from read_parquet('{out}/retries/**/*.parquet', "
+    dates = duckdb.sql("select distinct cast(event_date as varchar) "
+        f"from read_parquet('{out}/retries/**/*.parquet', "
                        "hive_partitioning=true) order by 1").fetchall()
     assert dates == [("0001-01-01",), ("9999-12-31",)]
 

@@ -1,6 +1,8 @@
-"""Unit tests of transforms/events.py against the contract (issue 2): routing, every
-dead-letter code and their order, field validation, duplicates' fingerprint, the
-documented example payloads, and LineClassifier's fast path agreeing with the slow one.
+"""Unit tests of transforms/events.py against the README's line rules.
+
+Routing, every dead-letter code and their order, field validation, duplicates'
+fingerprint, the documented example payloads, and LineClassifier's fast path
+agreeing with the slow one.
 """
 from __future__ import annotations
 
@@ -476,7 +478,7 @@ def test_course_or_unknown_context_type_migration_is_routed(kind, context_type):
     assert outcome.role == BASE[kind][0]["event_name"]
 
 
-# --- accepted events -------------------------------------------------------------------------------
+# --- accepted events ------------------------------------------------------------------------------
 
 def test_accepted_retry_fields():
     line = make("retry")
@@ -642,7 +644,7 @@ def test_event_time_is_normalised_to_utc_micros():
     assert outcome.event.event_time == micros_of("2019-11-05T15:38:00.123456Z")
 
 
-# --- fingerprint -----------------------------------------------------------------------------------
+# --- fingerprint ----------------------------------------------------------------------------------
 
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -650,12 +652,15 @@ def sha256_hex(text: str) -> str:
 
 def test_fingerprint_of_hand_written_canonical_form():
     line = (
-        b'{ "metadata" : {"event_time":"2024-07-30T19:04:35Z", "event_name":"outcomes.retry_outcome_alignment_clone"},'
+        b'{ "metadata" : {"event_time":"2024-07-30T19:04:35Z", '
+        b'"event_name":"outcomes.retry_outcome_alignment_clone"},'
         b' "body": {"x": 0.00001, "y": 1E2, "z": [1, -0.0, 2.50], "original_course_uuid": "A",'
-        b' "new_course_uuid": "B", "d": "caf\\u00e9 \xe2\x98\x83", "big": 123456789012345678901234567890}}'
+        b' "new_course_uuid": "B", "d": "caf\\u00e9 \xe2\x98\x83",'
+        b' "big": 123456789012345678901234567890}}'
     )
     canonical = (
-        '{"body":{"big":123456789012345678901234567890,"d":"caf\u00e9 \u2603","new_course_uuid":"B",'
+        '{"body":{"big":123456789012345678901234567890,"d":"caf\u00e9 \u2603",'
+        '"new_course_uuid":"B",'
         '"original_course_uuid":"A","x":1e-05,"y":100.0,"z":[1,-0.0,2.5]},'
         '"metadata":{"event_name":"outcomes.retry_outcome_alignment_clone","event_time":"2024-07-30T19:04:35Z"}}'
     )
@@ -670,7 +675,8 @@ def test_fingerprint_ignores_key_order_whitespace_escapes_and_number_spelling():
         b'"body":{"content_migration_id":"1","context_uuid":"C","n":0.00001,"s":"\xc3\xa9"}}',
         b'{"body":{"s":"\\u00e9","n":1e-5,"context_uuid":"C","content_migration_id":"1"},'
         b'"metadata":{"event_time":"2024-07-30T19:04:35Z","event_name":"content_migration_completed"}}',
-        b'  {\t"metadata" :{ "event_name" : "content_migration_completed" , "event_time":"2024-07-30T19:04:35Z" } ,'
+        b'  {\t"metadata" :{ "event_name" : "content_migration_completed" , '
+        b'"event_time":"2024-07-30T19:04:35Z" } ,'
         b' "body":{"content_migration_id":"1","context_uuid":"C","n":1.0E-5,"s":"\\u00E9"}}  \r',
     ]
     fingerprints = {classify_event(line).event.event_fingerprint for line in variants}
@@ -700,7 +706,7 @@ def test_event_fingerprint_function():
     assert len(digest) == 64 and digest == digest.lower()
 
 
-# --- documented example payloads --------------------------------------------------------------------
+# --- documented example payloads ------------------------------------------------------------------
 
 EXAMPLE_FILES = [
     "outcomes.retry_outcome_alignment_clone.json",
@@ -804,7 +810,7 @@ def test_example_pretty_printed_file_is_not_one_line(name):
     assert code_of(classify_event(first_line)) == "invalid_json"
 
 
-# --- LineClassifier.classify_lines ------------------------------------------------------------------
+# --- LineClassifier.classify_lines ----------------------------------------------------------------
 
 def offsets_of(lines: list[bytes], first: int) -> list[int]:
     out, offset = [], first
@@ -963,7 +969,7 @@ def test_classifier_is_reusable_across_blocks():
     assert second.counts["skipped_by_event_name.course_created"] == 2
 
 
-# --- fast path agrees with slow path ------------------------------------------------------------------
+# --- fast path agrees with slow path --------------------------------------------------------------
 
 NOISE_NAMES = [
     "asset_accessed", "logged_in", "logged_out", "submission_created", "submission_updated", "grade_change",
@@ -1086,7 +1092,7 @@ def corrupt(rng: random.Random, line: bytes) -> bytes:
 
 
 def escape_event_name(line: bytes) -> bytes:
-    """Spell the event name with a \\u escape: same JSON value, different bytes."""
+    r"""Spell the event name with a \u escape: same JSON value, different bytes."""
     for name in (RETRY, COMPLETED, STARTED, LEGACY, *NOISE_NAMES):
         spelled = f'"{name}"'.encode()
         if spelled in line:

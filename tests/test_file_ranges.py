@@ -1,6 +1,7 @@
 """Reading files as line blocks: ranges, BOM, CRLF, gzip."""
 import gzip
 import io
+import itertools
 
 import pytest
 
@@ -79,7 +80,7 @@ def test_split_range_covers_the_range_without_overlap(parts):
 
     pieces = split_range(FileRange("f", 100, 1100), parts)
     assert pieces[0].start == 100 and pieces[-1].end == 1100
-    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
     assert len(pieces) == parts
     assert split_range(FileRange("f.gz", 0, None), 4) == [FileRange("f.gz", 0, None)]
 
@@ -112,7 +113,9 @@ def test_a_classifier_worker_does_not_import_beam():
     import sys
 
     code = ("import sys; from transforms.classify_range import classify_file_range; "
-            "from transforms.file_ranges import FileRange; classify_file_range(FileRange(sys.argv[1], 0, None), None); print('apache_beam' in sys.modules)")
+            "from transforms.file_ranges import FileRange; "
+            "classify_file_range(FileRange(sys.argv[1], 0, None), None); "
+            "print('apache_beam' in sys.modules)")
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as feed:

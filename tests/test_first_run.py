@@ -30,7 +30,8 @@ def test_the_filter_drops_exactly_beams_notice():
 
 @pytest.mark.slow
 def test_run_without_apitools_prints_no_notice_and_keeps_other_warnings(tmp_path):
-    # Where google-apitools is not installed (`make run`'s environment), as a package that fails to import.
+    # Where google-apitools is not installed (`make run`'s environment), as a package that fails to
+    # import.
     hidden = tmp_path / "no-apitools" / "apitools"
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text('raise ImportError("google-apitools is not installed here")\n')

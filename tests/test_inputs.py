@@ -10,7 +10,13 @@ import pytest
 
 from pipelines.cli import main
 from tests.conftest import completed, course, noise, retry
-from transforms.inputs import InputError, InputFile, could_read_output, resolve_inputs, resolve_pattern
+from transforms.inputs import (
+    InputError,
+    InputFile,
+    could_read_output,
+    resolve_inputs,
+    resolve_pattern,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 A, B = course("A"), course("B")
@@ -31,7 +37,7 @@ def cli(*args, cwd=None):
 
 
 def error_lines(stderr_lines):
-    """stderr without the run's INFO progress records."""
+    """Stderr without the run's INFO progress records."""
     return [line for line in stderr_lines if " INFO " not in line]
 
 
@@ -68,7 +74,7 @@ def test_absent_literal_folder_and_empty_pattern(tmp_path):
         resolve_inputs([str(tmp_path / "typo.jsonl")])
     with pytest.raises(InputError, match="is a folder"):
         resolve_inputs([str(tmp_path)])
-    with pytest.raises(InputError, match="matches no file .*--allow-empty-input"):
+    with pytest.raises(InputError, match=r"matches no file .*--allow-empty-input"):
         resolve_inputs([str(tmp_path / "*.jsonl")])
     assert resolve_inputs([str(tmp_path / "*.jsonl")], allow_empty=True) == []
     # A dated template's day is a pattern even without glob characters.

@@ -1,6 +1,6 @@
 """Unit tests of the pure lineage rules in :mod:`transforms.lineage`.
 
-The contract is issue 2 ("Lineage", "The join"): the identity map, which
+The rules under test (README, "Output"): the identity map, which
 migration event wins per id, ``parent(X, t)``, the join's ``lineage_status``,
 the climb to the root (cycles, the 64-hop limit), attempts and the assembled
 ``retries`` row. Times are UTC epoch microseconds.
@@ -12,17 +12,38 @@ from collections import defaultdict
 
 import pytest
 
-from transforms.events import (
-    LEGACY_RETRY_EVENT, MIGRATION_COMPLETED, MIGRATION_STARTED, RETRY_EVENT, MigrationEvent, RetryEvent,
-)
-from transforms.lineage import (
-    LINEAGE_STATUSES, MATCHED, MAX_LINEAGE_DEPTH, NO_MIGRATION, SAME_COURSE, SOURCE_MISMATCH,
-    Edge, LineageRow, RetryRow, attempt_key, climb_lineage, edge_of, identity_pairs, join_retry,
-    latest_migration_event, lineage_row, migration_id_key, number_attempts, parent_of,
-    resolve_identity, retry_row, sort_edges,
-)
 from tests.conftest import migration_event as migration
 from tests.conftest import retry_event as retry
+from transforms.events import (
+    LEGACY_RETRY_EVENT,
+    MIGRATION_COMPLETED,
+    MIGRATION_STARTED,
+    RetryEvent,
+)
+from transforms.lineage import (
+    LINEAGE_STATUSES,
+    MATCHED,
+    MAX_LINEAGE_DEPTH,
+    NO_MIGRATION,
+    SAME_COURSE,
+    SOURCE_MISMATCH,
+    Edge,
+    LineageRow,
+    RetryRow,
+    attempt_key,
+    climb_lineage,
+    edge_of,
+    identity_pairs,
+    join_retry,
+    latest_migration_event,
+    lineage_row,
+    migration_id_key,
+    number_attempts,
+    parent_of,
+    resolve_identity,
+    retry_row,
+    sort_edges,
+)
 
 SEC = 1_000_000
 T0 = 1_700_000_000 * SEC  # 2023-11-14T22:13:20Z
@@ -37,7 +58,7 @@ def edge(parent: str | None, at: int = T0, mid: str = "1", migration_type: str |
 
 
 def graph(edges_by_child: dict[str, list[Edge]]) -> dict[str, tuple[Edge, ...]]:
-    """child course uuid -> its edges, sorted as every lookup expects."""
+    """Child course uuid -> its edges, sorted as every lookup expects."""
     return {child: sort_edges(edges) for child, edges in edges_by_child.items()}
 
 
@@ -70,19 +91,19 @@ def test_identity_pairs_of_a_retry_are_new_course_link_id_and_new_course_uuid(li
 
 
 @pytest.mark.parametrize("fields, expected", [
-    (dict(lti_context_id="lti-C", destination_course_lti_id="dest-C",
-          source_course_uuid="P", source_course_lti_id="lti-P"),
+    ({"lti_context_id": "lti-C", "destination_course_lti_id": "dest-C",
+          "source_course_uuid": "P", "source_course_lti_id": "lti-P"},
      {("lti-C", "C"), ("dest-C", "C"), ("lti-P", "P")}),
-    (dict(lti_context_id="lti-C"), {("lti-C", "C")}),
-    (dict(destination_course_lti_id="dest-C"), {("dest-C", "C")}),
-    (dict(source_course_uuid="P", source_course_lti_id="lti-P"), {("lti-P", "P")}),
+    ({"lti_context_id": "lti-C"}, {("lti-C", "C")}),
+    ({"destination_course_lti_id": "dest-C"}, {("dest-C", "C")}),
+    ({"source_course_uuid": "P", "source_course_lti_id": "lti-P"}, {("lti-P", "P")}),
     # A source lti id without a source uuid (or the reverse) vouches for nothing.
-    (dict(source_course_lti_id="lti-P"), set()),
-    (dict(source_course_uuid="P"), set()),
-    (dict(lti_context_id="lti-C", source_course_lti_id="lti-P"), {("lti-C", "C")}),
-    (dict(lti_context_id="", destination_course_lti_id="", source_course_uuid="", source_course_lti_id="x"),
+    ({"source_course_lti_id": "lti-P"}, set()),
+    ({"source_course_uuid": "P"}, set()),
+    ({"lti_context_id": "lti-C", "source_course_lti_id": "lti-P"}, {("lti-C", "C")}),
+    ({"lti_context_id": "", "destination_course_lti_id": "", "source_course_uuid": "", "source_course_lti_id": "x"},
      set()),
-    (dict(), set()),
+    ({}, set()),
 ], ids=["all-three", "lti-context-only", "destination-only", "source-both", "source-lti-only",
         "source-uuid-only", "child-and-half-source", "empty-strings", "none"])
 @pytest.mark.parametrize("event_name", [MIGRATION_COMPLETED, MIGRATION_STARTED])
@@ -540,7 +561,7 @@ def test_climb_honours_a_smaller_max_depth():
     assert result.truncated is False
 
 
-# --- attempts --------------------------------------------------------------------------------------
+# --- attempts -------------------------------------------------------------------------------------
 
 def test_attempt_key_is_new_course_and_new_assignment_link():
     assert attempt_key(retry("S", "T", new_assignment_resource_link_id="a1")) == ("T", "a1")
@@ -585,7 +606,7 @@ def test_number_attempts_by_group_as_the_pipeline_does():
     assert numbered == {"2": (1, 2), "1": (2, 2), "3": (1, 1), "4": (1, 1)}
 
 
-# --- the retries row ---------------------------------------------------------------------------------
+# --- the retries row ------------------------------------------------------------------------------
 
 RETRY_COLUMNS = (
     "event_fingerprint", "source_event_name", "event_time", "root_account_uuid", "domain", "status",

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def parents() -> dict[int, int]:
-    """pid -> parent pid of every process, from /proc."""
+    """Pid -> parent pid of every process, from /proc."""
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -89,7 +89,7 @@ def test_pool_workers_and_resource_tracker_exit_when_the_command_is_killed(tmp_p
 
 
 def test_a_watched_worker_exits_when_its_parent_dies(tmp_path):
-    """exit_with_parent in a grandchild: its parent (a shell) is killed, it exits within the poll."""
+    """exit_with_parent in a grandchild: its parent (a shell) is killed; it exits within a poll."""
     code = ("import os, sys, time; from transforms.parent_watch import exit_with_parent; "
             "exit_with_parent(os.getppid(), 0.05); print(os.getpid(), flush=True); time.sleep(60)")
     shell = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "{code}"; sleep 60'], stdout=subprocess.PIPE,
@@ -107,7 +107,10 @@ def test_a_watched_worker_exits_when_its_parent_dies(tmp_path):
 
 
 def test_a_worker_whose_parent_is_already_gone_exits_at_once():
-    code = "from transforms.parent_watch import exit_with_parent; exit_with_parent(-1); print('still here')"
+    code = (
+        "from transforms.parent_watch import exit_with_parent; "
+        "exit_with_parent(-1); print('still here')"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 1 and "still here" not in done.stdout

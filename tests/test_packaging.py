@@ -1,4 +1,4 @@
-"""What is tested is what runs: the test environment, the image and the Makefile share one set of pins."""
+"""What is tested is what runs: the tests, the image and the Makefile share one set of pins."""
 from __future__ import annotations
 
 import re
@@ -79,3 +79,31 @@ def test_every_image_the_dockerfile_uses_has_a_fixed_tag():
 def test_make_installs_against_the_pins(target, command):
     done = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, check=True)
     assert command in done.stdout
+
+
+def test_linters_are_pinned_and_in_the_test_extra():
+    tests_only = pins("requirements-test.txt")
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    declared = {canonicalize_name(Requirement(text).name) for text in extra}
+    for tool in ("ruff", "mypy", "pyarrow-stubs"):
+        assert tool in tests_only, f"{tool} is not pinned in requirements-test.txt"
+        assert tool in declared, f"{tool} is not in the test extra"
+
+
+def test_make_test_runs_the_linters_before_the_suite():
+    done = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, check=True)
+    commands = [line.strip() for line in done.stdout.splitlines()]
+    order = [
+        next(i for i, line in enumerate(commands) if line.endswith(suffix))
+        for suffix in ("ruff format --check .", "ruff check .", "/mypy", "-m pytest")
+    ]
+    assert order == sorted(order), commands
+
+
+def test_mypy_checks_the_package_code():
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert set(mypy["files"]) == {"transforms", "pipelines"}
+    assert mypy["check_untyped_defs"] is True
+    # Missing stubs are excused per module only, never globally.
+    assert "ignore_missing_imports" not in mypy
+    assert all(override["module"] for override in mypy.get("overrides", []))

@@ -126,7 +126,8 @@ def test_canvas_documentation_examples_go_through_as_the_contract_says(tmp_path)
                 "RuBP4jfbRXyaG6LpOFW70jkZyFmj5beZxeGO5bMB", "fFFdVF27nlchmL1IZgfJRqV8FxPkNQxwdLu7dWNv", "no_migration",
                 ["RuBP4jfbRXyaG6LpOFW70jkZyFmj5beZxeGO5bMB", "fFFdVF27nlchmL1IZgfJRqV8FxPkNQxwdLu7dWNv"],
                 "1", "2", "2", "3", "outcome_alignment_cloning", "canvas.docker")]), label="Retry")
-        # The completed example has only the source's LTI id; the started one says which course it is.
+        # The completed example has only the source's LTI id; the started one says which course it
+        # is.
         assert_that(outputs["course_lineage"] | beam.Map(lambda row: (
             row.content_migration_id, row.child_course_uuid, row.parent_course_uuid, row.parent_lti_context_id,
             row.child_lti_context_id, row.migration_type)), equal_to([(

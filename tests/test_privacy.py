@@ -5,7 +5,6 @@ import pytest
 
 from transforms.privacy import HMAC_KEY_ENV, actor_user_hmac, load_hmac_key
 
-
 ROOT = "8H3aGjEatiLI42zzV0ly8t5UGQAxYfvrI3MDlrCx"
 
 
@@ -123,12 +122,12 @@ def test_reads_process_environment_by_default(monkeypatch):
 def test_empty_key_file_is_an_error(tmp_path):
     key_file = tmp_path / "empty"
     key_file.write_bytes(b"")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is empty"):
         load_hmac_key(str(key_file), environ={HMAC_KEY_ENV: "from-env"})
 
 
 def test_missing_key_file_is_an_error(tmp_path):
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         load_hmac_key(str(tmp_path / "does-not-exist"), environ={HMAC_KEY_ENV: "from-env"})
 
 

@@ -1,4 +1,4 @@
-"""Publishing: versions made current in one step, faults at every step, the lock, run ids, layouts, signals."""
+"""Publishing: one-step versions, faults at every step, the lock, run ids, layouts, signals."""
 from __future__ import annotations
 
 import json
@@ -61,8 +61,10 @@ def assert_tidy(out: Path) -> None:
 
 
 class Scenario:
-    """An output in its old state (two runs, so that a previous version exists, plus litter of a killed run),
-    the arguments of a run that changes it, and the state that run must publish."""
+    """An output before a run, the arguments of the run, and the state the run must publish.
+
+    The output holds two runs, so that a previous version exists, and the litter of a killed run.
+    """
 
     def __init__(self, tmp_path: Path, dated: bool):
         self.dated = dated
@@ -204,7 +206,8 @@ def test_sigterm_and_sigint_exit_cleanly_and_leave_the_previous_output(tmp_path,
         done = run_cli(scenario.argv(), fault=f"{step}:{action}")
         assert done.returncode == code, done.stderr[-2000:]
         lines = [line for line in done.stderr.splitlines() if "interrupted" in line]
-        assert lines == [f"retry-lineage: interrupted by {name}: {scenario.out}: the previous output is unchanged"]
+        assert lines == [f"retry-lineage: interrupted by {name}: {scenario.out}: "
+            "the previous output is unchanged"]
         assert "Traceback" not in done.stderr
         assert snapshot(scenario.out, True) == scenario.old
         assert os.readlink(scenario.out / "_current") == current
@@ -286,7 +289,7 @@ def test_layout_mismatch_is_a_usage_error_naming_the_layout_found(tmp_path, caps
 
 
 class ObjectStore:
-    """An output on the test object store (tests/fakestore.py), read the way the README tells readers to."""
+    """An output on the test object store (tests/fakestore.py), read as the README says."""
 
     def __init__(self, tmp_path: Path, monkeypatch):
         from tests.fakestore import FakeObjectStore
@@ -333,7 +336,8 @@ def test_object_store_readers_follow_the_manifest_written_last(tmp_path, monkeyp
     assert json.loads(store.local(f"{store.out}/_SUMMARY.json").read_text()) == after["summaries"]
     assert not store.local(f"{store.out}/_LEASE.json").exists()
 
-    # Faults at every step of a third run (back to the old feed): readers see the second or the third state.
+    # Faults at every step of a third run (back to the old feed): readers see the second or the
+    # third state.
     template = tmp_path / "bucket-template"
     shutil.copytree(store.root, template)
     outcomes = []
@@ -409,7 +413,7 @@ def test_object_store_dated_days_and_their_history_come_from_the_manifest(tmp_pa
 
 
 def make_legacy(out: Path) -> None:
-    """Turn a versioned output into the layout of the previous release: real folders, no versions."""
+    """Turn a versioned output into the previous release's layout: real folders, no versions."""
     for name in ("retries", "course_lineage", "dead_letter", "_runs", "_SUMMARY.json"):
         path = out / name
         if not path.is_symlink():
@@ -428,8 +432,8 @@ def make_legacy(out: Path) -> None:
 def test_an_output_of_the_previous_layout_is_moved_into_a_version_without_losing_a_row(tmp_path, monkeypatch):
     scenario = Scenario(tmp_path, dated=True)
     make_legacy(scenario.template)
-    # What the previous release's publish left when killed: day 1 moved aside with nothing in its place, and a
-    # stale copy of day 2 beside the live one (a hive read returned its rows twice).
+    # What the previous release's publish left when killed: day 1 moved aside with nothing in its
+    # place, and a stale copy of day 2 beside the live one (a hive read returned its rows twice).
     retries = scenario.template / "retries"
     (retries / f"ingest_date={D1}").rename(retries / f"ingest_date={D1}.old")
     shutil.copytree(retries / f"ingest_date={D2}", retries / f"ingest_date={D2}.old")

@@ -24,7 +24,8 @@ MARKS = """
 }))
 """
 OVERFLOW = """
-[...document.querySelectorAll('.card')].filter(card => card.scrollWidth > card.clientWidth + 1).length
+[...document.querySelectorAll('.card')]
+    .filter(card => card.scrollWidth > card.clientWidth + 1).length
 """
 
 
@@ -32,7 +33,8 @@ OVERFLOW = """
 def browser_binary():
     binary = find_browser()
     if binary is None:
-        pytest.fail("no headless browser: install Debian's chromium (make test does: apt-get install -y chromium)")
+        pytest.fail("no headless browser: install Debian's chromium "
+            "(make test does: apt-get install -y chromium)")
     return binary
 
 
@@ -55,7 +57,8 @@ def test_every_chart_renders_offline_without_errors(tmp_path, browser_binary):
         browser.open(page)
         rendered = browser.wait_for(
             f"document.querySelectorAll('.chart .main-svg').length >= {expected} * 2 && "
-            "[...document.querySelectorAll('.chart')].every(chart => chart.querySelector('.cartesianlayer .trace'))",
+            "[...document.querySelectorAll('.chart')]"
+            ".every(chart => chart.querySelector('.cartesianlayer .trace'))",
             60)
         assert rendered
         charts = browser.evaluate(MARKS)

@@ -1,4 +1,4 @@
-"""The command-line pieces both pipelines share: one argv check, one set of shared options, one error line."""
+"""The command-line pieces both pipelines share: one argv check, shared options, one error line."""
 from __future__ import annotations
 
 import subprocess
@@ -20,7 +20,7 @@ def test_an_option_of_the_other_command_is_named_as_such():
 
 def test_batch_rejects_a_streaming_option_even_when_the_streaming_module_is_loaded():
     assert StreamOptions  # loaded: its options are registered with Beam, yet are not options of `run`
-    with pytest.raises(UsageError, match="^unrecognized option --watch$"):
+    with pytest.raises(UsageError, match=r"^unrecognized option --watch$"):
         check_argv(["--input", "x", "--output", "o", "--watch", "d/*"], "run", [RetryLineageOptions])
 
 
@@ -42,7 +42,10 @@ def test_shared_validation_is_one_function(argv, message):
 
 
 def test_the_dispatcher_and_the_exit_codes_load_no_beam():
-    code = "import sys, pipelines.cli, pipelines.exit_codes, pipelines.report; print('apache_beam' in sys.modules)"
+    code = (
+        "import sys, pipelines.cli, pipelines.exit_codes, pipelines.report; "
+        "print('apache_beam' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr[-2000:]
 

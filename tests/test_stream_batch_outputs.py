@@ -1,4 +1,4 @@
-"""A batch run and a streaming job never share an --output: each refuses the other's layout (exit 2)."""
+"""A batch run and a streaming job never share an --output: each refuses the other's (exit 2)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +29,7 @@ def files_under(root: Path) -> dict[str, bytes]:
 
 
 def fake_stream_output(out: Path) -> None:
-    """What `retry-lineage stream` leaves: table files written in place and its `_summaries/` records."""
+    """What `retry-lineage stream` leaves: table files written in place, `_summaries/` records."""
     (out / "_summaries").mkdir(parents=True)
     (out / "_summaries" / "summary-20240701T000000Z-0-abc.jsonl").write_text('{"lines_read": 3}\n')
     partition = out / "retries" / f"event_date={DAY}"

@@ -1,4 +1,7 @@
-"""`retry-lineage stream` as a user meets it: help, usage errors, a bounded --watch run that accounts for every line."""
+"""`retry-lineage stream` as a user meets it: help, usage errors, a bounded --watch run.
+
+The bounded run accounts for every line.
+"""
 from __future__ import annotations
 
 import json
@@ -65,7 +68,8 @@ def test_a_bounded_watch_run_over_months_accounts_for_every_line(tmp_path):
     try:
         assert main(["stream", "--watch", str(folder / "*.jsonl"), "--output", str(out), "--stop-after", "7",
                      "--window-seconds", "60", "--allowed-lateness-seconds", "60",
-                     # a and b settle (and move the watermark) before c appears; c settles before the stop
+                     # a and b settle (and move the watermark) before c appears; c settles before
+                     # the stop
                      "--watch-settle-seconds", "1"]) == 0
     finally:
         dropper.join()

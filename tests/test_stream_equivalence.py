@@ -1,4 +1,4 @@
-"""Streaming gives batch's rows on in-order feeds, whatever the span of a file; its cost does not follow the span.
+"""Streaming gives batch's rows on in-order feeds, whatever a file's span, at a cost free of it.
 
 The feeds come from the project's generator (copy forests across root accounts,
 parents known only by LTI id, retries claiming another source, multi-hop
@@ -11,6 +11,7 @@ file, to its newest event time minus the lag.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import random
 import zlib
@@ -94,7 +95,7 @@ def _pairs(event: dict) -> list[tuple[str, str]]:
 
 
 def without_parents_named_later(timed):
-    """Leave out a completed migration whose parent, known only by LTI id, is named by a later event.
+    """Leave out a completed migration whose parent (known only by LTI id) a later event names.
 
     Batch resolves it with the whole run's identity map; a stream decides the
     row when the watermark passes the migration and cannot know that later
@@ -112,7 +113,7 @@ def without_parents_named_later(timed):
         for lti, _ in _pairs(event or {}):
             named_at.setdefault(lti, micros)
     kept = []
-    for (micros, line), event in zip(timed, events):
+    for (micros, line), event in zip(timed, events, strict=True):
         body = (event or {}).get("body") or {}
         if (event and event["metadata"].get("event_name") == "content_migration_completed"
                 and not body.get("source_course_uuid") and body.get("source_course_lti_id")
@@ -137,7 +138,7 @@ def split_into_files(timed, how: str) -> list[list[tuple[int, bytes]]]:
     else:  # files of very different spans: minutes to weeks
         cuts = sorted(rng.sample(range(1, len(timed)), 40))
     bounds = [0, *cuts, len(timed)]
-    return [timed[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [timed[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def watch_like_stream(files) -> BeamTestStream:

@@ -1,4 +1,4 @@
-"""Streaming output on TestStream: files per window, written atomically; balanced summary records."""
+"""Streaming output on TestStream: files per window, written atomically; balanced summaries."""
 import json
 
 import apache_beam as beam

@@ -118,11 +118,13 @@ def test_watch_picks_up_files_dropped_during_a_bounded_run(tmp_path):
         dropper.join()
     assert code == 0
     assert clock.monotonic() - started < 60
-    retries = duckdb.sql(f"select original_course_uuid, lineage_status from read_parquet('{out}/retries/**/*.parquet')").fetchall()
+    retries = duckdb.sql("select original_course_uuid, lineage_status "
+        f"from read_parquet('{out}/retries/**/*.parquet')").fetchall()
     assert sorted((s[0], status) for s, status in retries) == [("A", "matched"), ("X", "no_migration")]
     records = [json.loads(line) for path in (out / "_summaries").glob("*.jsonl") for line in path.read_text().splitlines()]
     assert sum(record["lines_read"] for record in records) == 5 and all(record["balanced"] for record in records)
-    # The stop drains: retries still waiting at the end are written and counted before the last record.
+    # The stop drains: retries still waiting at the end are written and counted before the last
+    # record.
     assert [sum(record["lineage_status"][status] for record in records) for status in ("matched", "no_migration")] == [1, 1]
 
 
@@ -181,13 +183,15 @@ def test_stream_counters_are_beam_metrics(tmp_path):
     result.wait_until_finish()
     counters = {}
     for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
-        # A line's counters come from the step that settles it (classify, gate or dedup): sum the steps.
+        # A line's counters come from the step that settles it (classify, gate or dedup): sum the
+        # steps.
         counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + counter.committed
     assert counters["lines_read"] == 4, counters
     assert counters["duplicates"] == 1 and counters["accepted.retry"] == 1
     assert counters["dead_letter_by_code.invalid_json"] == 1
-    # A retry emitted after its wait is counted in a timer callback; the BundleBasedDirectRunner does
-    # not report metrics updated there (seen here), so that counter is checked in the summary records.
+    # A retry emitted after its wait is counted in a timer callback; the BundleBasedDirectRunner
+    # does not report metrics updated there (seen here), so that counter is checked in the summary
+    # records.
     records = [json.loads(line) for path in (tmp_path / "out" / "_summaries").glob("*.jsonl")
                for line in path.read_text().splitlines()]
     assert sum(record["lineage_status"]["no_migration"] for record in records) == 1

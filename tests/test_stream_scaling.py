@@ -1,4 +1,4 @@
-"""The stream's cost follows its events and watermark moves, not the event-time span; its state stays bounded."""
+"""The stream's cost follows its events and watermark moves, not the span; its state is bounded."""
 from __future__ import annotations
 
 import itertools
@@ -94,7 +94,8 @@ def test_join_state_is_pruned_by_the_retention():
             assert state.admit(event)[0] == "accepted"
         state.advance(at + 3_600_000_000)
     account = state.accounts["acct"]
-    # 200 days of migrations, attempts and dedup entries; only the last 30 days' (and one horizon's) remain.
+    # 200 days of migrations, attempts and dedup entries; only the last 30 days' (and one horizon's)
+    # remain.
     assert len(account.versions) <= 31 and len(state.attempts) <= 31 and len(state.seen) <= 4
     assert state.live_size() < 120
 
@@ -105,7 +106,7 @@ def test_far_deadlines_are_rounded_up_by_less_than_a_day_and_near_ones_kept():
     window, max_step, start = 300_000_000, 86_400_000_000, 1_722_124_800_000_000
     deadlines = [start + k * 7_000_000 for k in range(1, 2_000_000, 37)]  # about 160 days
     rounded = [coarse_deadline(deadline, start, window, max_step) for deadline in deadlines]
-    assert all(0 <= late - deadline < max_step for late, deadline in zip(rounded, deadlines))
-    assert all(late == deadline for late, deadline in zip(rounded, deadlines) if deadline - start < 16 * window)
+    assert all(0 <= late - deadline < max_step for late, deadline in zip(rounded, deadlines, strict=True))
+    assert all(late == deadline for late, deadline in zip(rounded, deadlines, strict=True) if deadline - start < 16 * window)
     # A few hundred distinct timers for months of deadlines, not one per deadline or per window.
     assert len(set(rounded)) < 1_000

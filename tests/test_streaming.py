@@ -1,4 +1,4 @@
-"""Streaming building blocks on TestStream (BundleBasedDirectRunner): late events, dedup, the join."""
+"""Streaming building blocks on TestStream (BundleBasedDirectRunner): lateness, dedup, join."""
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -52,7 +52,7 @@ def a_migration(migration_id, parent, child, completed_at):
 
 
 def apply_rules(steps, checks, window=300, lateness=3600, horizon=86400, wait=600):
-    """Run ApplyStreamRules over arrivals (events, at their event time) and watermark moves (microseconds)."""
+    """Run ApplyStreamRules over arrivals (events at their event time) and watermark moves (µs)."""
     stream = BeamTestStream()
     for step in steps:
         if isinstance(step, int):

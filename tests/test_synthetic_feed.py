@@ -26,7 +26,7 @@ RETRY = "outcomes.retry_outcome_alignment_clone"
 QUIZ_DUP = "quizzes_next_quiz_duplicated"
 MIGRATIONS = ("content_migration_started", "content_migration_completed")
 ROUTED_NAMES = (RETRY, QUIZ_DUP, *MIGRATIONS)
-REQUIRED = {RETRY: "new_course_uuid", QUIZ_DUP: "new_course_uuid"} | {m: "context_uuid" for m in MIGRATIONS}
+REQUIRED = {RETRY: "new_course_uuid", QUIZ_DUP: "new_course_uuid"} | dict.fromkeys(MIGRATIONS, "context_uuid")
 RETRY_URL_RE = re.compile(r"/api/v1/courses/\d+/assignments/\d+/retry_alignment_clone\?target_assignment_id=\d+")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,9})? ?(Z|[+-]\d\d:?\d\d)")
 
@@ -156,7 +156,7 @@ def test_noise_variety_and_sizes(lines, classified):
     names = collections.Counter(e["metadata"]["event_name"] for e in _events(classified, "noise"))
     assert len(names) >= 20
     assert not {"content_migration_started", "content_migration_completed", RETRY} & set(names)
-    sizes = [len(line) for line, (kind, _) in zip(lines, classified) if kind == "noise"]
+    sizes = [len(line) for line, (kind, _) in zip(lines, classified, strict=True) if kind == "noise"]
     assert sum(800 <= size <= 2_000 for size in sizes) / len(sizes) > 0.8
 
 
@@ -268,7 +268,7 @@ def test_copy_forest_has_multiple_levels(classified):
 def test_exact_duplicates_and_disorder(lines, classified):
     counts = collections.Counter(line for line in lines if line.strip())
     assert any(n >= 2 for n in counts.values())
-    duplicated_routed = [e for line, (k, e) in zip(lines, classified) if k == "routed" and counts[line] >= 2]
+    duplicated_routed = [e for line, (k, e) in zip(lines, classified, strict=True) if k == "routed" and counts[line] >= 2]
     assert duplicated_routed
     times = [e["metadata"]["event_time"] for k, e in classified if k == "noise"][:2_000]
     utc = [t for t in times if t.endswith("Z") and "T" in t]

@@ -7,7 +7,7 @@ import pytest
 
 from transforms.timestamps import TimestampError, micros_to_datetime, parse_event_time, utc_date
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -171,7 +171,7 @@ REJECTED = [
     ("2024-07-30T19:04:35Z+00:00", "Z-and-offset"),
     ("2024-07-30T19:04:35 UTC", "named-zone"),
     ("2024-07-30T19:04:35+00:00[Europe/Paris]", "bracketed-zone"),
-    ("２０２４-07-30T19:04:35Z", "non-ascii-digits"),
+    ("２０２４-07-30T19:04:35Z", "non-ascii-digits"),  # noqa: RUF001 (fullwidth digits on purpose)
     ("1722366275", "epoch-seconds-string"),
     ("", "empty"),
     ("not a timestamp", "garbage"),

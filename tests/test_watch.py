@@ -38,7 +38,7 @@ MAX_WATERMARK = timestamp.MAX_TIMESTAMP.micros
 
 
 class FakeTime:
-    """A clock that moves only when the watcher sleeps; ``at(t, action)`` runs ``action`` once it reaches t."""
+    """A clock that moves only when the watcher sleeps; ``at(t, action)`` runs ``action`` at t."""
 
     def __init__(self):
         self.now = 0.0
@@ -66,7 +66,7 @@ def event(minute: int, hour: int = 10, name: str = "asset_accessed") -> bytes:
 
 
 def put(path: Path, lines: list[bytes], fake: FakeTime, append: bool = False, age_seconds: float = 0.0) -> None:
-    """Write (or append) lines, with the modification time the fake wall clock says (minus ``age_seconds``)."""
+    """Write (or append) lines, modified at the fake wall clock's time minus ``age_seconds``."""
     with open(path, "ab" if append else "wb") as handle:
         handle.write(b"".join(item + b"\n" for item in lines))
     mtime_ns = int((fake.wall() - age_seconds) * 1e9)
@@ -80,7 +80,7 @@ def watcher(folder: Path, fake: FakeTime, pattern: str = "*", stop_after: float 
 
 
 def replay(source: FolderWatcher, fake: FakeTime) -> list[tuple]:
-    """Every event the watcher yields, as (kind, value, timestamp or None, fake time when yielded)."""
+    """Every event the watcher yields: (kind, value, timestamp or None, fake time when yielded)."""
     events = []
     for item in source.read_multiple(None):
         if item.HasField("element_event"):
@@ -111,8 +111,11 @@ def event_time_of(raw: bytes) -> int | None:
 
 
 def assert_time_rules(events) -> None:
-    """Element timestamps are at most their earliest event time and never behind the watermark sent;
-    no event reaches the stream at or behind a watermark already sent (every file was in the folder)."""
+    """Element timestamps: at most their earliest event time, never behind the watermark sent.
+
+    No event reaches the stream at or behind a watermark already sent (every file
+    was in the folder).
+    """
     watermark = MIN_WATERMARK
     for kind, value, stamp, _ in events:
         if kind == "watermark":
@@ -126,7 +129,7 @@ def assert_time_rules(events) -> None:
                 assert min(times) > watermark, "an event arrived behind the watermark"
 
 
-# --- when a file is ready -------------------------------------------------------------------------------------
+# --- when a file is ready -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("state, unchanged_since, now, wall_age, ready", [
     (FileState(10, 0, marked=True), 0.0, 0.0, 0.0, True),        # a marker: at once
@@ -205,7 +208,7 @@ def test_an_empty_file_waits_for_content(tmp_path):
     assert lines_sent(events) == [event(1)] and not unreadable(events)
 
 
-# --- files that cannot be read ----------------------------------------------------------------------------------
+# --- files that cannot be read --------------------------------------------------------------------
 
 def test_a_file_that_vanishes_before_it_is_read_is_unreadable_and_the_watch_goes_on(tmp_path):
     fake = FakeTime()
@@ -306,7 +309,7 @@ def test_a_file_still_changing_when_a_bounded_watch_stops_is_unreadable(tmp_path
     assert fake.now <= 10 + 5 + 2 + 1
 
 
-# --- element timestamps and the watermark -------------------------------------------------------------------
+# --- element timestamps and the watermark ---------------------------------------------------------
 
 def test_event_time_span():
     parser = simdjson.Parser()
@@ -357,7 +360,7 @@ def test_element_timestamps_are_at_most_the_earliest_event_time_of_their_lines(t
     events = replay(watcher(tmp_path, fake, lag=60), fake)
     assert len([kind for kind, *_ in events if kind == "element"]) == 31
     assert_time_rules(events)
-    assert [value for kind, value, _, _ in events if kind == "watermark"][0] == parse_event_time(
+    assert next(value for kind, value, _, _ in events if kind == "watermark") == parse_event_time(
         "2024-07-30T11:59:00Z") - 60_000_000  # once, after the whole file
 
 
@@ -389,7 +392,8 @@ def test_a_bounded_watch_drains_and_closes(tmp_path):
     events = replay(watcher(tmp_path, fake, stop_after=3, lag=60), fake)
     newest = parse_event_time("2024-07-30T10:30:00Z")
     moves = [(kind, value) for kind, value, _, _ in events if kind != "element"]
-    # Event time past every window and wait first, then the runner's clock past the last summary trigger.
+    # Event time past every window and wait first, then the runner's clock past the last summary
+    # trigger.
     assert moves[-3:] == [("watermark", newest + 7200 * 1_000_000), ("advance", 86_400 * 1_000_000),
                           ("watermark", MAX_WATERMARK)]
     assert lines_sent(events) == [event(1), event(30)]
@@ -414,7 +418,7 @@ def test_negative_settle_time_is_a_usage_error(tmp_path, capsys):
         "retry-lineage stream: error: --watch-settle-seconds must not be negative, got -1.0"]
 
 
-# --- the command, end to end ------------------------------------------------------------------------------------
+# --- the command, end to end ----------------------------------------------------------------------
 
 def test_a_bounded_watch_run_accounts_for_every_line_of_files_appended_in_place_and_marked(tmp_path):
     folder, out = tmp_path / "in", tmp_path / "out"
@@ -424,7 +428,8 @@ def test_a_bounded_watch_run_accounts_for_every_line_of_files_appended_in_place_
     marked = [completed("9", B, "2024-07-30T09:59:00Z", source_uuid=A), retry(X, Y, "2024-07-30T10:20:00Z")]
 
     def write_slowly():
-        # Appended in place, a line every 0.2 s with one pause of 2 s: every pause is shorter than the
+        # Appended in place, a line every 0.2 s with one pause of 2 s: every pause is shorter than
+        # the
         # settle time, so the file is not read before it is complete.
         with open(folder / "appended.jsonl", "wb") as handle:
             for number, item in enumerate(appended):
@@ -464,5 +469,6 @@ def test_a_bounded_watch_run_accounts_for_every_line_of_files_appended_in_place_
     assert sum(record["duplicates"] for record in records) == 1
     assert "2 files read, 0 unreadable" in "".join(log)
     retries = duckdb.sql(
-        f"select original_course_uuid, lineage_status from read_parquet('{out}/retries/**/*.parquet')").fetchall()
+        "select original_course_uuid, lineage_status "
+        f"from read_parquet('{out}/retries/**/*.parquet')").fetchall()
     assert sorted((uuid[0], status) for uuid, status in retries) == [("A", "matched"), ("X", "no_migration")]

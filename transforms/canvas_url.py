@@ -17,6 +17,8 @@ _DIGITS = re.compile(r"\d+", re.ASCII)
 
 
 class RetryUrlIds(NamedTuple):
+    """The Canvas ids a retry's URL carries; None where the URL does not give one."""
+
     original_course_id: str | None
     original_assignment_id: str | None
     new_course_id: str | None
@@ -36,8 +38,12 @@ def _query_id(query: dict[str, list[str]], name: str) -> str | None:
 def parse_retry_url(url: str | None) -> RetryUrlIds:
     """Local ids of a retry request; all None when the URL is not that route.
 
-    >>> parse_retry_url("http://h/api/v1/courses/1/assignments/2/retry_alignment_clone?target_assignment_id=3&target_course_id=2")
-    RetryUrlIds(original_course_id='1', original_assignment_id='2', new_course_id='2', new_assignment_id='3')
+    >>> parse_retry_url(
+    ...     "http://h/api/v1/courses/1/assignments/2/retry_alignment_clone"
+    ...     "?target_assignment_id=3&target_course_id=2"
+    ... )  # doctest: +NORMALIZE_WHITESPACE
+    RetryUrlIds(original_course_id='1', original_assignment_id='2',
+                new_course_id='2', new_assignment_id='3')
     """
     if not url:
         return NO_URL_IDS

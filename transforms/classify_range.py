@@ -13,6 +13,8 @@ from transforms.file_ranges import DEFAULT_BLOCK_BYTES, FileRange, UnreadableInp
 
 
 class RangeResult(NamedTuple):
+    """What classifying one file range produced: counts, accepted events, dead letters."""
+
     counts: collections.Counter
     accepted: list
     dead_letters: list

@@ -44,5 +44,5 @@ class CountingDoFn(beam.DoFn):
 
     def finish_bundle(self):
         for pair in count_pairs(self._counts):
-            yield beam.pvalue.TaggedOutput(COUNTS, WindowedValue(pair, MIN_TIMESTAMP, [GlobalWindow()]))
+            yield beam.pvalue.TaggedOutput(COUNTS, WindowedValue(pair, MIN_TIMESTAMP, (GlobalWindow(),)))
         self._counts.clear()

@@ -14,29 +14,24 @@ import datetime
 import hashlib
 import json
 import re
-import sys
-import threading
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
 import orjson
 import simdjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from transforms import nested_json
 from transforms.canvas_url import parse_retry_url
 from transforms.privacy import actor_user_hmac
-from transforms.tables import RETRY_EVENT_COLUMNS, AssignmentStateRow, DeadLetterRow
+from transforms.tables import AssignmentStateRow, DeadLetterRow
 from transforms.timestamps import TimestampError, parse_event_time
 
 MAX_LINE_BYTES = 1_000_000
 # Deeper JSON is invalid_json. 1024 is simdjson's limit, so the fast path and the
-# strict path agree on every line; Python's json gets the recursion room it needs
-# (see _recursion_room).
+# strict path agree on every line. Lines nested deeper than the caller's stack allows
+# Python's json are parsed by transforms.nested_json, which does not recurse.
 MAX_JSON_DEPTH = 1024
-# Lines with fewer brackets than this nest too shallowly to need more than the default room
-# (three frames a level, on top of the caller's stack).
-_FEW_BRACKETS = 64
-_RECURSION_ROOM_LOCK = threading.Lock()
 UTF8_BOM = b"\xef\xbb\xbf"
 
 RETRY_EVENT = "outcomes.retry_outcome_alignment_clone"
@@ -68,8 +63,27 @@ DEAD_LETTER_CODES = (
 )
 
 
-RetryEvent = collections.namedtuple("RetryEvent", RETRY_EVENT_COLUMNS, module=__name__)
-RetryEvent.__doc__ = """An accepted retry: the ``retries`` columns before the join's (event_time in epoch microseconds)."""
+class RetryEvent(NamedTuple):
+    """An accepted retry: the ``retries`` columns before the join's (``RETRY_EVENT_COLUMNS``)."""
+
+    event_fingerprint: str
+    source_event_name: str
+    event_time: int  # UTC epoch microseconds
+    root_account_uuid: str | None
+    domain: str | None
+    status: str | None
+    original_course_uuid: str
+    new_course_uuid: str
+    new_course_resource_link_id: str | None
+    original_assignment_resource_link_id: str | None
+    new_assignment_resource_link_id: str | None
+    request_id: str | None
+    context_role: str | None
+    actor_user_hmac: str | None
+    original_course_id: str | None
+    original_assignment_id: str | None
+    new_course_id: str | None
+    new_assignment_id: str | None
 
 
 class MigrationEvent(NamedTuple):
@@ -90,10 +104,14 @@ class MigrationEvent(NamedTuple):
 
 
 class Skipped(NamedTuple):
+    """A line of an event this job does not join (noise)."""
+
     event_name: str
 
 
 class DeadLetter(NamedTuple):
+    """A line that cannot be used: its dead-letter code and why."""
+
     error_code: str
     error_detail: str
     event_name: str | None
@@ -105,6 +123,8 @@ AssignmentStateEvent = AssignmentStateRow
 
 
 class Accepted(NamedTuple):
+    """A routed event that passed every check, with its role."""
+
     role: str
     event: RetryEvent | MigrationEvent | AssignmentStateRow
 
@@ -129,6 +149,8 @@ class _Fields(BaseModel):
 
 
 class RetryMetadata(_Fields):
+    """The metadata fields a retry row reads."""
+
     root_account_uuid: OptionalText = None
     user_id: OptionalText = None
     request_id: OptionalText = None
@@ -137,10 +159,14 @@ class RetryMetadata(_Fields):
 
 
 class MigrationMetadata(_Fields):
+    """The metadata fields a migration row reads."""
+
     root_account_uuid: OptionalText = None
 
 
 class RetryBody(_Fields):
+    """The body fields of a retry; both course uuids are required."""
+
     original_course_uuid: RequiredText
     new_course_uuid: RequiredText
     new_course_resource_link_id: OptionalText = None
@@ -151,6 +177,8 @@ class RetryBody(_Fields):
 
 
 class MigrationBody(_Fields):
+    """The body fields of a migration; its id and course uuid are required."""
+
     content_migration_id: RequiredText
     context_uuid: RequiredText
     lti_context_id: OptionalText = None
@@ -181,7 +209,7 @@ def _first_error(prefix: str, error: ValidationError) -> str:
     return f"{path}: {message}"
 
 
-def _validate(model: type[_Fields], data: dict, prefix: str) -> _Fields | str:
+def _validate(model: type[_Fields], data: dict[str, Any], prefix: str) -> _Fields | str:
     # Null and absent mean the same: drop nulls so that required fields report "missing".
     try:
         return model.model_validate({key: value for key, value in data.items() if value is not None})
@@ -191,7 +219,7 @@ def _validate(model: type[_Fields], data: dict, prefix: str) -> _Fields | str:
 
 def event_fingerprint(event: Any) -> str:
     """Lowercase hex SHA-256 of the canonical JSON of a parsed event."""
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = nested_json.dumps_canonical(event)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -248,13 +276,15 @@ def _has_lone_surrogate(text: str) -> bool:
 
 
 def _strings_have_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return _has_lone_surrogate(value)
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _strings_have_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_strings_have_lone_surrogate(v) for v in value)
-    return False
+    return any(_has_lone_surrogate(text) for text in nested_json.strings(value))
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
+    except RecursionError:
+        # Nested deeper than this thread's stack has room for: the same parse, without recursion.
+        return nested_json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
 
 
 def parse_strict_json(line: bytes) -> Any | DeadLetter:
@@ -266,8 +296,8 @@ def parse_strict_json(line: bytes) -> Any | DeadLetter:
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
         return DeadLetter(INVALID_JSON, f"nested deeper than {MAX_JSON_DEPTH} levels", None)
     try:
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_key_wins)
-    except (ValueError, RecursionError) as error:
+        value = _loads(text)
+    except ValueError as error:
         return DeadLetter(INVALID_JSON, str(error)[:200], None)
     if _SURROGATE_ESCAPE.search(text) and _strings_have_lone_surrogate(value):
         return DeadLetter(INVALID_JSON, "escaped lone surrogate in a string", None)
@@ -291,37 +321,13 @@ def event_role(event_name: str, body: Any) -> str | None:
     return None
 
 
-@contextmanager
-def _recursion_room():
-    """Python's recursion limit raised by 4 * MAX_JSON_DEPTH for the block, then restored.
-
-    Parsing, checking and fingerprinting JSON recurse up to three frames per
-    nesting level (the lone-surrogate check), and the default limit (1,000 frames, the caller's included) is below simdjson's
-    depth limit. Raising the limit for the whole process at import time would
-    change it for every program that imports this module; raising it only while
-    a deeply nested line is classified keeps the answer independent of the
-    caller's stack depth. The lock keeps two threads from restoring each
-    other's limit.
-    """
-    with _RECURSION_ROOM_LOCK:
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(limit + 4 * MAX_JSON_DEPTH)
-        try:
-            yield
-        finally:
-            sys.setrecursionlimit(limit)
-
-
 def classify_event(line: bytes, hmac_key: bytes | None = None) -> Skipped | DeadLetter | Accepted | None:
     """Authoritative classification of one line (without terminator); None for a blank line."""
     if len(line) > MAX_LINE_BYTES:
         return DeadLetter(OVERSIZE, f"{len(line)} bytes > {MAX_LINE_BYTES}", None)
     if not line.strip(b" \t\r"):
         return None
-    if line.count(b"[") + line.count(b"{") < _FEW_BRACKETS:
-        return _classify_parsed(line, hmac_key)
-    with _recursion_room():
-        return _classify_parsed(line, hmac_key)
+    return _classify_parsed(line, hmac_key)
 
 
 def _classify_parsed(line: bytes, hmac_key: bytes | None) -> Skipped | DeadLetter | Accepted:
@@ -336,7 +342,7 @@ def _classify_parsed(line: bytes, hmac_key: bytes | None) -> Skipped | DeadLette
         return DeadLetter(INVALID_ENVELOPE, f"metadata: {reason}", None)
     event_name = metadata.get("event_name")
     if not isinstance(event_name, str) or not event_name:
-        return DeadLetter(MISSING_EVENT_NAME, f"metadata.event_name: {event_name!r:.80}", None)
+        return DeadLetter(MISSING_EVENT_NAME, f"metadata.event_name: {nested_json.repr_prefix(event_name, 80)}", None)
     body = value.get("body")
     role = event_role(event_name, body)
     if role is None:
@@ -352,7 +358,7 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
         return DeadLetter(INVALID_ENVELOPE, meta, event_name)
     raw_time = metadata.get("event_time")
     if not isinstance(raw_time, str):
-        return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {raw_time!r:.80}", event_name)
+        return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {nested_json.repr_prefix(raw_time, 80)}", event_name)
     try:
         event_time = parse_event_time(raw_time)
     except TimestampError as error:
@@ -365,7 +371,9 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
     if isinstance(fields, str):
         return DeadLetter(INVALID_BODY, fields, event_name)
     fingerprint = assignment_fingerprint(value) if role == ROLE_ASSIGNMENT_STATE else event_fingerprint(value)
+    event: RetryEvent | MigrationEvent | AssignmentStateRow
     if role == ROLE_ASSIGNMENT_STATE:
+        assert isinstance(meta, MigrationMetadata) and isinstance(fields, AssignmentBody)
         event = AssignmentStateRow(
             fingerprint, event_name, event_time, meta.root_account_uuid, fields.context_uuid,
             fields.lti_resource_link_id, fields.assignment_id, fields.workflow_state,
@@ -375,6 +383,7 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
             fields.domain_duplicated_from, fields.created_on_blueprint_sync,
         )
     elif is_retry:
+        assert isinstance(meta, RetryMetadata) and isinstance(fields, RetryBody)
         url_ids = parse_retry_url(meta.url)
         event = RetryEvent(
             fingerprint, event_name, event_time, meta.root_account_uuid, fields.domain, fields.status,
@@ -384,6 +393,7 @@ def _accept_routed(value: dict, metadata: dict, body: Any, event_name: str, role
             actor_user_hmac(hmac_key, meta.root_account_uuid, meta.user_id), *url_ids,
         )
     else:
+        assert isinstance(meta, MigrationMetadata) and isinstance(fields, MigrationBody)
         event = MigrationEvent(
             fingerprint, event_name, event_time, fields.content_migration_id, fields.context_uuid,
             fields.lti_context_id, fields.destination_course_lti_id, fields.source_course_uuid,
@@ -489,24 +499,26 @@ class LineClassifier:
         spares them the strict path, which only routed events need.
         """
         try:
-            return self._parser.parse(line)["body"]["status"] == LEGACY_RETRY_STATUS
+            document: Any = self._parser.parse(line)  # indexed blindly: a misfit raises, caught below
+            return document["body"]["status"] == LEGACY_RETRY_STATUS
         except Exception:
             return True  # not sure: the strict path decides
 
     def classify_lines(self, lines: list[bytes], first_offset: int | None,
                        source_file: str | None = None) -> BlockResult:
-        """Classify ``lines`` (terminators removed, ``\\r`` of CRLF included or not).
+        r"""Classify ``lines`` (terminators removed, ``\r`` of CRLF included or not).
 
         ``first_offset`` is the byte offset of the first line in its decompressed
-        file; each later line is assumed to follow after one ``\\n``.
+        file; each later line is assumed to follow after one ``\n``.
         """
         skipped: collections.defaultdict[str, int] = collections.defaultdict(int)
         counts: collections.Counter = collections.Counter()
         accepted: list[Accepted] = []
         dead_letters: list[DeadLetterRow] = []
-        parse = self._parser.parse
+        # simdjson's proxies are indexed blindly here; whatever does not fit is caught below.
+        parse: Callable[[bytes], Any] = self._parser.parse
         routed = self._routed
-        assignment_names = ASSIGNMENT_EVENT_NAMES if routed is ROUTED_EVENT_NAMES else ()
+        assignment_names = ASSIGNMENT_EVENT_NAMES if routed is ROUTED_EVENT_NAMES else frozenset()
         settled_accepted: list[tuple[int, Accepted]] = []  # (line index, accepted) settled in the hot loop
         unsettled = []
         # The hot loop: nothing per line but the simdjson parse and a dict
@@ -546,11 +558,12 @@ class LineClassifier:
             outcome = classify_event(line, self._hmac_key)
             if outcome is None:
                 counts["blank_lines"] += 1
-            elif outcome.__class__ is Skipped:
+            elif isinstance(outcome, Skipped):
                 skipped[outcome.event_name] += 1
-            elif outcome.__class__ is Accepted and outcome.role == ROLE_ASSIGNMENT_STATE and routed is not ROUTED_EVENT_NAMES:
+            elif (isinstance(outcome, Accepted) and outcome.role == ROLE_ASSIGNMENT_STATE
+                  and routed is not ROUTED_EVENT_NAMES):
                 skipped[outcome.event.source_event_name] += 1
-            elif outcome.__class__ is Accepted:
+            elif isinstance(outcome, Accepted):
                 counts["accepted_before_dedup." + outcome.role] += 1
                 if settled_accepted:
                     settled_accepted.append((index, outcome))
@@ -561,7 +574,9 @@ class LineClassifier:
                 if offset is not None:
                     offset += sum(map(len, lines[offset_index:index])) + (index - offset_index)
                     offset_index = index
-                dead_letters.append(DeadLetterRow(*outcome, source_file, offset, line))
+                dead_letters.append(DeadLetterRow(
+                    outcome.error_code, outcome.error_detail, outcome.event_name, source_file, offset, line,
+                ))
         if settled_accepted:  # in line order, whichever path settled each
             settled_accepted.sort(key=lambda pair: pair[0])
             accepted = [outcome for _, outcome in settled_accepted]

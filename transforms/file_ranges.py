@@ -27,12 +27,16 @@ _TAIL_READ_BYTES = 64 << 10
 
 
 class FileRange(NamedTuple):
+    """A byte range of one input file (of its decompressed bytes for a compressed file)."""
+
     path: str
     start: int
     end: int | None  # None: to the end of the (decompressed) file
 
 
 class LineBlock(NamedTuple):
+    """Consecutive lines of a file and the byte offset of the first."""
+
     first_offset: int  # byte offset of lines[0] in the decompressed file
     lines: list[bytes]  # terminators removed, except the '\r' of a CRLF
 
@@ -44,7 +48,7 @@ _RAW_CHUNK_BYTES = 256 << 10
 
 
 class UnreadableInputError(OSError):
-    """An input file that cannot be read to its end (truncated or corrupt compressed data, I/O error).
+    """An input file that cannot be read to its end (cut or corrupt compressed data, I/O error).
 
     Its message is one line that names the file. An OSError, so that callers
     that handle unreadable files handle this one too.
@@ -52,11 +56,12 @@ class UnreadableInputError(OSError):
 
 
 def is_compressed(path: str) -> bool:
+    """True when the path's suffix (any case) names a codec Beam decompresses."""
     return path.lower().endswith(COMPRESSED_SUFFIXES)
 
 
 def _new_decompressor(path: str):
-    """A fresh decompressor object for the file's codec (suffix in any case), as Beam would pick it."""
+    """A new decompressor for the file's codec (suffix in any case), as Beam would pick it."""
     suffix = path.lower().rsplit(".", 1)[-1]
     if suffix == "gz":
         return zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing: the CRC and length are checked
@@ -152,7 +157,7 @@ def split_file(path: str, size: int, range_bytes: int = DEFAULT_RANGE_BYTES) -> 
 
 
 def _skip_to_line_start(handle: BinaryIO, start: int) -> int | None:
-    """Position just after the first '\\n' at or after ``start - 1``; None at end of file."""
+    r"""Position just after the first '\n' at or after ``start - 1``; None at end of file."""
     handle.seek(start - 1)
     position = start - 1
     while chunk := handle.read(_TAIL_READ_BYTES):
@@ -232,5 +237,5 @@ def open_range(file_range: FileRange) -> BinaryIO | DecompressedFile:
 
         raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     else:
-        raw = open(path, "rb")
+        raw = open(path, "rb")  # noqa: SIM115 (the caller closes it)
     return DecompressedFile(raw, path) if is_compressed(path) else raw

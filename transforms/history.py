@@ -19,9 +19,9 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
+from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.fileio import EmptyMatchTreatment
 
 from transforms.publish import current_table_dirs
 from transforms.tables import COURSE_LINEAGE, LineageRow
@@ -30,12 +30,12 @@ _INGEST_DATE = re.compile(r"ingest_date=(\d{4}-\d{2}-\d{2})")
 
 
 def default_history_pattern(output: str) -> str:
-    """The history of a local output (its ``course_lineage`` days, through the link to the current version)."""
+    """A local output's history: its ``course_lineage`` days, through the current version's link."""
     return FileSystems.join(output, COURSE_LINEAGE.name, "ingest_date=*", "*.parquet")
 
 
 def published_history_patterns(output: str) -> list[str]:
-    """File patterns of every published day of ``course_lineage`` in ``output`` (local or object store)."""
+    """File patterns of every published ``course_lineage`` day of ``output`` (local or remote)."""
     if "://" not in output:
         return [default_history_pattern(output)]
     return [FileSystems.join(folder, "*.parquet") for folder in current_table_dirs(output, COURSE_LINEAGE)
@@ -56,12 +56,14 @@ def read_lineage_rows(path: str) -> list[LineageRow]:
         column.cast(pa.int64()).to_pylist() if pa.types.is_timestamp(column.type) else column.to_pylist()
         for column in table.columns
     ]
-    return [LineageRow(*values) for values in zip(*columns)]
+    return [LineageRow(*values) for values in zip(*columns, strict=True)]
 
 
 class ReadLineageHistory(beam.PTransform):
-    """A file pattern (default: the published history of ``output``) -> the ``LineageRow`` of every history file
-    ingested before ``day``."""
+    """History files -> the ``LineageRow`` of every file ingested before ``day``.
+
+    The pattern defaults to the published history of ``output``.
+    """
 
     def __init__(self, pattern: str | None, day: str, output: str | None = None):
         super().__init__()

@@ -1,4 +1,4 @@
-"""Which files a run reads: ``--input`` patterns resolved to files, with the rules that keep a run honest.
+"""Which files a run reads: ``--input`` patterns resolved to files, by rules that keep runs honest.
 
 - An existing file is always read as itself, even when its name holds ``*``,
   ``?`` or ``[`` (``events[1].jsonl``).
@@ -44,15 +44,19 @@ class InputError(ValueError):
 
 
 class InputFile(NamedTuple):
+    """One input file a pattern matched, with its size in bytes."""
+
     path: str  # as the user spelled it (relative stays relative)
     size: int
 
 
 def is_remote(path: str) -> bool:
+    """True for a URL such as ``gs://...`` (any scheme), False for a local path."""
     return "://" in path
 
 
 def has_glob(pattern: str) -> bool:
+    """True when ``pattern`` holds a glob character (``*``, ``?`` or ``[``)."""
     return any(character in pattern for character in GLOB_CHARACTERS)
 
 
@@ -65,7 +69,7 @@ def pattern_regex(pattern: str) -> re.Pattern:
 
 def _glob_root(pattern: str) -> str:
     """The folder to list for a local pattern: the one holding its first glob character."""
-    literal = re.match(r"[^*?\[]*", pattern).group(0)
+    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
     return os.path.dirname(literal) or "."
 
 
@@ -104,7 +108,7 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     from apache_beam.io.filesystems import FileSystems
 
-    return FileSystems.metadata(path).size_in_bytes
+    return FileSystems.get_filesystem(path).metadata(path).size_in_bytes
 
 
 def _match_remote(pattern: str) -> list[InputFile]:
@@ -115,7 +119,7 @@ def _match_remote(pattern: str) -> list[InputFile]:
 
 
 def _absolute(path: str) -> str:
-    """A comparable spelling: absolute and normalised for local paths, no trailing '/' for remote ones."""
+    """A comparable spelling: absolute and normalised if local, no trailing '/' if remote."""
     if is_remote(path):
         scheme, rest = path.split("://", 1)
         return f"{scheme}://{posixpath.normpath(rest)}" if rest.strip("/") else path.rstrip("/")
@@ -123,6 +127,7 @@ def _absolute(path: str) -> str:
 
 
 def is_under(path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` or lies inside it (paths compared absolute)."""
     path, folder = _absolute(path), _absolute(folder)
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
@@ -158,7 +163,7 @@ def resolve_pattern(pattern: str, option: str = "--input", absent_is_empty: bool
 
 def resolve_inputs(patterns: Iterable[str], output: str | None = None, allow_empty: bool = False,
                    option: str = "--input", absent_is_empty: bool = False) -> list[InputFile]:
-    """Every file the patterns name, each once, in pattern order; raises InputError (see the module's rules)."""
+    """Every file the patterns name, once, in pattern order; InputError per the module's rules."""
     patterns = list(patterns)
     if output:
         for pattern in patterns:

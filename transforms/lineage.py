@@ -30,6 +30,7 @@ LINEAGE_STATUSES = (SAME_COURSE, MATCHED, SOURCE_MISMATCH, NO_MIGRATION)
 
 def identity_pairs(event: RetryEvent | MigrationEvent) -> list[tuple[str, str]]:
     """(lti_context_id, course_uuid) pairs that one accepted event vouches for."""
+    candidates: list[tuple[str | None, str | None]]
     if isinstance(event, RetryEvent):
         candidates = [(event.new_course_resource_link_id, event.new_course_uuid)]
     else:
@@ -56,7 +57,7 @@ def resolve_identity(uuids: Iterable[str]) -> str | None:
 # --- course_lineage rows ----------------------------------------------------
 
 def version_order(item: MigrationEvent | LineageRow) -> tuple[int, str]:
-    """Which version of a migration id wins: latest completion time, ties by greatest fingerprint."""
+    """The winning version of a migration id: latest completion, ties by greatest fingerprint."""
     completed_at = item.event_time if isinstance(item, MigrationEvent) else item.completed_at
     return (completed_at, item.event_fingerprint)
 
@@ -109,10 +110,12 @@ def migration_id_key(migration_id: str) -> tuple[int, int, str]:
 
 
 def edge_order(edge: Edge) -> tuple:
+    """Sort key of edges into one course: completion time, then migration id."""
     return (edge.completed_at, migration_id_key(edge.content_migration_id))
 
 
 def edge_of(row: LineageRow) -> Edge:
+    """The graph edge a ``course_lineage`` row stands for."""
     return Edge(row.completed_at, row.content_migration_id, row.parent_course_uuid, row.migration_type)
 
 
@@ -158,6 +161,8 @@ def parent_of(graph: Mapping[str, Sequence[Edge]], course_uuid: str, t: int) -> 
 
 
 class LineagePath(NamedTuple):
+    """A retry's course chain and whether the climb met a cycle or the depth limit."""
+
     path: list[str]  # root first, ending with the new course
     cycle: bool
     truncated: bool
@@ -187,6 +192,8 @@ def climb_lineage(graph: Mapping[str, Sequence[Edge]], source: str, target: str,
 # --- the join rule ------------------------------------------------------------
 
 class JoinResult(NamedTuple):
+    """A retry's lineage status and the migration that decided it, if any."""
+
     lineage_status: str
     migration: Edge | None
 

@@ -31,6 +31,7 @@ def _cache_key(func):
 
 
 def caching(original):
+    """``original`` (Beam's get_signature) with its results cached per function."""
     cache: dict = {}
 
     def get_signature(func):
@@ -45,7 +46,8 @@ def caching(original):
             cache[key] = signature
         return signature
 
-    get_signature.__wrapped_original__ = original
+    # A marker that the function is already wrapped (mypy does not know function attributes).
+    get_signature.__wrapped_original__ = original  # type: ignore[attr-defined]
     return get_signature
 
 
@@ -62,6 +64,7 @@ def _specs_key(dofn):
 
 
 def caching_specs(original):
+    """``original`` (Beam's DoFn state and timer specs) with its results cached per DoFn."""
     cache: dict = {}
 
     def get_dofn_specs(dofn):
@@ -77,7 +80,7 @@ def caching_specs(original):
 
 
 def cache_signatures() -> None:
-    """Memoize Beam's ``get_signature`` and ``get_dofn_specs`` wherever Beam imported them (idempotent)."""
+    """Memoize Beam's ``get_signature`` and ``get_dofn_specs`` wherever Beam imports them."""
     global _installed
     with _lock:
         if _installed:
@@ -87,7 +90,7 @@ def cache_signatures() -> None:
 
         cached = caching(decorators.get_signature)
         for module in (decorators, core, ptransform, util):
-            module.get_signature = cached
+            module.get_signature = cached  # type: ignore[attr-defined]  # not declared in every module
         from apache_beam.runners.direct import transform_evaluator
         from apache_beam.transforms import userstate
 

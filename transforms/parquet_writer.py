@@ -27,7 +27,9 @@ STAGING_DIR = "_staging"
 def write_parquet(path: str, table: Table, rows: list[tuple], codec: str) -> None:
     """Write ``rows`` as one Parquet file on any Beam filesystem."""
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        pq.write_table(to_arrow(table, rows), handle, compression=codec)
+        # codec is one of PARQUET_CODECS, checked where the option is read; pyarrow's stubs
+        # want a Literal.
+        pq.write_table(to_arrow(table, rows), handle, compression=codec)  # type: ignore[arg-type]
 
 
 class WriteParquetFiles(beam.DoFn):
@@ -59,7 +61,7 @@ def retry_partition(row) -> str:
 
 
 class WriteTable(beam.PTransform):
-    """Rows of one table -> Parquet files under ``staging/<table>/[partition/]``; returns the written-rows counters.
+    """Rows of one table -> Parquet files under ``staging/<table>/[partition/]``; row counters.
 
     ``retries``, ``assignment_states`` and ``retry_outcomes`` are partitioned by ``event_date`` (UTC); ``course_lineage`` is
     one file set; ``dead_letter`` input is already grouped (one list per file

@@ -19,7 +19,7 @@ def actor_user_hmac(key: bytes | None, root_account_uuid: str | None, user_id: s
     """Hex HMAC-SHA256 of ``"{root_account_uuid}:{user_id}"``; None without key or user."""
     if not key or not user_id:
         return None
-    message = f"{root_account_uuid or ''}:{user_id}".encode("utf-8")
+    message = f"{root_account_uuid or ''}:{user_id}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 

@@ -29,6 +29,7 @@ environment variable).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import errno
@@ -42,7 +43,8 @@ import signal
 import socket
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -91,7 +93,8 @@ class BadRunId(ValueError):
 def check_run_id(run_id: str) -> str:
     """A run id names folders, so it must be a plain name: ``[A-Za-z0-9._-]+`` without ``..``."""
     if not _RUN_ID.fullmatch(run_id or "") or ".." in run_id or run_id == ".":
-        raise BadRunId(f"--run-id must be a name of letters, digits, '.', '_' and '-' without '..', got {run_id!r}")
+        raise BadRunId("--run-id must be a name of letters, digits, '.', '_' and '-' without '..', "
+            f"got {run_id!r}")
     return run_id
 
 
@@ -127,6 +130,7 @@ def _inject(action: str, name: str) -> None:
 
 
 def publish_step(steps: _Steps, name: str) -> None:
+    """Record that the publish reached step ``name`` (logged at DEBUG; tests inject faults here)."""
     steps(name)
 
 
@@ -134,7 +138,7 @@ def _is_remote(path: str) -> bool:
     return "://" in path
 
 
-# ----------------------------------------------------------------------------------------------- layouts
+# ----------------------------------------------------------------------------------------- layouts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +158,7 @@ class OutputLayout:
         return DATED if self.ingest_date else UNDATED
 
     def table_dir(self, table: Table, root: str | None = None) -> str:
-        """The run's folder of ``table`` under ``root`` (default: the published paths of the output)."""
+        """The run's folder of ``table`` under ``root`` (default: the output's published paths)."""
         base = FileSystems.join(root or self.output, table.name)
         return FileSystems.join(base, f"ingest_date={self.ingest_date}") if self.ingest_date else base
 
@@ -163,7 +167,7 @@ class OutputLayout:
 
     @property
     def summary_path(self) -> str:
-        """The run's summary as readers find it (locally through the links; on object stores, a copy)."""
+        """The run's summary as readers find it (local: via the links; object stores: a copy)."""
         return FileSystems.join(self.output, *self.summary_name().split("/"))
 
     def empty_file_dir(self, table: Table) -> str:
@@ -171,16 +175,17 @@ class OutputLayout:
         return f"event_date={self.ingest_date}" if table in EVENT_DATE_TABLES and self.ingest_date else ""
 
     def stable_names(self) -> list[str]:
-        """The names under OUTPUT that readers use, each a link through ``_current`` on local disks."""
+        """The names under OUTPUT readers use, each a link through ``_current`` on local disks."""
         return [table.name for table in TABLES] + [RUNS_DIR if self.ingest_date else SUMMARY_FILE]
 
 
 def version_dir(output: str, version: str) -> str:
+    """The folder of one published version under ``output``."""
     return FileSystems.join(output, VERSIONS_DIR, version)
 
 
 def current_version(output: str) -> str | None:
-    """The name of the published version, or None (nothing published yet, or an output of the old layout)."""
+    """The published version's name, or None (nothing published yet, or the old layout)."""
     if _is_remote(output):
         manifest = read_manifest(output)
         return manifest.get("version") if manifest else None
@@ -192,7 +197,7 @@ def current_version(output: str) -> str | None:
 
 
 def found_layout(output: str) -> str | None:
-    """``stream``, ``dated``, ``undated``, ``mixed`` (both, left by an older release) or None (no output yet).
+    """``stream``, ``dated``, ``undated``, ``mixed`` (both, from an older release) or None.
 
     A streaming job's output (recognised by its ``_summaries`` records) wins
     over anything else found beside it: its files are written in place, never
@@ -275,20 +280,21 @@ def check_layout(layout: OutputLayout) -> None:
                          "a dated run needs a dated output: use another --output")
 
 
-# ----------------------------------------------------------------------------------------------- the lock
+# ---------------------------------------------------------------------------------------- the lock
 
 
 def _holder_text(raw: str) -> str:
     try:
         holder = json.loads(raw)
-        return (f"run {holder['run_id']} (pid {holder['pid']} on {holder['host']}, since {holder['started']}"
+        return (f"run {holder['run_id']} (pid {holder['pid']} on {holder['host']}, "
+            f"since {holder['started']}"
                 + (f", lease until {holder['expires']}" if "expires" in holder else "") + ")")
     except (ValueError, KeyError, TypeError):
         return "another run (which has not written its name yet)"
 
 
 class OutputLock:
-    """One writer per output: ``flock`` on ``OUTPUT/_LOCK`` locally, a lease object on object stores.
+    """One writer per output: ``flock`` on ``OUTPUT/_LOCK`` locally, a lease object remotely.
 
     The lock file holds the holder's run id, pid, host and start time while it
     is held, and is emptied on release. The kernel releases a ``flock`` when
@@ -307,9 +313,9 @@ class OutputLock:
 
     def _holder(self) -> dict:
         return {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
-    def acquire(self) -> "OutputLock":
+    def acquire(self) -> OutputLock:
         if _is_remote(self.output):
             self._acquire_lease()
             return self
@@ -337,7 +343,7 @@ class OutputLock:
         if existing and existing.get("run_id") != self.run_id and existing.get("expires_epoch", 0) > now:
             raise OutputBusy(f"--output {self.output} is in use by {_holder_text(json.dumps(existing))}")
         lease = {**self._holder(), "expires_epoch": now + self._lease_seconds,
-                 "expires": dt.datetime.fromtimestamp(now + self._lease_seconds, dt.timezone.utc)
+                 "expires": dt.datetime.fromtimestamp(now + self._lease_seconds, dt.UTC)
                  .isoformat(timespec="seconds")}
         _write_json(path, lease)
         if (_read_json(path) or {}).get("run_id") != self.run_id:
@@ -370,7 +376,7 @@ def release_lease(output: str, run_id: str) -> None:
         FileSystems.delete([path])
 
 
-# ----------------------------------------------------------------------------------------------- preparing a run
+# --------------------------------------------------------------------------------- preparing a run
 
 
 def prepare_output(layout: OutputLayout, run_id: str) -> str:
@@ -390,6 +396,7 @@ def prepare_output(layout: OutputLayout, run_id: str) -> str:
 
 
 def new_version_name(output: str, run_id: str) -> str:
+    """A version name for this run: ``run_id``, with a suffix when that name is taken."""
     current = current_version(output)
     name, attempt = run_id, 1
     taken = _manifest_versions(read_manifest(output)) if _is_remote(output) else set()
@@ -435,14 +442,12 @@ def _rmtree(path: str) -> None:
 
 
 def _rmdir_if_empty(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not empty, or already gone
         os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _repair_old_code_leftovers(output: str) -> None:
-    """Undo what the previous release's two-rename publish left when it was killed (``X.old`` folders)."""
+    """Undo what the previous release's publish left when killed (``X.old`` folders)."""
     folders = [os.path.join(output, table.name) for table in TABLES]
     partitions = [os.path.join(folder, name) for folder in folders if os.path.isdir(folder)
                   for name in os.listdir(folder) if name.startswith("ingest_date=") and name.endswith(".old")]
@@ -492,7 +497,7 @@ def _migrate_legacy_local(layout: OutputLayout, steps: _Steps) -> None:
 
 
 def _finish_migration(layout: OutputLayout, steps: _Steps) -> None:
-    """Swap each real folder (or summary file) of the old layout for its link into the current version."""
+    """Swap each real folder (or summary) of the old layout for its link into the new version."""
     output = layout.output
     moved = os.path.join(output, MIGRATING_DIR)
     for name in layout.stable_names():
@@ -530,7 +535,7 @@ def _tidy_remote(output: str) -> None:
         _delete_remote_version(output, name)
 
 
-# ----------------------------------------------------------------------------------------------- publishing
+# -------------------------------------------------------------------------------------- publishing
 
 
 def publish(layout: OutputLayout, version: str, run_id: str, summary: dict | None,
@@ -588,7 +593,7 @@ def _publish_local(layout: OutputLayout, version: str, root: str, run_id: str, s
     publish_step(steps, "write the version description")
     _write_local_json(os.path.join(root, VERSION_INFO),
                       {"version": version, "run_id": run_id, "layout": layout.kind, "ingest_date": layout.ingest_date,
-                       "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+                       "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
     new_files.add(os.path.join(root, VERSION_INFO))
     _fsync_tree(root, new_files)
     _ensure_links(output, layout, steps)
@@ -613,7 +618,7 @@ def _link_other_days(layout: OutputLayout, current_root: str, root: str, steps: 
 
 
 def _ensure_links(output: str, layout: OutputLayout, steps: _Steps) -> None:
-    """The stable names readers use, each a link through ``_current`` (made once, each in one rename)."""
+    """The stable names readers use, each a link through ``_current`` (made once, by one rename)."""
     for name in layout.stable_names():
         path = os.path.join(output, name)
         if os.path.islink(path) or os.path.exists(path):
@@ -635,7 +640,7 @@ def _swap_current(output: str, version: str, steps: _Steps) -> None:
 
 
 def _collect_local(output: str, steps: _Steps) -> None:
-    """Delete every version but the current one and the one it replaced (readers may still be in it)."""
+    """Delete all versions but the current one and the one it replaced (readers may be in it)."""
     versions = os.path.join(output, VERSIONS_DIR)
     current = current_version(output)
     if not os.path.isdir(versions) or current is None:
@@ -659,10 +664,11 @@ def discard_version(output: str, version: str) -> None:
     _rmdir_if_empty(os.path.join(output, VERSIONS_DIR))
 
 
-# ----------------------------------------------------------------------------------------------- object stores
+# ----------------------------------------------------------------------------------- object stores
 
 
 def read_manifest(output: str) -> dict | None:
+    """The output's manifest, or None when it has none."""
     return _read_json(FileSystems.join(output, MANIFEST_FILE))
 
 
@@ -684,8 +690,8 @@ def _publish_remote(layout: OutputLayout, version: str, root: str, run_id: str, 
     """Write the manifest (the single step that publishes), then the summary copy for sensors."""
     output = layout.output
     old = read_manifest(output)
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    manifest = {"layout": layout.kind, "version": version, "run_id": run_id, "published_at": now}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    manifest: dict[str, Any] = {"layout": layout.kind, "version": version, "run_id": run_id, "published_at": now}
     if layout.ingest_date:
         days = dict((old or {}).get("days") or _legacy_days_remote(output))
         days[layout.ingest_date] = {"version": version, "run_id": run_id}
@@ -702,7 +708,7 @@ def _publish_remote(layout: OutputLayout, version: str, root: str, run_id: str, 
 
 
 def _legacy_days_remote(output: str) -> dict:
-    """Days an output of the old layout holds, read in place (version ``""`` means ``OUTPUT/<table>/``)."""
+    """Days an old-layout output holds, read in place (version ``""``: ``OUTPUT/<table>/``)."""
     days = set()
     for path in _match(FileSystems.join(output, "*", "ingest_date=*", "**")):
         match = _INGEST_DIR.search(path)
@@ -726,7 +732,7 @@ def _delete_remote_version(output: str, version: str) -> None:
 
 
 def _collect_remote(output: str, steps: _Steps) -> None:
-    """Delete versions neither the manifest nor its predecessor uses; the old layout's tables once replaced."""
+    """Delete versions the manifest and its predecessor do not use; replaced old-layout tables."""
     manifest = read_manifest(output)
     keep = _manifest_versions(manifest)
     for name in sorted(_version_names_remote(output) - keep):
@@ -769,10 +775,12 @@ def current_table_dirs(output: str, table: Table) -> list[str]:
 
 
 def published_summary_path(layout: OutputLayout, version: str) -> str:
+    """Where a published version keeps its run summary."""
     return FileSystems.join(version_dir(layout.output, version), *layout.summary_name().split("/"))
 
 
 def read_summary(layout: OutputLayout, version: str | None = None) -> dict:
+    """The run summary of ``version``, or the one published at the layout's summary path."""
     path = published_summary_path(layout, version) if version else layout.summary_path
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         return json.loads(handle.read())
@@ -800,7 +808,7 @@ class PublishRun(beam.PTransform):
         return summary | "WriteSummaryAndPublish" >> beam.Map(publish_with)
 
 
-# ----------------------------------------------------------------------------------------------- file helpers
+# ------------------------------------------------------------------------------------ file helpers
 
 
 def _match(pattern: str) -> list[str]:

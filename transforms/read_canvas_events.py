@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import time
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow
@@ -82,8 +83,8 @@ class ClassifyFileRange(beam.DoFn):
         self._hmac_key = hmac_key
         self._block_bytes = block_bytes
         self._processes = processes
-        self._pool = None
-        self._pending = collections.deque()
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._pending: collections.deque[concurrent.futures.Future[RangeResult]] = collections.deque()
         self._lines = 0
         self._started = self._reported = 0.0
 
@@ -128,7 +129,7 @@ class ClassifyFileRange(beam.DoFn):
     def finish_bundle(self):
         while self._pending:
             for output in self._outputs(self._pending.popleft().result()):
-                yield beam.pvalue.TaggedOutput(output.tag, WindowedValue(output.value, MIN_TIMESTAMP, [GlobalWindow()]))
+                yield beam.pvalue.TaggedOutput(output.tag, WindowedValue(output.value, MIN_TIMESTAMP, (GlobalWindow(),)))
 
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
@@ -141,11 +142,12 @@ class ClassifyFileRange(beam.DoFn):
 
 
 def default_processes() -> int:
+    """The cores this process may run on (at least 1)."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 class ReadCanvasEvents(beam.PTransform):
-    """File patterns -> DoOutputsTuple with ``retries``, ``migrations``, ``assignment_states``, ``dead_letters``,
+    """File patterns -> outputs ``retries``, ``migrations``, ``assignment_states``, ``dead_letters`` and
     ``counts``."""
 
     def __init__(self, patterns: list[str], hmac_key: bytes | None = None, processes: int = 1,
@@ -153,7 +155,7 @@ class ReadCanvasEvents(beam.PTransform):
                  output: str | None = None, allow_empty_input: bool = False, absent_is_empty: bool = False):
         super().__init__()
         self._patterns = patterns
-        self._list_options = {"output": output, "allow_empty_input": allow_empty_input,
+        self._list_options: dict[str, Any] = {"output": output, "allow_empty_input": allow_empty_input,
                               "absent_is_empty": absent_is_empty}
         self._hmac_key = hmac_key
         self._processes = processes

@@ -53,6 +53,8 @@ class Period:
 
 @dataclasses.dataclass
 class Output:
+    """An output folder opened for the report: its layout, periods, summary and tables."""
+
     path: str
     kind: str
     periods: list[Period]
@@ -129,7 +131,7 @@ def _files(directory: str, suffix: str) -> list[str]:
 
 
 def read_periods(path: str) -> tuple[str, list[Period]]:
-    """(layout kind, its summaries in time order) of an output folder; ReportInputError if it has none."""
+    """(layout kind, summaries in time order) of an output folder; ReportInputError if none."""
     summary_file = os.path.join(path, SUMMARY_FILE)
     if os.path.isfile(summary_file):
         return UNDATED, [Period("this run", _read_json(summary_file))]
@@ -146,17 +148,18 @@ def read_periods(path: str) -> tuple[str, list[Period]]:
         periods = [Period(str((record.get("window") or {}).get("written_at", "")), record) for record in records]
         return STREAMING, sorted(periods, key=lambda period: period.label)
     raise ReportInputError(
-        f"{path} is not an output of retry-lineage (no {SUMMARY_FILE}, {RUNS_DIR}/*.json or {SUMMARIES_DIR}/*.jsonl)")
+        f"{path} is not an output of retry-lineage "
+        f"(no {SUMMARY_FILE}, {RUNS_DIR}/*.json or {SUMMARIES_DIR}/*.jsonl)")
 
 
 # --- tables --------------------------------------------------------------------------
 
 def table_files(path: str, table: str) -> list[str] | None:
-    """The Parquet files of ``OUT/<table>/**``, following symlinks; None when the folder is absent."""
+    """The Parquet files of ``OUT/<table>/**``, following symlinks; None if the folder is absent."""
     top = os.path.join(path, table)
     if not os.path.isdir(top):
         return None
-    found = []
+    found: list[str] = []
     for root, dirs, names in os.walk(top, followlinks=True):
         dirs[:] = sorted(name for name in dirs if not name.startswith((".", "_")))
         found.extend(os.path.join(root, name) for name in sorted(names)
@@ -219,12 +222,14 @@ def open_output(path: str) -> Output:
 
 
 def count_rows(connection, table: str) -> int:
+    """The number of rows of a table (a DuckDB view)."""
     return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 # --- aggregates ------------------------------------------------------------------------
 
 def ratio(part: float, whole: float) -> float | None:
+    """``part / whole``, or None when ``whole`` is zero."""
     return part / whole if whole else None
 
 
@@ -272,7 +277,7 @@ def retries_per_day(connection) -> list[tuple[str, str, int]]:
 
 
 def lineage_status_counts(connection) -> list[tuple[str, int, float]]:
-    """(lineage_status, retries, share) for every status, zeros included, in LINEAGE_STATUSES order."""
+    """(lineage_status, retries, share) of every status (zeros too), in LINEAGE_STATUSES order."""
     counts = dict(connection.execute("SELECT lineage_status, count(*) FROM retries GROUP BY 1").fetchall())
     total = sum(counts.values())
     statuses = list(LINEAGE_STATUSES) + sorted(set(counts) - set(LINEAGE_STATUSES))
@@ -281,6 +286,8 @@ def lineage_status_counts(connection) -> list[tuple[str, int, float]]:
 
 @dataclasses.dataclass(frozen=True)
 class CourseCount:
+    """A course's retries, their share of all retries, and the time of its last retry."""
+
     course: str
     retries: int
     share: float
@@ -288,7 +295,7 @@ class CourseCount:
 
 
 def top_courses(connection, column: str, limit: int = 15) -> list[CourseCount]:
-    """The courses of ``column`` (``root_course_uuid`` or ``original_course_uuid``) with most retries."""
+    """The courses of ``column`` (root or original course uuid) with the most retries."""
     if column not in ("root_course_uuid", "original_course_uuid"):
         raise ValueError(column)
     rows = connection.execute(
@@ -314,7 +321,8 @@ def lineage_depths(connection) -> list[tuple[int, int]]:
 def chain_quality(connection) -> dict:
     """Retries whose chain is truncated, cyclic, either, and their share of all retries."""
     total, truncated, cyclic, either = connection.execute(
-        "SELECT count(*), count(*) FILTER (WHERE lineage_truncated), count(*) FILTER (WHERE lineage_cycle), "
+        "SELECT count(*), count(*) FILTER (WHERE lineage_truncated), "
+        "count(*) FILTER (WHERE lineage_cycle), "
         "count(*) FILTER (WHERE lineage_truncated OR lineage_cycle) FROM retries").fetchone()
     return {"retries": total, "truncated": truncated, "cyclic": cyclic,
             "truncated_or_cyclic": either, "share": ratio(either, total)}
@@ -324,7 +332,7 @@ BINS_PER_DECADE = 4
 
 
 def log_histogram(connection, table: str, column: str) -> tuple[list[tuple[float, float, int]], int]:
-    """(bins, values under 1 s) of a seconds column: bins (lower, upper, count), four per decade from 1 s.
+    """(bins, values under 1 s) of a seconds column; bins (lower, upper, count), 4 per decade.
 
     The bins run without gaps from the lowest to the highest one that holds a value.
     Null values are left out; values under one second (zero included) are
@@ -351,7 +359,8 @@ def quantiles(connection, table: str, column: str) -> dict | None:
 def attempts_per_assignment(connection) -> tuple[list[tuple[int, int]], int]:
     """((retries of an assignment, assignments with that many), retries with no assignment link)."""
     rows = connection.execute(
-        "SELECT n, count(*) FROM (SELECT count(*) AS n FROM retries WHERE new_assignment_resource_link_id IS NOT NULL "
+        "SELECT n, count(*) FROM (SELECT count(*) AS n FROM retries "
+        "WHERE new_assignment_resource_link_id IS NOT NULL "
         "GROUP BY new_course_uuid, new_assignment_resource_link_id) GROUP BY n ORDER BY n").fetchall()
     unlinked = connection.execute(
         "SELECT count(*) FROM retries WHERE new_assignment_resource_link_id IS NULL").fetchone()[0]
@@ -367,6 +376,8 @@ def outcome_shares(connection) -> list[tuple[str, int, float]]:
 
 @dataclasses.dataclass(frozen=True)
 class SourceSuccess:
+    """A source course's retry outcomes and how many of them succeeded."""
+
     course: str
     outcomes: int
     succeeded: int
@@ -374,9 +385,10 @@ class SourceSuccess:
 
 
 def success_by_source(connection, limit: int = 15) -> list[SourceSuccess]:
-    """Success rate of retries by source course (``original_course_uuid`` of the retry), most outcomes first."""
+    """Retries' success rate by source course (``original_course_uuid``), most outcomes first."""
     rows = connection.execute(
-        "SELECT r.original_course_uuid, count(*) AS n, count(*) FILTER (WHERE o.outcome = 'succeeded') "
+        "SELECT r.original_course_uuid, count(*) AS n, "
+        "count(*) FILTER (WHERE o.outcome = 'succeeded') "
         "FROM retry_outcomes o JOIN retries r USING (event_fingerprint) "
         f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(limit)}").fetchall()
     return [SourceSuccess(course, n, ok, ok / n) for course, n, ok in rows]
@@ -399,7 +411,7 @@ def dead_letters_by_file(connection, limit: int = 20) -> list[tuple[str, int]]:
 
 
 def dead_letters_over_time(periods: list[Period], kind: str) -> list[tuple[str, str, int]]:
-    """(period, error_code, dead letters) from the summaries: per ingest day, or per UTC hour of a stream."""
+    """(period, error_code, dead letters) from the summaries: per ingest day, or stream UTC hour."""
     totals: dict[tuple[str, str], int] = {}
     for period in periods:
         label = period.label

@@ -1,4 +1,4 @@
-"""The report page: Plotly charts and HTML tables from the aggregates of ``report_data``, in one file.
+"""The report page: Plotly charts and HTML tables of ``report_data``'s aggregates, in one file.
 
 Everything the page needs is inside it: plotly.js is inlined once, each chart
 is a ``Plotly.newPlot`` call on its JSON, the style sheet is inline. Text that
@@ -28,7 +28,7 @@ LABEL_CHARS = 60
 
 
 def _label(text, chars: int = LABEL_CHARS, keep_end: bool = False) -> str:
-    """Data text as a chart label: shortened, and escaped (Plotly reads labels as a subset of HTML)."""
+    """Data text as a chart label: shortened and escaped (Plotly reads labels as HTML)."""
     text = str(text)
     if len(text) > chars:
         text = "…" + text[-(chars - 1):] if keep_end else text[:chars - 1] + "…"
@@ -50,6 +50,7 @@ def _layout(title: str, x_title: str, y_title: str, height: int = CHART_HEIGHT, 
 
 def bar_chart(title: str, x_title: str, y_title: str, labels, values, horizontal: bool = False,
               colour: str | list[str] = BAR_COLOUR, percent: bool = False, file_labels: bool = False) -> go.Figure:
+    """A bar chart of ``values`` by ``labels``, bars labelled (as percentages if ``percent``)."""
     text = [f"{value:.1%}" if percent else f"{value:,}" for value in values]
     if horizontal:
         shown = [_label(label, 40, keep_end=True) if file_labels else _label(label) for label in labels]
@@ -114,15 +115,17 @@ def log_step_histogram(title: str, x_title: str, bins: list[tuple[float, float, 
 STYLE = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --ok: #1a7f37; --bad: #cf222e; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-       background: #f6f8fa; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+       color: var(--ink); background: #f6f8fa; }
 main { max-width: 1220px; margin: 0 auto; padding: 20px 16px 40px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px;
+     border-bottom: 1px solid var(--line); }
 h3 { font-size: 14px; margin: 0 0 8px; }
 .meta, .note { color: var(--muted); }
 .note { margin: 6px 0 0; font-size: 13px; }
-.notice { background: #fff8c5; border: 1px solid #d4a72c; padding: 12px 16px; border-radius: 6px; margin: 16px 0; }
+.notice { background: #fff8c5; border: 1px solid #d4a72c; padding: 12px 16px; border-radius: 6px;
+          margin: 16px 0; }
 .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 10px; }
 .figure { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
 .figure .value { font-size: 22px; font-weight: 600; }
@@ -130,14 +133,15 @@ h3 { font-size: 14px; margin: 0 0 8px; }
 .figure.ok .value { color: var(--ok); } .figure.bad .value { color: var(--bad); }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(570px, 1fr)); gap: 12px;
         align-items: start; }
-.card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px; min-width: 0;
-        break-inside: avoid; page-break-inside: avoid; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px;
+        min-width: 0; break-inside: avoid; page-break-inside: avoid; }
 .chart { width: 560px; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; font-size: 12px; }
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eaeef2; }
 th { color: var(--muted); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 11px; word-break: break-all; }
+td.id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 11px;
+        word-break: break-all; }
 footer { margin-top: 28px; color: var(--muted); font-size: 12px; }
 @page { size: A4; margin: 12mm; }
 @media print {
@@ -193,7 +197,7 @@ def _figure(name: str, value: str, state: str = "") -> str:
 
 
 def _percent(value: float | None) -> str:
-    """A share as a percentage; shares under 1 % keep two decimals so that a few rows never read as 0.0 %."""
+    """A share as a percentage; under 1 % with two decimals, so a few rows never read as 0.0 %."""
     if value is None:
         return "n/a"
     return f"{value:.2%}" if 0 < value < 0.01 else f"{value:.1%}"
@@ -208,13 +212,16 @@ def _check(name: str, value) -> str:
 def _table(headers: list[tuple[str, str]], rows: list[list[str]], title: str) -> str:
     head = "".join(f'<th class="{kind}">{html.escape(text)}</th>' for text, kind in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{kind}">{html.escape(cell)}</td>' for cell, (_, kind) in zip(row, headers))
+        "<tr>" + "".join(f'<td class="{kind}">{html.escape(cell)}</td>' for cell, (_, kind) in zip(row, headers, strict=True))
         + "</tr>" for row in rows)
     return f'<div class="card"><h3>{html.escape(title)}</h3><table><tr>{head}</tr>{body}</table></div>'
 
 
 def _none(title: str, text: str) -> str:
-    return f'<div class="card"><h3>{html.escape(title)}</h3><p class="note">{html.escape(text)}</p></div>'
+    return (
+        f'<div class="card"><h3>{html.escape(title)}</h3>'
+        f'<p class="note">{html.escape(text)}</p></div>'
+    )
 
 
 def _kind_line(output: data.Output) -> str:
@@ -227,6 +234,7 @@ def _kind_line(output: data.Output) -> str:
 
 
 def headline_section(page: Page, figures: dict, output: data.Output) -> None:
+    """The headline figures and the balance check."""
     terms = figures["balance_terms"]
     page.add("<h2>Headline figures</h2><div class=\"figures\">" + "".join([
         _figure("lines read", f"{figures['lines_read']:,}"),
@@ -245,11 +253,13 @@ def headline_section(page: Page, figures: dict, output: data.Output) -> None:
     ]) + "</div>")
     page.add(f'<p class="note">Balance: lines read {terms["lines_read"]:,} '
              f'{"=" if figures["balanced"] else "≠"} blank {terms["blank_lines"]:,} + dead-lettered '
-             f'{terms["dead_lettered"]:,} + skipped {terms["skipped"]:,} + duplicates {terms["duplicates"]:,} '
+             f'{terms["dead_lettered"]:,} + skipped {terms["skipped"]:,} '
+             f'+ duplicates {terms["duplicates"]:,} '
              f'+ accepted {terms["accepted"]:,}.</p>')
 
 
 def retries_sections(page: Page, connection) -> None:
+    """Retries over time, where they come from, their lineage and their attempts."""
     page.add("<h2>Retries over time</h2>")
     per_day = data.retries_per_day(connection)
     page.add('<div class="grid">' + page.chart(stacked_bars(
@@ -260,8 +270,10 @@ def retries_sections(page: Page, connection) -> None:
         "Retries by lineage status", "lineage_status", "share of retries", [s for s, _, _ in statuses],
         [share for _, _, share in statuses], colour=[STATUS_COLOURS.get(s, BAR_COLOUR) for s, _, _ in statuses],
         percent=True),
-        "matched: the copy source is known; source_mismatch: the course was copied from another course; "
-        "no_migration: no copy into the course is known; same_course: a retry within one course. "
+        "matched: the copy source is known; "
+            "source_mismatch: the course was copied from another course; "
+        "no_migration: no copy into the course is known; "
+            "same_course: a retry within one course. "
         + ", ".join(f"{status}: {count:,}" for status, count, _ in statuses) + ".") + "</div>")
 
     page.add("<h2>Where retries come from</h2><div class=\"grid\">")
@@ -290,8 +302,9 @@ def retries_sections(page: Page, connection) -> None:
         "Chains that are truncated or cyclic"))
     bins, under_one = data.log_histogram(connection, "retries", "seconds_since_migration")
     spread = data.quantiles(connection, "retries", "seconds_since_migration")
-    if bins:
-        note = (f"Median {data.humane_seconds(spread['median'])}, 90th percentile {data.humane_seconds(spread['p90'])}."
+    if bins and spread is not None:
+        note = (f"Median {data.humane_seconds(spread['median'])}, "
+                f"90th percentile {data.humane_seconds(spread['p90'])}."
                 + (f" {under_one:,} retries under 1 s are not on the log axis." if under_one else ""))
         page.add(page.chart(log_step_histogram("Time from migration to retry", "seconds_since_migration (log scale)",
                                                bins), note))
@@ -305,7 +318,8 @@ def retries_sections(page: Page, connection) -> None:
     if attempts:
         page.add(page.chart(bar_chart("Assignments by number of retries", "retries of the assignment",
                                       "assignments", [n for n, _ in attempts], [a for _, a in attempts]),
-                            f"An assignment is a (new course, new assignment link). {unlinked:,} retries have no "
+                            "An assignment is a (new course, new assignment link). "
+                f"{unlinked:,} retries have no "
                             "assignment link (older Canvas events) and are not counted."))
     else:
         page.add(_none("Assignments by number of retries", f"No retry has an assignment link ({unlinked:,} without)."))
@@ -313,9 +327,11 @@ def retries_sections(page: Page, connection) -> None:
 
 
 def outcomes_section(page: Page, output: data.Output) -> None:
+    """Retry outcomes, or a note when the output has no outcomes table."""
     page.add("<h2>Outcomes</h2>")
     if not output.has_outcomes:
-        page.add('<p class="note">This output has no <code>retry_outcomes</code> table: outcomes are shown once '
+        page.add('<p class="note">This output has no <code>retry_outcomes</code> table: '
+            "outcomes are shown once "
                  "the pipeline writes it.</p>")
         return
     connection = output.connection
@@ -341,6 +357,7 @@ def outcomes_section(page: Page, output: data.Output) -> None:
 
 
 def quality_section(page: Page, output: data.Output, figures: dict) -> None:
+    """Dead letters by reason, input file and day, and the retries' data quality."""
     connection = output.connection
     page.add("<h2>Data quality</h2><div class=\"grid\">")
     codes = data.dead_letters_by_code(output.summary)
@@ -352,7 +369,8 @@ def quality_section(page: Page, output: data.Output, figures: dict) -> None:
             page.add(page.chart(bar_chart("Dead letters by input file", "dead letters", "input file",
                                           [f for f, _ in files], [n for _, n in files], horizontal=True,
                                           colour="#c62828", file_labels=True),
-                                "An undated output is one run: dated and streaming outputs show dead letters per "
+                                "An undated output is one run: "
+                    "dated and streaming outputs show dead letters per "
                                 "ingest day or hour."))
         else:
             over_time = data.dead_letters_over_time(output.periods, output.kind)
@@ -377,13 +395,14 @@ def quality_section(page: Page, output: data.Output, figures: dict) -> None:
 
 def build_page(output: data.Output, generated_at: dt.datetime | None = None) -> tuple[str, dict]:
     """(the page's HTML, its headline figures)."""
-    generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
+    generated_at = generated_at or dt.datetime.now(dt.UTC)
     figures = data.headline(output.connection, output.summary)
     page = Page()
     page.add(f"<h1>Retry lineage report</h1><p class=\"meta\">{html.escape(output.path)} · "
              f"{html.escape(_kind_line(output))} · generated {generated_at:%Y-%m-%d %H:%M} UTC</p>")
     if output.empty:
-        page.add('<div class="notice"><strong>Nothing yet.</strong> This output holds no rows: no retries, no '
+        page.add('<div class="notice"><strong>Nothing yet.</strong> '
+            "This output holds no rows: no retries, no "
                  "lineage edges, no dead letters. The figures below are the run summary's.</div>")
         headline_section(page, figures, output)
     else:
@@ -394,13 +413,15 @@ def build_page(output: data.Output, generated_at: dt.datetime | None = None) -> 
             page.add("<h2>Retries</h2>" + _none("Retries", "No retry yet: the retries table has no rows."))
         outcomes_section(page, output)
         quality_section(page, output, figures)
-    page.add("<footer>Made by <code>retry-lineage report</code> from the output's tables and run summaries. "
+    page.add("<footer>Made by <code>retry-lineage report</code> "
+        "from the output's tables and run summaries. "
              "It shows only analytic columns: never the raw bytes of dead letters, never actor HMACs. "
              "Times are UTC.</footer>")
     return page.render("Retry lineage report"), figures
 
 
 def headline_line(figures: dict) -> str:
+    """The one-line summary ``retry-lineage report`` prints."""
     check = {True: "passed", False: "FAILED", None: "not recorded"}[figures["balanced"]]
     return (f"{figures['lines_read']:,} lines read, {figures['retries']:,} retries in "
             f"{figures['courses_retried']:,} courses ({_percent(figures['matched_share'])} matched), "

@@ -117,7 +117,10 @@ class _ResolveIdentity(CountingDoFn):
 
 
 class BuildIdentityMap(beam.PTransform):
-    """(lti_context_id, course uuid) pairs -> (lti_context_id, uuid or None when conflicting); ``counts``."""
+    """(lti_context_id, course uuid) pairs -> (lti_context_id, uuid or None); ``counts``.
+
+    The uuid is None when an LTI context id names more than one course.
+    """
 
     def expand(self, pairs):
         return (
@@ -143,7 +146,7 @@ class ResolveParents(beam.PTransform):
 
 
 class BuildLineageGraph(beam.PTransform):
-    """Lineage rows (this run's and earlier days') -> (child course uuid, edges into it, oldest first)."""
+    """Lineage rows (this run's and earlier) -> (child course uuid, edges into it, oldest first)."""
 
     def expand(self, lineage_rows):
         return (

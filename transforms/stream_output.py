@@ -34,7 +34,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms import trigger
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import TimerSpec, on_timer
-from apache_beam.transforms.window import GlobalWindow
+from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
@@ -61,6 +61,7 @@ def _stamp(micros: int) -> str:
 
 
 def window_file_name(first_start: int, last_start: int, rows: list) -> str:
+    """A file name from the windows' starts and a digest of the rows (same rows, same name)."""
     digest = hashlib.sha1(repr(sorted(map(repr, rows))).encode("utf-8")).hexdigest()[:12]
     return f"part-{_stamp(first_start)}-{_stamp(last_start)}-{digest}.parquet"
 
@@ -77,7 +78,7 @@ def publish_file(directory: str, name: str, table: Table, rows: list, codec: str
 
 
 class WindowBuffer(LoggedMachine):
-    """Rows per (window start, partition), written once the watermark passes the window's end plus the hold."""
+    """Rows per (window start, partition), written once the watermark passes window end + hold."""
 
     def __init__(self, window_micros: int, hold_micros: int, max_step_micros: int = 0):
         self._window = window_micros
@@ -89,7 +90,7 @@ class WindowBuffer(LoggedMachine):
         self._reference: int | None = None  # the last flush, else the first window seen
 
     def add(self, start: int, partition: str, row) -> int:
-        """Buffer a row; returns when to look at its window (its due time, rounded up when far ahead)."""
+        """Buffer a row; when to look at its window (its due time, rounded up when far ahead)."""
         if start not in self.rows:
             self.rows[start] = {}
             heapq.heappush(self._due, start)
@@ -171,7 +172,7 @@ class _WriteWindows(beam.DoFn):
                          else FileSystems.join(self._output, self._table.name))
             path = publish_file(directory, window_file_name(min(starts), max(starts), rows), self._table, rows,
                                 self._codec, self._output)
-            yield WindowedValue(path, MIN_TIMESTAMP, [GlobalWindow()])
+            yield WindowedValue(path, MIN_TIMESTAMP, (GlobalWindow(),))
 
 
 class WriteWindowFiles(beam.PTransform):
@@ -206,7 +207,7 @@ class WriteWindowFiles(beam.PTransform):
 
 
 class WriteStreamSummaries(beam.PTransform):
-    """Per-line counter records -> one balanced summary record (JSON line) per processing-time firing."""
+    """Per-line counter records -> one balanced summary record (JSON line) per firing."""
 
     def __init__(self, output: str, pseudonymization: str, every_seconds: int = 60, stream_tag: str | None = None):
         super().__init__()
@@ -240,7 +241,7 @@ class WriteStreamSummaries(beam.PTransform):
         return (
             counts
             | "EveryFewSeconds" >> beam.WindowInto(
-                beam.window.GlobalWindows(),
+                GlobalWindows(),
                 trigger=trigger.Repeatedly(trigger.AfterProcessingTime(self._every)),
                 accumulation_mode=trigger.AccumulationMode.DISCARDING)
             | "SumRecord" >> beam.CombineGlobally(_SumCountDicts()).without_defaults()

@@ -19,7 +19,10 @@ from __future__ import annotations
 import collections
 import pickle
 import threading
+import typing
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
@@ -63,12 +66,13 @@ def coarse_deadline(deadline: int, reference: int | None, step: int, max_step: i
 
 
 def log_state_specs(prefix: str) -> tuple[BagStateSpec, ReadModifyWriteStateSpec]:
+    """The state a machine lives in: its log and its version."""
     return (BagStateSpec(f"{prefix}_log", beam.coders.PickleCoder()),
             ReadModifyWriteStateSpec(f"{prefix}_version", beam.coders.VarIntCoder()))
 
 
 class LoggedMachine:
-    """Base of the state machines: ``replay(entry)`` must redo what the live call did, without output."""
+    """Base of the state machines: ``replay(entry)`` redoes a live call's work, without output."""
 
     version = 0
     entries_since_snapshot = 0
@@ -81,7 +85,12 @@ class LoggedMachine:
         raise NotImplementedError
 
 
-def load_machine(owner: str, key, log_state, version_state, factory) -> LoggedMachine:
+Machine = typing.TypeVar("Machine", bound=LoggedMachine)
+
+
+def load_machine(
+    owner: str, key: Any, log_state: Any, version_state: Any, factory: Callable[[], Machine]
+) -> Machine:
     """The shard's machine: the worker's copy when it is current, else rebuilt from the log."""
     version = version_state.read() or 0
     with _cache_lock:
@@ -89,7 +98,8 @@ def load_machine(owner: str, key, log_state, version_state, factory) -> LoggedMa
         if machine is not None:
             _cache.move_to_end((owner, key))
     if machine is not None and machine.version == version:
-        return machine
+        # One owner names one step, and all of a step's machines come from its factory.
+        return typing.cast(Machine, machine)
     machine = factory()
     for entry in log_state.read():
         if entry[0] == SNAPSHOT:
@@ -104,6 +114,7 @@ def load_machine(owner: str, key, log_state, version_state, factory) -> LoggedMa
 
 
 def remember_machine(owner: str, key, machine: LoggedMachine) -> None:
+    """Keep ``machine`` in this worker's cache as the current one for ``(owner, key)``."""
     with _cache_lock:
         _cache[(owner, key)] = machine
         _cache.move_to_end((owner, key))
@@ -112,7 +123,7 @@ def remember_machine(owner: str, key, machine: LoggedMachine) -> None:
 
 
 def record(machine: LoggedMachine, entry, log_state, version_state) -> None:
-    """Log one input the machine has already applied; compact the log when it has outgrown the machine."""
+    """Log one input the machine has applied; compact the log once it outgrows the machine."""
     machine.version += 1
     machine.entries_since_snapshot += 1
     if machine.entries_since_snapshot > max(_MIN_ENTRIES_BEFORE_COMPACTION, 2 * machine.live_size()):

@@ -1,4 +1,4 @@
-"""Streaming: classify lines, then one stateful step per shard applies the batch rules as time allows.
+"""Streaming: classify lines, then a stateful step per shard applies the batch rules in time.
 
 * :class:`ClassifyLinesInStream` settles noise, blank and invalid lines where
   they are read (counted, dead-lettered) and keys each routed event by the
@@ -26,10 +26,11 @@ import uuid
 import apache_beam as beam
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import TimerSpec, on_timer
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.counters import COUNTS, count_pairs
-from transforms.events import RetryEvent
+from transforms.events import LineClassifier, RetryEvent
 from transforms.stream_state import load_machine, log_state_specs, record, stable_shard
 from transforms.streaming_join import (
     ACCEPTED, DUPLICATE, LATE, LINEAGE_ROWS, ShardState, StreamRules,
@@ -53,6 +54,7 @@ def window_start(event_time_micros: int, window_seconds: int) -> int:
 
 
 def micros_to_timestamp(micros: int) -> Timestamp:
+    """A Beam timestamp from UTC epoch microseconds."""
     return Timestamp(micros=micros)
 
 
@@ -76,7 +78,7 @@ def _may_be_routed(line: bytes) -> bool:
 
 
 class ClassifyLinesInStream(beam.DoFn):
-    """A raw line, a block of them, or an UnreadableFile -> keyed routed events, dead letters; noise is counted.
+    """A line, a block of lines or an UnreadableFile -> keyed routed events, dead letters, counts.
 
     Every line's counters are emitted where its fate is decided, ``lines_read``
     included: here for blank, skipped and dead-lettered lines (and a file that
@@ -87,15 +89,14 @@ class ClassifyLinesInStream(beam.DoFn):
     Main output: ``(shard, (event, raw line, event name))``.
     """
 
+    _classifier: LineClassifier  # made in setup(), on the worker
+
     def __init__(self, hmac_key: bytes | None, state_shards: int = DEFAULT_STATE_SHARDS, source: str | None = None):
         self._hmac_key = hmac_key
         self._shards = state_shards
         self._source = source
-        self._classifier = None
 
     def setup(self):
-        from transforms.events import LineClassifier
-
         # Assignment events are skipped as noise here until the stream decides retry outcomes.
         self._classifier = LineClassifier(self._hmac_key, assignment_states=False)
 
@@ -106,9 +107,9 @@ class ClassifyLinesInStream(beam.DoFn):
             return
         lines = element if isinstance(element, list) else [element]
         routed = [_may_be_routed(line) for line in lines]
-        candidates = [line for line, maybe in zip(lines, routed) if maybe]
-        others = [line for line, maybe in zip(lines, routed) if not maybe] if candidates else lines
-        settled = collections.Counter()
+        candidates = [line for line, maybe in zip(lines, routed, strict=True) if maybe]
+        others = [line for line, maybe in zip(lines, routed, strict=True) if not maybe] if candidates else lines
+        settled: collections.Counter[str] = collections.Counter()
         result = self._classifier.classify_lines(others, None, self._source)
         if result.accepted:  # a routed name spelled with JSON escapes: classify those lines one by one
             candidates, others = lines, []
@@ -123,7 +124,7 @@ class ClassifyLinesInStream(beam.DoFn):
                 settled.update(result.counts)
             for accepted in result.accepted:  # counted where its fate is decided, in the shard step
                 event = accepted.event
-                event_name = getattr(event, "event_name", None) or event.source_event_name
+                event_name = event.source_event_name if isinstance(event, RetryEvent) else event.event_name
                 shard = stable_shard(event.root_account_uuid or "", self._shards)
                 yield (shard, (event, line.rstrip(b"\r"), event_name))
         if settled:
@@ -135,7 +136,7 @@ def _accepted_counter(event) -> str:
 
 
 class ApplyStreamRules(beam.DoFn):
-    """(shard, (event, raw, event name)) -> ``RetryRow``; tagged ``lineage_rows``, ``late``, ``counts``.
+    """(shard, (event, raw, event name)) -> ``RetryRow``; tagged ``lineage_rows``, ``late``, counts.
 
     Main output: retries rows, timestamped at their event time. ``lineage_rows``:
     ``course_lineage`` rows at their completion time. ``late``: ``late_event``
@@ -183,11 +184,11 @@ class ApplyStreamRules(beam.DoFn):
         record(machine, ("advance", fired.micros), log, version)
         for row in lineage_rows:
             yield line_counts({"course_lineage_rows": 1})
-            yield beam.pvalue.TaggedOutput(LINEAGE_ROWS, beam.window.TimestampedValue(
+            yield beam.pvalue.TaggedOutput(LINEAGE_ROWS, TimestampedValue(
                 row, micros_to_timestamp(row.completed_at)))
-        for retry, row in decided:
-            yield line_counts({"lineage_status." + row.lineage_status: 1})
-            yield beam.window.TimestampedValue(row, micros_to_timestamp(retry.event_time))
+        for retry, retry_row in decided:
+            yield line_counts({"lineage_status." + retry_row.lineage_status: 1})
+            yield TimestampedValue(retry_row, micros_to_timestamp(retry.event_time))
 
 
 class ProcessCanvasStream(beam.PTransform):

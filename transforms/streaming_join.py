@@ -1,4 +1,4 @@
-"""The stream's rules per shard: late gate, deduplication, attempts and the lineage join, as one state machine.
+"""The stream's rules per shard, one state machine: late gate, dedup, attempts, lineage join.
 
 :class:`ShardState` is pure Python (unit-tested directly); the stateful DoFn in
 ``transforms.streaming`` feeds it events (``admit``) and watermark firings
@@ -55,7 +55,7 @@ class StreamRules(NamedTuple):
                    retention_days * DAY_MICROS)
 
     def max_timer_step(self) -> int:
-        """The most a far deadline is rounded up: a day (or the lateness), which a bounded run's drain covers."""
+        """How far a distant deadline is rounded up: a day (or the lateness), which drains cover."""
         return max(self.lateness, DAY_MICROS)
 
     def expiry_step(self) -> int:
@@ -112,7 +112,7 @@ class AccountLineage:
         return row
 
     def settled(self, retry: RetryEvent) -> bool:
-        """Whether waiting longer cannot change the retry's status: same course, or already matched."""
+        """True when waiting cannot change the retry's status: same course, or already matched."""
         status, _ = lineage.join_retry(retry.original_course_uuid, retry.new_course_uuid, retry.event_time,
                                        self.graph.get(retry.new_course_uuid, ()))
         return status in (lineage.SAME_COURSE, lineage.MATCHED)
@@ -155,7 +155,7 @@ class ShardState(LoggedMachine):
         self._arrived: list[tuple[int, str, RetryEvent]] = []  # retries not yet numbered
         self.waiting: dict[str, tuple[RetryEvent, int | None]] = {}  # numbered retries waiting for lineage
         self._deadlines: list[tuple[int, str]] = []  # (lineage wait deadline, fingerprint)
-        self._pruned_at = None
+        self._pruned_at: int | None = None
         self._first_seen: int | None = None  # the shard's reference for timers before its first firing
 
     # --- inputs ---------------------------------------------------------------------
@@ -214,7 +214,8 @@ class ShardState(LoggedMachine):
             self.waiting[fingerprint] = (retry, number)
             heapq.heappush(self._deadlines, (retry.event_time + self.rules.wait, fingerprint))
             numbered.append(fingerprint)
-        # A new edge may settle any waiting retry; otherwise only the newly numbered ones need a look.
+        # A new edge may settle any waiting retry; otherwise only the newly numbered ones need a
+        # look.
         candidates = list(self.waiting) if lineage_rows else numbered
         for fingerprint in candidates:
             retry, number = self.waiting[fingerprint]
@@ -261,4 +262,5 @@ class ShardState(LoggedMachine):
 
 
 def assignment_key(retry: RetryEvent) -> tuple[tuple[str, str | None], RetryEvent]:
+    """``((new course, new assignment link), retry)``: retries keyed by assignment."""
     return ((retry.new_course_uuid, retry.new_assignment_resource_link_id), retry)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import apache_beam as beam
 
@@ -26,7 +27,7 @@ def build_summary(totals: Mapping[str, int], pseudonymization: str, with_outcome
     skipped_by_event_name = _prefixed(totals, "skipped_by_event_name.")
     accepted = {role: totals.get("accepted." + role, 0) for role in ACCEPTED_ROLES}
     lineage_status = {status: totals.get("lineage_status." + status, 0) for status in LINEAGE_STATUSES}
-    summary = {
+    summary: dict[str, Any] = {
         "lines_read": totals.get("lines_read", 0),
         "blank_lines": totals.get("blank_lines", 0),
         "dead_lettered": sum(dead_letter_by_code.values()),

@@ -8,7 +8,6 @@ as epoch microseconds, so each table's columns are listed once here.
 """
 from __future__ import annotations
 
-import collections
 import datetime as dt
 from typing import Annotated, NamedTuple
 
@@ -28,6 +27,8 @@ class _Row(BaseModel):
 
 
 class RetryRecord(_Row):
+    """A row of ``retries``: one distinct retry joined to its course lineage."""
+
     event_fingerprint: str
     source_event_name: str
     event_time: dt.datetime
@@ -99,6 +100,8 @@ RETRIES_SCHEMA = pa.schema([
 
 
 class CourseLineageRecord(_Row):
+    """A row of ``course_lineage``: one course copy (the latest event per migration id)."""
+
     content_migration_id: str
     child_course_uuid: str
     child_lti_context_id: str | None
@@ -126,6 +129,8 @@ COURSE_LINEAGE_SCHEMA = pa.schema([
 
 
 class DeadLetterRecord(_Row):
+    """A row of ``dead_letter``: an unusable line, its code, its place and its bytes."""
+
     error_code: str
     error_detail: str
     event_name: str | None
@@ -212,22 +217,118 @@ RETRY_OUTCOMES_SCHEMA = pa.schema([
 ])
 
 
-def _row_type(name: str, record: type[BaseModel]) -> type:
-    """The NamedTuple a table's rows travel as: the model's columns, in order."""
-    return collections.namedtuple(name, list(record.model_fields), module=__name__)
+# The row types are written out so that the type checker knows their fields; tests/test_tables.py
+# proves each has its model's columns in order (times as epoch microseconds).
+class RetryRow(NamedTuple):
+    """A ``retries`` row as the pipeline carries it (times in UTC epoch microseconds)."""
+
+    event_fingerprint: str
+    source_event_name: str
+    event_time: int
+    root_account_uuid: str | None
+    domain: str | None
+    status: str | None
+    original_course_uuid: str
+    new_course_uuid: str
+    new_course_resource_link_id: str | None
+    original_assignment_resource_link_id: str | None
+    new_assignment_resource_link_id: str | None
+    request_id: str | None
+    context_role: str | None
+    actor_user_hmac: str | None
+    original_course_id: str | None
+    original_assignment_id: str | None
+    new_course_id: str | None
+    new_assignment_id: str | None
+    lineage_status: str
+    migration_id: str | None
+    migration_type: str | None
+    migration_completed_at: int | None
+    seconds_since_migration: float | None
+    lineage_path: list[str]
+    root_course_uuid: str
+    lineage_depth: int
+    lineage_cycle: bool
+    lineage_truncated: bool
+    attempt_number: int | None
+    attempt_count: int | None
 
 
-RetryRow = _row_type("RetryRow", RetryRecord)
-LineageRow = _row_type("LineageRow", CourseLineageRecord)
-DeadLetterRow = _row_type("DeadLetterRow", DeadLetterRecord)
-AssignmentStateRow = _row_type("AssignmentStateRow", AssignmentStateRecord)
-RetryOutcomeRow = _row_type("RetryOutcomeRow", RetryOutcomeRecord)
+class LineageRow(NamedTuple):
+    """A ``course_lineage`` row as the pipeline carries it (``completed_at`` in epoch µs)."""
+
+    content_migration_id: str
+    child_course_uuid: str
+    child_lti_context_id: str | None
+    parent_course_uuid: str | None
+    parent_lti_context_id: str | None
+    migration_type: str | None
+    completed_at: int
+    root_account_uuid: str | None
+    domain: str | None
+    event_fingerprint: str
+
+
+class DeadLetterRow(NamedTuple):
+    """A ``dead_letter`` row as the pipeline carries it."""
+
+    error_code: str
+    error_detail: str
+    event_name: str | None
+    source_file: str | None
+    source_offset: int | None
+    raw: bytes
+
+
+
+class AssignmentStateRow(NamedTuple):
+    """An ``assignment_states`` row as the pipeline carries it (``event_time`` in epoch µs).
+
+    Also the accepted assignment event, whose ``lti_resource_link_id`` may then be None
+    (such an event is counted, never written).
+    """
+
+    event_fingerprint: str
+    source_event_name: str
+    event_time: int
+    root_account_uuid: str | None
+    context_uuid: str
+    lti_resource_link_id: str
+    assignment_id: str
+    workflow_state: str
+    lti_resource_link_id_duplicated_from: str | None
+    assignment_id_duplicated_from: str | None
+    domain_duplicated_from: str | None
+    created_on_blueprint_sync: bool | None
+
+
+class RetryOutcomeRow(NamedTuple):
+    """A ``retry_outcomes`` row as the pipeline carries it (times in UTC epoch microseconds)."""
+
+    event_fingerprint: str
+    root_account_uuid: str | None
+    new_course_uuid: str
+    new_assignment_resource_link_id: str | None
+    event_time: int
+    attempt_number: int | None
+    outcome: str
+    outcome_workflow_state: str | None
+    outcome_time: int | None
+    seconds_to_outcome: float | None
+    failed_at: int | None
+    seconds_since_failure: float | None
+    assignment_id: str | None
+    lti_resource_link_id_duplicated_from: str | None
+    created_on_blueprint_sync: bool | None
+
 
 # An accepted retry carries every retries column that comes before the join's.
 RETRY_EVENT_COLUMNS = tuple(RetryRecord.model_fields)[: tuple(RetryRecord.model_fields).index("lineage_status")]
 
 
 class Table(NamedTuple):
+    """An output table: its name, Arrow schema, model and the row type the pipeline carries."""
+
     name: str
     schema: pa.Schema
     record: type[BaseModel]
@@ -249,8 +350,8 @@ def to_arrow(table: Table, rows: list[tuple]) -> pa.Table:
     """Arrow table from row tuples in schema column order, built column by column."""
     if not rows:
         return table.schema.empty_table()
-    columns = zip(*rows)
+    columns = zip(*rows, strict=True)
     return pa.Table.from_arrays(
-        [pa.array(column, type=field.type) for column, field in zip(columns, table.schema)],
+        [pa.array(column, type=field.type) for column, field in zip(columns, table.schema, strict=True)],
         schema=table.schema,
     )

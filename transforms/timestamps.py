@@ -17,7 +17,7 @@ _TIMESTAMP = re.compile(
     r"(?:\.(\d{1,9}))? ?(?:(Z)|([+-])(\d{2}):?(\d{2}))",
     re.ASCII,
 )
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROS_PER_DAY = 86_400_000_000
 
 
@@ -28,8 +28,8 @@ def _micros_since_epoch(moment: dt.datetime) -> int:
 
 # Rows become Python datetimes (Arrow conversion, event_date partitions), which
 # exist for the UTC years 1 to 9999 only: an instant outside them cannot be a row.
-MIN_EVENT_MICROS = _micros_since_epoch(dt.datetime.min.replace(tzinfo=dt.timezone.utc))
-MAX_EVENT_MICROS = _micros_since_epoch(dt.datetime.max.replace(tzinfo=dt.timezone.utc))
+MIN_EVENT_MICROS = _micros_since_epoch(dt.datetime.min.replace(tzinfo=dt.UTC))
+MAX_EVENT_MICROS = _micros_since_epoch(dt.datetime.max.replace(tzinfo=dt.UTC))
 
 
 class TimestampError(ValueError):
@@ -56,7 +56,7 @@ def parse_event_time(text: str) -> int:
     try:
         local = dt.datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second), micros,
-            tzinfo=dt.timezone.utc,
+            tzinfo=dt.UTC,
         )
     except ValueError as error:
         raise TimestampError(f"no such date or time: {text[:64]!r}") from error

@@ -48,7 +48,7 @@ import stat
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from typing import BinaryIO, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import simdjson
 from apache_beam import coders
@@ -70,7 +70,7 @@ DEFAULT_SETTLE_SECONDS = 5.0
 
 
 class UnreadableFile(NamedTuple):
-    """A watched file that vanished or could not be read to its end: one ``unreadable_file`` dead letter.
+    """A watched file that vanished or could not be read to its end: an ``unreadable_file``.
 
     The watcher sends it in place of (the rest of) the file's lines; the stream
     counts it as one line read and dead-lettered, so the summaries still balance.
@@ -153,6 +153,18 @@ class SettleTracker:
                       if state.size > 0 and now - first > seconds)
 
 
+class BinaryReader(Protocol):
+    """What the watcher needs of an open input file: ``read``, ``close`` and ``with``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc_info: Any) -> Any: ...
+
+
 class _WholeFramesReader:
     """A zstd or deflate file, decompressed; ``EOFError`` when it ends inside a frame.
 
@@ -163,7 +175,7 @@ class _WholeFramesReader:
     _CHUNK = 1 << 20
 
     def __init__(self, path: str, new_decompressor: Callable):
-        self._raw = open(path, "rb")
+        self._raw = open(path, "rb")  # noqa: SIM115 (closed by close())
         self._new = new_decompressor
         self._decompressor = new_decompressor()
         self._in_frame = False
@@ -205,8 +217,8 @@ def _zstd_decompressor():
     return zstandard.ZstdDecompressor().decompressobj()
 
 
-def open_watched_file(path: str) -> BinaryIO:
-    """The file, decompressed by its suffix (any case); a compressed file cut short raises ``EOFError``.
+def open_watched_file(path: str) -> BinaryReader:
+    """The file, decompressed by its suffix (any case); ``EOFError`` when compressed and cut short.
 
     Python's own gzip, bzip2 and lzma readers check that the file ends where its
     data does; zstd and deflate (zlib format, as Beam writes it) are checked here.
@@ -231,9 +243,11 @@ _DIGITS_AS_ZERO = str.maketrans("0123456789", "0" * 10)
 
 
 def _event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
-    # A function of its own: a parsed object must not outlive the call, or the parser cannot be reused.
+    # A function of its own: a parsed object must not outlive the call, or the parser cannot be
+    # reused.
     try:
-        value = parser.parse(line)["metadata"]["event_time"]
+        document: Any = parser.parse(line)  # indexed blindly: a misfit raises, caught below
+        value = document["metadata"]["event_time"]
     except (ValueError, KeyError, TypeError, IndexError, RuntimeError):
         return None
     return value if isinstance(value, str) else None
@@ -251,7 +265,7 @@ def _span_of_texts(texts: list[str]) -> tuple[int, int] | None:
     shapes = "\n".join(texts).translate(_DIGITS_AS_ZERO).split("\n")
     groups: dict[str, list[str]] = {}
     if len(shapes) == len(texts):
-        for shape, text in zip(shapes, texts):
+        for shape, text in zip(shapes, texts, strict=True):
             groups.setdefault(_same_order_key(shape, text), []).append(text)
     else:  # a text with a line break in it: no shortcut
         groups = {text: [text] for text in texts}
@@ -269,7 +283,7 @@ def _span_of_texts(texts: list[str]) -> tuple[int, int] | None:
 
 
 def event_time_span(parser: simdjson.Parser, lines: Iterable[bytes]) -> tuple[int, int] | None:
-    """Earliest and latest parseable ``metadata.event_time`` of the lines (epoch microseconds), or None.
+    """Earliest and latest parseable ``metadata.event_time`` of the lines (epoch µs), or None.
 
     Per line, only the text of the time is taken. Texts of the same layout
     (digits in the same places) and the same UTC offset sort in time order,
@@ -310,7 +324,7 @@ class _EventClock:
         self._wall_clock = wall_clock
 
     def stamp(self, span: tuple[int, int] | None) -> int:
-        """The timestamp of an element whose lines' event times span ``span`` (None: no event time)."""
+        """The timestamp of an element whose lines' event times span ``span`` (None: none)."""
         if span is None:  # dead letters only: where the stream is now
             now = self.newest if self.newest is not None else int(self._wall_clock() * 1_000_000)
             return max(now, self.watermark)
@@ -327,7 +341,7 @@ class _EventClock:
 
 
 class FolderWatcher:
-    """A TestStreamService reader: ``read_multiple`` yields TestStream events as files become complete."""
+    """A TestStreamService reader: ``read_multiple`` yields TestStream events as files complete."""
 
     def __init__(self, pattern: str, stop_after_seconds: float, lag_seconds: int, drain_seconds: int = 0,
                  poll_seconds: float = 1.0, clock=time.monotonic, sleep=time.sleep,
@@ -361,7 +375,8 @@ class FolderWatcher:
         read: set[str] = set()
         appeared_by_stop: set[str] | None = None
         warned: set[str] = set()
-        # A file first seen at the stop is ready one settle time later at most, unless it keeps changing.
+        # A file first seen at the stop is ready one settle time later at most, unless it keeps
+        # changing.
         give_up_after = self._stop_after + self._settle + 2 * self._poll
         while True:
             now = self._clock()
@@ -424,7 +439,7 @@ class FolderWatcher:
         return _element(unreadable, times.stamp(None))
 
     def _file_events(self, path: str, parser: simdjson.Parser, times: _EventClock):
-        """One element per block of lines (a Beam element per line would cost more than the line)."""
+        """One element per block of lines (an element per line would cost more than the line)."""
         _LOG.info("watch: reading %s", path)
         sent = 0
         try:

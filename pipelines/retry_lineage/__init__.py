@@ -147,7 +147,7 @@ def _print_help() -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the batch job to completion, publish its output, print the summary; returns the exit code.
+    """Run the batch job to completion, publish its output, print the summary; the exit code.
 
     The output is locked for the whole command (every day of a backfill);
     SIGINT and SIGTERM remove the unfinished version, release the lock and
@@ -201,7 +201,8 @@ def run(argv: list[str] | None = None) -> int:
                 code = run_once(options, state=state, release_lease_of=run_id if hand_over_lease else None)
                 if code != EXIT_OK or received:
                     if len(days) > 1 and not received:
-                        _LOG.error("stopping the backfill at ingest_date=%s (exit %d): later days depend on it",
+                        _LOG.error("stopping the backfill at ingest_date=%s (exit %d): "
+                             "later days depend on it",
                                    day, code)
                     break
         except KeyboardInterrupt:
@@ -240,7 +241,8 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         return EXIT_USAGE
     except Exception as error:
         _LOG.debug("%s: preparing %s failed", where, output, exc_info=True)
-        print(f"retry-lineage: {where}: cannot prepare {output}: {one_line(error)}; nothing was published",
+        print(f"retry-lineage: {where}: cannot prepare {output}: {one_line(error)}; "
+            "nothing was published",
               file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     state["version"] = version
@@ -253,7 +255,8 @@ def run_once(options: PipelineOptions, state: dict | None = None, release_lease_
         result = pipeline.run()
         if dry_run:
             keep_version = True
-            _LOG.info("%s: dry run: the job graph was built and validated; nothing ran, nothing was published", where)
+            _LOG.info("%s: dry run: the job graph was built and validated; "
+                "nothing ran, nothing was published", where)
             return EXIT_OK
         if opts.no_wait:
             keep_version = True

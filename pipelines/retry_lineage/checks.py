@@ -1,4 +1,4 @@
-"""Checks of the batch job: options that cannot work, inputs and output before a run, the summary after it."""
+"""Checks of the batch job: options that cannot work, inputs and output, the summary after."""
 from __future__ import annotations
 
 import os
@@ -64,7 +64,7 @@ def check_output_folder(output: str) -> None:
 
 
 def check_inputs(options: PipelineOptions) -> None:
-    """Resolve the input of every day to run (see transforms.inputs) and check --output, before anything runs.
+    """Resolve every day's input (see transforms.inputs) and check --output, before anything runs.
 
     Raises UsageError: an absent literal path, a folder, a pattern (or a dated
     run's day) that matches nothing without --allow-empty-input, an input inside

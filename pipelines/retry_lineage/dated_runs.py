@@ -1,4 +1,4 @@
-"""Dated runs of the batch job: which ingest dates a command runs, and the input patterns of each."""
+"""Dated runs of the batch job: which ingest dates a command runs, and each one's inputs."""
 from __future__ import annotations
 
 import datetime as dt
@@ -39,7 +39,7 @@ def ingest_days(options: PipelineOptions) -> list[str | None]:
 
 
 def patterns_of_day(options: PipelineOptions, day: str | None) -> list[str]:
-    """The input patterns of one ingest date: ``--input-template`` for that day, else ``--input``."""
+    """The input patterns of one ingest date: ``--input-template`` for the day, else ``--input``."""
     opts = options.view_as(RetryLineageOptions)
     return [opts.input_template.replace("{date}", day)] if opts.input_template else opts.input
 

@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM during a batch run: both interrupt it, and the cleanup after them runs to its end."""
+"""SIGINT and SIGTERM during a batch run: both interrupt it; the cleanup after them completes."""
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[list[int]]:
-    """SIGINT and SIGTERM both interrupt the run (KeyboardInterrupt); yields the list of signals received.
+    """SIGINT and SIGTERM both interrupt the run (KeyboardInterrupt); yields the signals received.
 
     After the first signal both are ignored, so that removing the unfinished
     version and releasing the lock cannot be cut short.
@@ -23,7 +23,8 @@ def signals_as_interrupts() -> Iterator[list[int]]:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     def quiet_after_a_signal(record: logging.LogRecord) -> bool:
-        # Beam logs the interrupted step with a traceback; the run reports the interruption in one line.
+        # Beam logs the interrupted step with a traceback; the run reports the interruption in
+        # one line.
         return not (received and record.name.startswith("apache_beam"))
 
     try:
@@ -38,5 +39,5 @@ def signals_as_interrupts() -> Iterator[list[int]]:
     finally:
         for handler in handlers:
             handler.removeFilter(quiet_after_a_signal)
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, previous_handler in previous.items():
+            signal.signal(number, previous_handler)

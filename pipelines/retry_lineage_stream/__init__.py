@@ -1,4 +1,4 @@
-"""Streaming pipeline: Canvas Live Events as they arrive -> the same retry lineage tables.
+r"""Streaming pipeline: Canvas Live Events as they arrive -> the same retry lineage tables.
 
 The batch rules applied event by event (see ``transforms.streaming``):
 output in fixed event-time windows with allowed lateness, late events
@@ -14,7 +14,7 @@ Locally, on files dropped into a folder (no cloud at all)::
 
 On Dataflow::
 
-    retry-lineage stream --runner DataflowRunner --project P --region R \\
+    retry-lineage stream --runner DataflowRunner --project P --region R \
         --temp_location gs://B/tmp --input-subscription projects/P/subscriptions/S --output gs://B/out
 """
 from __future__ import annotations
@@ -89,11 +89,12 @@ MAX_TIMER_STEP_SECONDS = 86_400  # see transforms.streaming_join.StreamRules.max
 
 
 def check_stream_argv(argv: list[str]) -> None:
-    """Type-check the options; an unknown one, or one of the batch job (it would do nothing here), is a UsageError."""
+    """Type-check the options; UsageError for an unknown one or a batch-only one (no use here)."""
     check_argv(argv, "stream", [StreamOptions], other_commands=[("run", RetryLineageOptions)])
 
 
 def state_shards_of(options: PipelineOptions) -> int:
+    """The number of state shards: ``--state-shards``, else the default for the runner."""
     chosen = options.view_as(StreamOptions).state_shards
     if chosen is not None:
         return chosen
@@ -126,7 +127,7 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
 
 
 def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | None = None) -> dict:
-    """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Returns its outputs."""
+    """Add the streaming job to ``p``; ``lines`` replaces the source (tests). Its outputs."""
     shared, own = stream_settings(options, needs_source=lines is None)
     if "BundleBased" in str(options.view_as(StandardOptions).runner):
         cache_signatures()  # the local runner inspects every DoFn for every bundle
@@ -139,7 +140,8 @@ def build(p: beam.Pipeline, options: PipelineOptions, lines: beam.PCollection | 
         own.lineage_wait_seconds, source=own.input_subscription or own.watch, state_shards=shards,
         lineage_retention_days=own.lineage_retention_days)
     codec, output = shared.parquet_codec, shared.output
-    # A window's file waits for the retries of the window, decided at most one lineage wait after it.
+    # A window's file waits for the retries of the window, decided at most one lineage wait
+    # after it.
     hold = ceil_to(own.lineage_wait_seconds, own.window_seconds)
     written = {
         table.name: stream[key] | f"Write{table.name.title().replace('_', '')}" >> WriteWindowFiles(

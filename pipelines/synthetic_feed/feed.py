@@ -1,5 +1,7 @@
-"""Assembly: noise, routed, redelivered and malformed lines merged window by window, and the
-feed written to a file."""
+"""Assembly: noise, routed, redelivered and malformed lines merged window by window.
+
+Also writes the feed to a file.
+"""
 
 from __future__ import annotations
 
@@ -119,7 +121,7 @@ class Feed:
 
 
 def iter_feed_lines(events: int, seed: int) -> Iterator[bytes]:
-    """Yield exactly `events` lines (bytes, WITHOUT line terminator) deterministically for (events, seed)."""
+    """Exactly `events` lines (bytes, without terminator), the same for the same (events, seed)."""
     if events < 0:
         raise ValueError(f"events must be >= 0, got {events}")
     if events:
@@ -127,8 +129,11 @@ def iter_feed_lines(events: int, seed: int) -> Iterator[bytes]:
 
 
 def write_feed(path: str, events: int, seed: int) -> int:
-    """Write the feed to `path` (gzip if path ends with .gz, using gzip with mtime=0 so the bytes are
-    deterministic), lines terminated by b"\\n". Returns the number of lines written."""
+    r"""Write the feed to `path`; the number of lines written.
+
+    gzip if path ends with .gz, with mtime=0 so that the bytes are deterministic;
+    lines terminated by b"\n".
+    """
     written = 0
     with open(path, "wb") as raw:
         # No file name or timestamp in the gzip header, so the bytes depend only on the feed;

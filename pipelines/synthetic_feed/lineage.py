@@ -1,5 +1,7 @@
-"""Routed events: migrations growing course-copy forests and the outcome-alignment retries
-along them, released in delivery order."""
+"""Routed events: migrations growing course-copy forests, and retries along them.
+
+The outcome-alignment retries and migrations are released in delivery order.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ SCENARIOS = {
 
 @dataclass
 class Migration:
+    """One content migration of the forest: its ids, target and source course, and type."""
+
     migration_id: str
     job_id: str
     target: Course

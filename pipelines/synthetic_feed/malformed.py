@@ -1,4 +1,4 @@
-"""Malformed lines: one mutation per dead-letter reason, applied to a valid noise or routed event."""
+"""Malformed lines: one mutation per dead-letter reason, applied to a valid event."""
 
 from __future__ import annotations
 
@@ -14,17 +14,20 @@ REQUIRED_BODY_KEY = {
 
 
 def insert_in_string(line: bytes, junk: bytes) -> bytes:
+    """``line`` with ``junk`` inserted inside a JSON string value."""
     marker = b'"root_account_lti_guid":"'
     at = line.index(marker) + len(marker)
     return line[:at] + junk + line[at:]
 
 
 def truncate(event: dict, rng: random.Random) -> bytes:
+    """The event's JSON cut short at a random point."""
     text = dumps(event)  # cut the str, not the bytes, so the prefix is still valid UTF-8
     return text[: rng.randrange(len(text) // 3, len(text) - 1)].encode()
 
 
 def set_field(section: str, key: str, value) -> Callable[[dict, random.Random], bytes]:
+    """A mutation that sets ``section.key`` to ``value`` (or to ``value(event, rng)``)."""
     def mutate(event: dict, rng: random.Random) -> bytes:
         event[section][key] = value(event, rng) if callable(value) else value
         return dumps(event).encode()
@@ -32,6 +35,7 @@ def set_field(section: str, key: str, value) -> Callable[[dict, random.Random], 
 
 
 def drop_field(section: str | None, key: str | None = None) -> Callable[[dict, random.Random], bytes]:
+    """A mutation that removes ``section.key``, or the top-level ``section``."""
     def mutate(event: dict, rng: random.Random) -> bytes:
         if section is None:
             del event[key]
@@ -42,6 +46,7 @@ def drop_field(section: str | None, key: str | None = None) -> Callable[[dict, r
 
 
 def replace_required(value) -> Callable[[dict, random.Random], bytes]:
+    """A mutation that replaces the event's required body field with ``value``."""
     def mutate(event: dict, rng: random.Random) -> bytes:
         key = REQUIRED_BODY_KEY[event["metadata"]["event_name"]]
         event["body"][key] = value(event["body"][key]) if callable(value) else value
@@ -50,6 +55,7 @@ def replace_required(value) -> Callable[[dict, random.Random], bytes]:
 
 
 def no_offset(event: dict, rng: random.Random) -> str:
+    """A timestamp in the feed's span without a UTC offset."""
     return "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(START_MS // 1000 + rng.randrange(SPAN_MS // 1000))[:6]
 
 

@@ -1,5 +1,7 @@
-"""Noise, 98 % of the feed: 25 ordinary Canvas event types rendered from pre-encoded JSON
-fragments (the generator's hot path)."""
+"""Noise, 98 % of the feed: 25 ordinary Canvas event types.
+
+They are rendered from pre-encoded JSON fragments (the generator's hot path).
+"""
 
 from __future__ import annotations
 
@@ -244,7 +246,7 @@ class NoiseMaker:
         return next(entry for entry in self._entries if entry[0].name == name)
 
     def line(self, ms: int, entry: tuple | None = None) -> str:
-        """One noise event whose event_time is ``ms`` (of a random type unless ``entry`` is given)."""
+        """One noise event at time ``ms`` (of a random type unless ``entry`` is given)."""
         r = self._r
         spec, render = entry or self._table[int(r() * len(self._table))]
         session = self._sessions[int(r() * len(self._sessions))]

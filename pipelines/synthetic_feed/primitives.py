@@ -1,5 +1,8 @@
-"""Building blocks of the generator: the feed's time span and event names, compact JSON,
-Canvas ids, the timestamp forms producers write, and drift-free random draws."""
+"""Building blocks of the generator.
+
+The feed's time span and event names, compact JSON, Canvas ids, the timestamp
+forms producers write, and drift-free random draws.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ MINUTE_MS, HOUR_MS = 60_000, 3_600_000
 
 
 def dumps(obj: object, *, ascii_only: bool = False) -> str:
+    """Compact JSON, as producers write it."""
     return json.dumps(obj, ensure_ascii=ascii_only, separators=(",", ":"))
 
 
@@ -69,7 +73,7 @@ def format_time(ms: int, style: int, offset_min: int, sub_ms: int = 0) -> str:
 
 
 class Quota:
-    """Turns a rate into whole counts without drift, so rare features still appear in small feeds."""
+    """Turns a rate into whole counts without drift: rare features still appear in small feeds."""
 
     def __init__(self, rate: float, rng: random.Random) -> None:
         self._rate = rate
@@ -98,17 +102,21 @@ class Deck:
 
 
 def alnum40(rng: random.Random) -> str:
+    """40 random letters and digits."""
     return "".join(rng.choices(ALNUM, k=40))
 
 
 def hex40(rng: random.Random) -> str:
+    """40 random hex digits."""
     return "%040x" % rng.getrandbits(160)
 
 
 def hex32(rng: random.Random) -> str:
+    """32 random hex digits."""
     return "%032x" % rng.getrandbits(128)
 
 
 def uuid4(rng: random.Random) -> str:
+    """A random version-4 UUID drawn from ``rng`` (reproducible)."""
     h = "%032x" % rng.getrandbits(128)
     return "%s-%s-4%s-%x%s-%s" % (h[:8], h[8:12], h[13:16], 8 | int(h[16], 16) & 3, h[17:20], h[20:])

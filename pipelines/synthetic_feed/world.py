@@ -35,15 +35,22 @@ LAST_NAMES = (
     ("Haddad", "haddad"), ("Williams", "williams"), ("Rossi", "rossi"), ("Nguyen", "nguyen"),
 )
 USER_AGENTS = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.2592.113",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.2592.113",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 canvas/7.10.1",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.6533.64 Mobile Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5_1 like Mac OS X) "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 canvas/7.10.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.6533.64 Mobile Safari/537.36",
     "candroid/7.8.0 (Android 13; SM-S911U)",
-    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36",
 )
 SUBJECTS = (
     "BIO", "CHEM", "MATH", "HIST", "ENGL", "PSYC", "ECON", "PHYS", "ARTH", "NURS", "CS", "SOCI",
@@ -99,6 +106,8 @@ class Account:
 
 
 class User:
+    """A user of an account: ids, name, login, time zone and role."""
+
     __slots__ = ("account", "local", "gid", "name", "login", "sis", "time_zone", "offset", "role")
 
     def __init__(self, account: Account, rng: random.Random, role: str) -> None:
@@ -127,7 +136,7 @@ class Session:
         self.offset = user.offset
         # Some producers drop null-valued keys instead of writing null.
         self.keep_nulls = rng.random() < 0.75
-        head = dict(account.fields)
+        head: dict[str, str | None] = dict(account.fields)
         head.update(
             user_login=user.login, user_account_id=account.gid, user_sis_id=user.sis,
             user_id=user.gid, time_zone=user.time_zone,
@@ -181,6 +190,7 @@ class Course:
 
 
 def build_world(rng: random.Random) -> list[Account]:
+    """Three to five accounts with their users and courses."""
     picks = rng.sample(range(len(HOSTS)), rng.randint(3, 5))
     accounts = []
     for i in picks:
