@@ -102,7 +102,6 @@ def test_example_started_carries_source_course_uuid():
 
 @pytest.mark.parametrize("name, event_name", [
     ("course_created.json", "course_created"),
-    ("assignment_created.json", "assignment_created"),
 ])
 def test_example_noise_is_skipped(name, event_name):
     assert classify_event(example_line(name)) == Skipped(event_name)

@@ -11,6 +11,7 @@ import uuid
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipelines.shared_options import DEFAULT_LOCAL_RUNNER
+from transforms.outcomes import DEFAULT_OUTCOME_WAIT_SECONDS
 from transforms.read_canvas_events import default_processes
 
 
@@ -42,6 +43,11 @@ class RetryLineageOptions(PipelineOptions):
         parser.add_argument("--lineage-history", "--lineage_history", dest="lineage_history", default=None,
                             help="course_lineage Parquet of earlier days "
             "(default OUTPUT/course_lineage/ingest_date=*/*.parquet).")
+        parser.add_argument("--outcome-wait-seconds", "--outcome_wait_seconds", dest="outcome_wait_seconds",
+                            type=int, default=DEFAULT_OUTCOME_WAIT_SECONDS,
+                            help="How long after a retry a state event of its assignment can decide its "
+                                 f"outcome; past it the retry has no outcome event "
+                                 f"(default {DEFAULT_OUTCOME_WAIT_SECONDS}).")
         parser.add_argument("--no-wait", "--no_wait", dest="no_wait", action="store_true", default=False,
                             help="Return once the job is submitted (Flex Template launches); the job still "
                                  "publishes its output and _runs summary, which a scheduler then checks.")

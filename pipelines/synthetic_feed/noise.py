@@ -83,8 +83,8 @@ NOISE_SPECS = (
         ("points_possible", (10, 20, 100)), ("old_points_possible", (10, 20, 100)), ("grader_id", "user_id"),
         ("student_id", "peer_id"), ("student_sis_id", "peer_sis"), ("user_id", "peer_id"),
         ("grading_complete", (True,)), ("muted", "bool")), "GradebookImporter#process", 0.15),
-    NoiseSpec("assignment_created", 20, "course", "POST", "/api/v1/courses/{c}/assignments", ASSIGNMENT_FIELDS),
-    NoiseSpec("assignment_updated", 35, "course", "PUT", "/api/v1/courses/{c}/assignments/{n}", ASSIGNMENT_FIELDS),
+    NoiseSpec("assignment_created", 5, "course", "POST", "/api/v1/courses/{c}/assignments", ASSIGNMENT_FIELDS),
+    NoiseSpec("assignment_updated", 9, "course", "PUT", "/api/v1/courses/{c}/assignments/{n}", ASSIGNMENT_FIELDS),
     NoiseSpec("discussion_entry_created", 35, "course", "POST", "/api/v1/courses/{c}/discussion_topics/{n}/entries", (
         ("discussion_entry_id", "id"), ("parent_discussion_entry_id", (None, None, Ref("id"))),
         ("parent_discussion_entry_author_id", (None,)), ("discussion_topic_id", "id"), ("text", "text"),
