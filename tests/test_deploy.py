@@ -34,6 +34,7 @@ def test_template_parameters_are_options_of_the_job_with_working_regexes():
         "max_dead_letter_ratio": "0.01",
         "parquet_codec": "zstd",
         "allow_empty_input": "true",
+        "outcome_wait_seconds": "86400",
     }
     assert {p["name"] for p in metadata["parameters"]} == set(examples)
     for parameter in metadata["parameters"]:

@@ -27,7 +27,7 @@ from apache_beam.transforms.window import TimestampedValue
 from pipelines.cli import main
 from pipelines.retry_lineage_stream import build
 from pipelines.synthetic_feed import iter_feed_lines
-from transforms.events import ROUTED_EVENT_NAMES
+from transforms.events import ROLE_ASSIGNMENT_STATE, ROUTED_EVENT_NAMES, Accepted, classify_event
 from transforms.timestamps import parse_event_time
 
 DAY = 86_400_000_000
@@ -105,7 +105,7 @@ def _pairs(event: dict) -> list[tuple[str, str]]:
 
 
 def without_parents_named_later(timed):
-    """Leave out a completed migration whose parent (known only by LTI id) a later event names.
+    """Leave out a completed migration whose parent (known only by LTI id) a later accepted event names.
 
     Batch resolves it with the whole run's identity map; a stream decides the
     row when the watermark passes the migration and cannot know that later
@@ -124,8 +124,11 @@ def without_parents_named_later(timed):
         except Exception:
             event = None
         events.append(event)
-        for lti, _ in _pairs(event or {}):
-            named_at.setdefault(lti, micros)
+        # Only events the pipeline accepts name identities (a dead-lettered migration names none).
+        outcome = classify_event(line) if event else None
+        if isinstance(outcome, Accepted) and outcome.role != ROLE_ASSIGNMENT_STATE:
+            for lti, _ in _pairs(event or {}):
+                named_at.setdefault(lti, micros)
     kept = []
     for (micros, line), event in zip(timed, events, strict=True):
         body = (event or {}).get("body") or {}

@@ -16,7 +16,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.counters import counter_record
-from transforms.tables import DEAD_LETTER, RETRIES, Table, to_arrow
+from transforms.tables import DEAD_LETTER, EVENT_DATE_TABLES, Table, to_arrow
 from transforms.timestamps import utc_date
 
 PARQUET_CODECS = ("zstd", "snappy", "gzip", "none")
@@ -70,18 +70,19 @@ def write_step(table: Table) -> str:
 
 
 def retry_partition(row) -> str:
-    """The hive partition folder of a retries row: its UTC event date."""
+    """The hive partition folder of a row of a table partitioned by event_date: its UTC event date."""
     return f"event_date={utc_date(row.event_time)}"
 
 
 class WriteTable(beam.PTransform):
     """Rows of one table -> Parquet files under ``staging/<table>/[partition/]``; row counters.
 
-    Each partition is one file set (a file per million rows): ``retries`` is
-    partitioned by ``event_date`` (UTC), ``course_lineage`` and ``dead_letter``
-    are one partition each. ``dead_letter`` input comes as one list of rows per
-    classified range; the lists, not their rows, are shuffled to the writer,
-    which writes them sorted by source file and offset.
+    Each partition is one file set (a file per million rows): ``retries``,
+    ``assignment_states`` and ``retry_outcomes`` are partitioned by ``event_date``
+    (UTC), ``course_lineage`` and ``dead_letter`` are one partition each.
+    ``dead_letter`` input comes as one list of rows per classified range; the
+    lists, not their rows, are shuffled to the writer, which writes them sorted
+    by source file and offset.
     """
 
     def __init__(self, table: Table, staging: str, codec: str, partition: str = ""):
@@ -105,7 +106,7 @@ class WriteTable(beam.PTransform):
                 >> beam.MapTuple(lambda key, lists: (key, "part", dead_letters_in_order(lists)))
             )
         else:
-            partition = retry_partition if table is RETRIES else (lambda row: "")
+            partition = retry_partition if table in EVENT_DATE_TABLES else (lambda row: "")
             files = (
                 rows
                 | "KeyByPartition" >> beam.Map(lambda row: (partition(row), row))

@@ -52,7 +52,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.parquet_writer import DEFAULT_PARQUET_CODEC, STAGING_DIR, write_parquet
-from transforms.tables import RETRIES, TABLES, Table
+from transforms.tables import EVENT_DATE_TABLES, TABLES, Table
 
 SUMMARY_FILE = "_SUMMARY.json"
 SUCCESS_MARKER = "_SUCCESS"
@@ -180,8 +180,8 @@ class OutputLayout:
         return FileSystems.join(self.output, *self.summary_name().split("/"))
 
     def empty_file_dir(self, table: Table) -> str:
-        """Relative folder of the empty file a table with no rows gets (retries: its event_date)."""
-        return f"event_date={self.ingest_date}" if table is RETRIES and self.ingest_date else ""
+        """Relative folder of the empty file a table with no rows gets (tables partitioned by event_date: one)."""
+        return f"event_date={self.ingest_date}" if table in EVENT_DATE_TABLES and self.ingest_date else ""
 
     def stable_names(self) -> list[str]:
         """The names under OUTPUT readers use, each a link through ``_current`` on local disks."""

@@ -17,7 +17,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.classify_range import RangeResult, classify_file_range
 from transforms.counters import counter_record
-from transforms.events import ROLE_RETRY
+from transforms.events import ROLE_ASSIGNMENT_STATE, ROLE_RETRY
 from transforms.file_ranges import (
     DEFAULT_BLOCK_BYTES,
     DEFAULT_RANGE_BYTES,
@@ -27,9 +27,11 @@ from transforms.file_ranges import (
 )
 from transforms.inputs import resolve_inputs
 from transforms.parent_watch import exit_with_parent
-from transforms.tags import COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
+from transforms.tags import ASSIGNMENT_STATE_EVENTS, COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
 
 _LOG = logging.getLogger(__name__)
+
+_TAG_OF_ROLE = {ROLE_RETRY: RETRY_EVENTS, ROLE_ASSIGNMENT_STATE: ASSIGNMENT_STATE_EVENTS}
 
 
 class ListFileRanges(beam.PTransform):
@@ -77,10 +79,10 @@ class ListFileRanges(beam.PTransform):
 class ClassifyFileRange(beam.DoFn):
     """Classifies every line of one file range.
 
-    Main output: nothing. Tagged outputs: ``retry_events`` and ``migration_events``
-    (accepted, not yet deduplicated events), ``dead_letters`` (one list of
-    dead-letter rows per classified range, so that they are written together)
-    and ``counts`` (one counter record per range).
+    Main output: nothing. Tagged outputs: ``retry_events``, ``migration_events``
+    and ``assignment_state_events`` (accepted, not yet deduplicated events),
+    ``dead_letters`` (one list of dead-letter rows per classified range, so that
+    they are written together) and ``counts`` (one counter record per range).
 
     With ``processes > 1`` each range is cut into sub-ranges that a pool of
     worker processes classifies (the work is CPU-bound Python, so threads would
@@ -162,8 +164,7 @@ class ClassifyFileRange(beam.DoFn):
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
         for accepted in result.accepted:
-            tag = RETRY_EVENTS if accepted.role == ROLE_RETRY else MIGRATION_EVENTS
-            yield beam.pvalue.TaggedOutput(tag, accepted.event)
+            yield beam.pvalue.TaggedOutput(_TAG_OF_ROLE.get(accepted.role, MIGRATION_EVENTS), accepted.event)
         if result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, result.dead_letters)
         record = counter_record(result.counts)
@@ -180,7 +181,8 @@ def default_processes() -> int:
 
 
 class ReadCanvasEvents(beam.PTransform):
-    """File patterns -> ``retry_events``, ``migration_events``, ``dead_letters`` and ``counts``."""
+    """File patterns -> outputs ``retry_events``, ``migration_events``, ``assignment_state_events``,
+    ``dead_letters`` and ``counts``."""
 
     def __init__(
         self,
@@ -208,10 +210,8 @@ class ReadCanvasEvents(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            | "ListFileRanges"
-            >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
-            | "ClassifyFileRange"
-            >> beam.ParDo(
-                ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)
-            ).with_outputs(RETRY_EVENTS, MIGRATION_EVENTS, DEAD_LETTERS, COUNTS)
+            | "ListFileRanges" >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
+            | "ClassifyFileRange" >> beam.ParDo(
+                ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)).with_outputs(
+                RETRY_EVENTS, MIGRATION_EVENTS, ASSIGNMENT_STATE_EVENTS, DEAD_LETTERS, COUNTS)
         )

@@ -30,7 +30,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.counters import accepted_counter, counter_record
-from transforms.events import ROLE_RETRY, LineClassifier, RetryEvent
+from transforms.events import ROLE_RETRY, LineClassifier, MigrationEvent, RetryEvent
 from transforms.stream_settle import SettledLines, settle_lines
 from transforms.stream_state import load_machine, log_state_specs, record, stable_shard
 from transforms.streaming_join import (
@@ -106,7 +106,8 @@ class ClassifyLinesInStream(beam.DoFn):
         self._source = source
 
     def setup(self):
-        self._classifier = LineClassifier(self._hmac_key)
+        # Assignment events are skipped as noise here until the stream decides retry outcomes.
+        self._classifier = LineClassifier(self._hmac_key, assignment_states=False)
 
     def process(self, element):
         if isinstance(element, UnreadableFile):
@@ -129,9 +130,7 @@ class ClassifyLinesInStream(beam.DoFn):
                 settled.update(result.counts)
             for accepted in result.accepted:  # counted where its fate is decided, in the shard step
                 event = accepted.event
-                event_name = (
-                    event.source_event_name if isinstance(event, RetryEvent) else event.event_name
-                )
+                event_name = event.event_name if isinstance(event, MigrationEvent) else event.source_event_name
                 shard = stable_shard(event.root_account_uuid or "", self._shards)
                 yield (shard, (event, line.rstrip(b"\r"), event_name))
         if settled:

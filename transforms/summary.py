@@ -10,6 +10,7 @@ import apache_beam as beam
 from transforms.counters import accepted_counter
 from transforms.events import ACCEPTED_ROLES, DEAD_LETTER_CODES
 from transforms.lineage import LINEAGE_STATUSES
+from transforms.outcomes import OUTCOMES, PENDING
 
 
 def _prefixed(totals: Mapping[str, int], prefix: str) -> dict[str, int]:
@@ -20,8 +21,12 @@ def _prefixed(totals: Mapping[str, int], prefix: str) -> dict[str, int]:
     }
 
 
-def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
-    """The run summary from merged counters; ``balanced`` accounts for every input line."""
+def build_summary(totals: Mapping[str, int], pseudonymization: str, with_outcomes: bool = False) -> dict:
+    """The run summary from merged counters; ``balanced`` accounts for every input line.
+
+    ``with_outcomes`` (batch runs) adds ``assignment_states_written``, ``outcomes_written``,
+    ``outcomes`` (every value and ``pending``, zeros included) and the check ``outcomes_complete``.
+    """
     # Every batch code, zeros included, and any other code the run met (the stream's late_event).
     dead_letter_by_code = {
         code: totals.get("dead_letter_by_code." + code, 0) for code in DEAD_LETTER_CODES
@@ -62,7 +67,23 @@ def build_summary(totals: Mapping[str, int], pseudonymization: str) -> dict:
         and sum(accepted.values()) + summary["duplicates"]
         == sum(totals.get("accepted_before_dedup." + role, 0) for role in ACCEPTED_ROLES)
     )
+    if with_outcomes:
+        _add_outcomes(summary, totals)
     return summary
+
+
+def _add_outcomes(summary: dict, totals: Mapping[str, int]) -> None:
+    decided = {value: totals.get("outcome." + value, 0) for value in OUTCOMES}
+    pending = totals.get("outcome." + PENDING, 0)
+    summary["assignment_states_written"] = totals.get("assignment_states_written", 0)
+    summary["outcomes_written"] = totals.get("retry_outcomes_written", 0)
+    summary["outcomes"] = {**decided, PENDING: pending}
+    # Every retry of the run (and every retry still pending after earlier days) is written or pending, once.
+    candidates = summary["accepted"]["retry"] + totals.get("outcome_retries_from_history", 0)
+    summary["outcomes_complete"] = (
+        summary["outcomes_written"] == sum(decided.values())
+        and summary["outcomes_written"] + pending == candidates
+    )
 
 
 class SumCounters(beam.CombineFn):
@@ -91,14 +112,15 @@ class SumCounters(beam.CombineFn):
 class SummarizeRun(beam.PTransform):
     """Flattened counter records -> a single summary dict."""
 
-    def __init__(self, pseudonymization: str):
+    def __init__(self, pseudonymization: str, with_outcomes: bool = False):
         super().__init__()
         self._pseudonymization = pseudonymization
+        self._with_outcomes = with_outcomes
 
     def expand(self, counts):
-        pseudonymization = self._pseudonymization
+        pseudonymization, with_outcomes = self._pseudonymization, self._with_outcomes
         return (
             counts
             | "SumCounters" >> beam.CombineGlobally(SumCounters())
-            | "BuildSummary" >> beam.Map(lambda totals: build_summary(totals, pseudonymization))
+            | "BuildSummary" >> beam.Map(lambda totals: build_summary(totals, pseudonymization, with_outcomes))
         )

@@ -1,4 +1,4 @@
-"""The three output tables: a pydantic model and one explicit Arrow schema each.
+"""The output tables: a pydantic model and one explicit Arrow schema each.
 
 The model is the documented contract of a row (what an analyst reads back);
 the Arrow schema is what the writer enforces. ``tests/test_tables.py`` proves
@@ -9,7 +9,6 @@ as epoch microseconds, so each table's columns are listed once here.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 from typing import Annotated, NamedTuple
 
@@ -159,9 +158,72 @@ DEAD_LETTER_SCHEMA = pa.schema(
 )
 
 
-def _row_type(name: str, record: type[BaseModel]) -> type:
-    """The NamedTuple a table's rows travel as: the model's columns, in order."""
-    return collections.namedtuple(name, list(record.model_fields), module=__name__)
+class AssignmentStateRecord(_Row):
+    event_fingerprint: str
+    source_event_name: str
+    event_time: dt.datetime
+    root_account_uuid: str | None
+    context_uuid: str
+    lti_resource_link_id: str
+    assignment_id: str
+    workflow_state: str
+    lti_resource_link_id_duplicated_from: str | None
+    assignment_id_duplicated_from: str | None
+    domain_duplicated_from: str | None
+    created_on_blueprint_sync: bool | None
+
+
+ASSIGNMENT_STATES_SCHEMA = pa.schema([
+    _string("event_fingerprint", False),
+    _string("source_event_name", False),
+    pa.field("event_time", UTC_MICROS, nullable=False),
+    _string("root_account_uuid"),
+    _string("context_uuid", False),
+    _string("lti_resource_link_id", False),
+    _string("assignment_id", False),
+    _string("workflow_state", False),
+    _string("lti_resource_link_id_duplicated_from"),
+    _string("assignment_id_duplicated_from"),
+    _string("domain_duplicated_from"),
+    pa.field("created_on_blueprint_sync", pa.bool_()),
+])
+
+
+class RetryOutcomeRecord(_Row):
+    event_fingerprint: str
+    root_account_uuid: str | None
+    new_course_uuid: str
+    new_assignment_resource_link_id: str | None
+    event_time: dt.datetime
+    attempt_number: Annotated[int, Int32] | None
+    outcome: str
+    outcome_workflow_state: str | None
+    outcome_time: dt.datetime | None
+    seconds_to_outcome: float | None
+    failed_at: dt.datetime | None
+    seconds_since_failure: float | None
+    assignment_id: str | None
+    lti_resource_link_id_duplicated_from: str | None
+    created_on_blueprint_sync: bool | None
+
+
+RETRY_OUTCOMES_SCHEMA = pa.schema([
+    _string("event_fingerprint", False),
+    _string("root_account_uuid"),
+    _string("new_course_uuid", False),
+    _string("new_assignment_resource_link_id"),
+    pa.field("event_time", UTC_MICROS, nullable=False),
+    pa.field("attempt_number", pa.int32()),
+    _string("outcome", False),
+    _string("outcome_workflow_state"),
+    pa.field("outcome_time", UTC_MICROS),
+    pa.field("seconds_to_outcome", pa.float64()),
+    pa.field("failed_at", UTC_MICROS),
+    pa.field("seconds_since_failure", pa.float64()),
+    _string("assignment_id"),
+    _string("lti_resource_link_id_duplicated_from"),
+    pa.field("created_on_blueprint_sync", pa.bool_()),
+])
 
 
 # The row types are written out so that the type checker knows their fields; tests/test_tables.py
@@ -227,6 +289,48 @@ class DeadLetterRow(NamedTuple):
     raw: bytes
 
 
+
+class AssignmentStateRow(NamedTuple):
+    """An ``assignment_states`` row as the pipeline carries it (``event_time`` in epoch µs).
+
+    Also the accepted assignment event, whose ``lti_resource_link_id`` may then be None
+    (such an event is counted, never written).
+    """
+
+    event_fingerprint: str
+    source_event_name: str
+    event_time: int
+    root_account_uuid: str | None
+    context_uuid: str
+    lti_resource_link_id: str
+    assignment_id: str
+    workflow_state: str
+    lti_resource_link_id_duplicated_from: str | None
+    assignment_id_duplicated_from: str | None
+    domain_duplicated_from: str | None
+    created_on_blueprint_sync: bool | None
+
+
+class RetryOutcomeRow(NamedTuple):
+    """A ``retry_outcomes`` row as the pipeline carries it (times in UTC epoch microseconds)."""
+
+    event_fingerprint: str
+    root_account_uuid: str | None
+    new_course_uuid: str
+    new_assignment_resource_link_id: str | None
+    event_time: int
+    attempt_number: int | None
+    outcome: str
+    outcome_workflow_state: str | None
+    outcome_time: int | None
+    seconds_to_outcome: float | None
+    failed_at: int | None
+    seconds_since_failure: float | None
+    assignment_id: str | None
+    lti_resource_link_id_duplicated_from: str | None
+    created_on_blueprint_sync: bool | None
+
+
 # An accepted retry carries every retries column that comes before the join's.
 RETRY_EVENT_COLUMNS = tuple(RetryRecord.model_fields)[
     : tuple(RetryRecord.model_fields).index("lineage_status")
@@ -245,7 +349,12 @@ class Table(NamedTuple):
 RETRIES = Table("retries", RETRIES_SCHEMA, RetryRecord, RetryRow)
 COURSE_LINEAGE = Table("course_lineage", COURSE_LINEAGE_SCHEMA, CourseLineageRecord, LineageRow)
 DEAD_LETTER = Table("dead_letter", DEAD_LETTER_SCHEMA, DeadLetterRecord, DeadLetterRow)
-TABLES = (RETRIES, COURSE_LINEAGE, DEAD_LETTER)
+ASSIGNMENT_STATES = Table("assignment_states", ASSIGNMENT_STATES_SCHEMA, AssignmentStateRecord, AssignmentStateRow)
+RETRY_OUTCOMES = Table("retry_outcomes", RETRY_OUTCOMES_SCHEMA, RetryOutcomeRecord, RetryOutcomeRow)
+# Tables partitioned by the UTC date of their event_time column (``event_date=``).
+EVENT_DATE_TABLES = (RETRIES, ASSIGNMENT_STATES, RETRY_OUTCOMES)
+# Every table a batch run writes and publishes.
+TABLES = (RETRIES, COURSE_LINEAGE, DEAD_LETTER, ASSIGNMENT_STATES, RETRY_OUTCOMES)
 
 
 def to_arrow(table: Table, rows: list[tuple]) -> pa.Table:

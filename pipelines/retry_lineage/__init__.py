@@ -71,6 +71,7 @@ from transforms.publish import (
     read_summary,
     version_dir,
 )
+from transforms.outcome_history import ReadTableHistory
 from transforms.read_canvas_events import ReadCanvasEvents
 from transforms.resolve import (
     IDENTITY_PAIRS,
@@ -81,9 +82,10 @@ from transforms.resolve import (
     NumberRetryAttempts,
     ResolveParents,
 )
+from transforms.retry_outcomes import DecideRetryOutcomes, LatestEventTime, PendingRetriesFromHistory
 from transforms.summary import SummarizeRun
-from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
-from transforms.tags import COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
+from transforms.tables import ASSIGNMENT_STATES, COURSE_LINEAGE, DEAD_LETTER, RETRIES, RETRY_OUTCOMES
+from transforms.tags import ASSIGNMENT_STATE_EVENTS, COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
 
 PROG = "retry-lineage"
 _LOG = logging.getLogger("retry_lineage")
@@ -145,32 +147,40 @@ def build(
     )
     joined = retries.numbered | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
 
+    seen = [events[RETRY_EVENTS], events[MIGRATION_EVENTS], events[ASSIGNMENT_STATE_EVENTS]]
+    outcome_inputs = {"retries": retries.numbered, "states": events[ASSIGNMENT_STATE_EVENTS]}
+    if day:
+        # Retries still pending after earlier days, and their assignments' earlier states.
+        history_retries = p | "ReadRetryHistory" >> ReadTableHistory(output, RETRIES, day)
+        history_outcomes = p | "ReadOutcomeHistory" >> ReadTableHistory(output, RETRY_OUTCOMES, day)
+        history_states = p | "ReadStateHistory" >> ReadTableHistory(output, ASSIGNMENT_STATES, day)
+        outcome_inputs["history_retries"] = {"retries": history_retries, "outcomes": history_outcomes} | (
+            "PendingRetriesFromHistory" >> PendingRetriesFromHistory())
+        outcome_inputs["history_states"] = history_states
+        seen += [history_retries, history_states]
+    clock = seen | "AllAcceptedEvents" >> beam.Flatten() | "RunClock" >> LatestEventTime()
+    decided = outcome_inputs | "DecideRetryOutcomes" >> DecideRetryOutcomes(clock, opts.outcome_wait_seconds)
+
     written = [
         joined.rows | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition),
-        lineage_rows
-        | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
-        events[DEAD_LETTERS]
-        | write_step(DEAD_LETTER) >> WriteTable(DEAD_LETTER, staging, codec, partition),
+        decided["assignment_states"] | write_step(ASSIGNMENT_STATES) >> WriteTable(
+            ASSIGNMENT_STATES, staging, codec, partition),
+        decided["outcomes"] | write_step(RETRY_OUTCOMES) >> WriteTable(RETRY_OUTCOMES, staging, codec, partition),
+        lineage_rows | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
+        events[DEAD_LETTERS] | write_step(DEAD_LETTER) >> WriteTable(DEAD_LETTER, staging, codec, partition),
     ]
-    counts = [
-        events[COUNTS],
-        retries[COUNTS],
-        migrations[COUNTS],
-        identity[COUNTS],
-        joined[COUNTS],
-        *written,
-    ]
+    counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS],
+              decided["counts"], *written]
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
-    summary = (
-        counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(pseudonymization)
-    )
-    summary | "PublishRun" >> PublishRun(
-        OutputLayout(output, day), version, run_id, codec, release_lease_of
-    )
+    summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(
+        pseudonymization, with_outcomes=True)
+    summary | "PublishRun" >> PublishRun(OutputLayout(output, day), version, run_id, codec, release_lease_of)
     return {
         RETRIES.name: joined.rows,
         COURSE_LINEAGE.name: lineage_rows,
         DEAD_LETTER.name: events[DEAD_LETTERS],
+        ASSIGNMENT_STATES.name: decided["assignment_states"],
+        RETRY_OUTCOMES.name: decided["outcomes"],
         "summary": summary,
     }
 

@@ -40,6 +40,8 @@ def validate_options(options: PipelineOptions) -> None:
         )
     if opts.parse_processes is not None and opts.parse_processes < 1:
         raise UsageError(f"--parse-processes must be at least 1, got {opts.parse_processes}")
+    if opts.outcome_wait_seconds < 0:
+        raise UsageError(f"--outcome-wait-seconds must be at least 0, got {opts.outcome_wait_seconds}")
     option = "--input-template" if opts.input_template else "--input"
     for day in days:
         for pattern in patterns_of_day(opts, day):
@@ -101,6 +103,8 @@ def check_summary(summary: dict, max_dead_letter_ratio: float) -> list[str]:
         problems.append("run summary is not balanced: some input lines are unaccounted for")
     if not summary["outputs_complete"]:
         problems.append("written rows do not match accepted events: output is incomplete")
+    if not summary.get("outcomes_complete", True):
+        problems.append("retry outcomes written and pending do not account for every retry once")
     ratio = summary["dead_lettered"] / summary["lines_read"] if summary["lines_read"] else 0.0
     if ratio > max_dead_letter_ratio:
         problems.append(

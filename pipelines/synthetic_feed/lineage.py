@@ -29,6 +29,7 @@ from pipelines.synthetic_feed.primitives import (
 from pipelines.synthetic_feed.world import TIME_ZONES, Account, Course
 
 ROUTED_SHARE = 0.015
+FAILED_TO_CLONE = "failed_to_clone_outcome_alignment"
 
 
 MIGRATION_JOB_TAGS = {
@@ -80,6 +81,7 @@ class Lineage:
         self._deck = Deck(rng, SCENARIOS)
         self._heap: list[tuple[int, int, bytes]] = []
         self._seq = 0
+        self._states = 0  # assignment state events planned so far
         self._gap = SPAN_MS / max(events * ROUTED_SHARE, 1e-9)  # event-time per routed line
         self._next_start = START_MS + int(rng.random() * 3 * self._gap)
         self._recent: list[Course] = []
@@ -97,9 +99,10 @@ class Lineage:
     def due(self, until_ms: int) -> list[bytes]:
         """Routed lines delivered up to ``until_ms``, in delivery order."""
         while self._next_start <= until_ms:
-            before = self._seq
+            before, states_before = self._seq, self._states
             self._scenarios[self._deck.draw()](self._next_start)
-            emitted = max(self._seq - before, 1)
+            # Assignment state events do not count: they come on top of the routed share.
+            emitted = max(self._seq - before - (self._states - states_before), 1)
             self._next_start += int(emitted * self._gap * self._rng.uniform(0.5, 1.5))
         out = []
         while self._heap and self._heap[0][0] <= until_ms:
@@ -226,27 +229,67 @@ class Lineage:
         indexes = rng.sample(range(len(source.assignments)), min(count, len(source.assignments)))
         return [(source.assignments[i], target.assignments[i]) for i in indexes]
 
-    def _retries(
-        self, t: int, source: Course, target: Course, pairs: list[tuple]
-    ) -> list[tuple[int, dict]]:
-        """Retry events for assignment pairs; some assignments are retried several times."""
+    def _retries(self, t: int, source: Course, target: Course, pairs: list[tuple]) -> list[tuple[int, dict]]:
+        """Retry events for assignment pairs (some assignments are retried several times), with the copied
+        assignment's state events around them: the copy fails to clone its outcome alignments, each retry
+        sets it cloning, and then it fails again before the next retry; after the last one it succeeds,
+        fails, is deleted, or nothing more is heard."""
         rng = self._rng
         events = []
         for source_assignment, target_assignment in pairs:
             at = t + rng.randint(MINUTE_MS, 3 * HOUR_MS)
-            for _ in range(1 if rng.random() < 0.7 else rng.randint(2, 4)):
+            state = self._state_maker(source, source_assignment, target, target_assignment)
+            copied = max(t - rng.randint(MINUTE_MS, 10 * MINUTE_MS), START_MS)
+            failed_before = rng.randint(copied + 3_000, at - 1_000)
+            events += [(copied, state(copied, "duplicating", "assignment_created")),
+                       (copied + 2_000, state(copied + 2_000, "outcome_alignment_cloning")),
+                       (failed_before, state(failed_before, FAILED_TO_CLONE))]
+            attempts = 1 if rng.random() < 0.7 else rng.randint(2, 4)
+            for attempt in range(attempts):
                 form2 = rng.random() < 0.2
-                events.append(
-                    (
-                        at,
-                        self.retry_event(
-                            at, source, source_assignment, target, target_assignment, form2
-                        ),
-                    )
-                )
-                at += rng.randint(5 * MINUTE_MS, 2 * HOUR_MS)
+                events.append((at, self.retry_event(at, source, source_assignment, target, target_assignment, form2)))
+                events.append((at + 1_000, state(at + 1_000, "outcome_alignment_cloning")))
+                gap = rng.randint(5 * MINUTE_MS, 2 * HOUR_MS)
+                if attempt + 1 < attempts:  # the retry endpoint takes only a failed assignment
+                    # A stuck clone is failed by a periodic job that emits no event.
+                    if rng.random() < 0.7:
+                        failed = at + rng.randint(MINUTE_MS, gap - MINUTE_MS)
+                        events.append((failed, state(failed, FAILED_TO_CLONE)))
+                    at += gap
+                    continue
+                ending = rng.choices(("published", "unpublished", FAILED_TO_CLONE, "deleted", None),
+                                     (45, 10, 20, 5, 20))[0]
+                if ending is not None:
+                    done = at + rng.randint(5_000, 20 * MINUTE_MS)
+                    events.append((done, state(done, ending)))
         events.sort(key=lambda e: e[0])
         return events
+
+    def _state_maker(self, source: Course, source_assignment: tuple, target: Course, target_assignment: tuple):
+        """A function (ms, workflow_state, event name) -> the copied assignment's event at that time."""
+        rng = self._rng
+        account = target.account
+        misspelled = rng.random() < 0.2  # the documentation's spelling, assignment_id_duplicated__from
+        blueprint = rng.random() < 0.1
+        assignment_gid = canvas_global_id(account.shard, target_assignment[0])
+        source_gid = canvas_global_id(source.account.shard, source_assignment[0])
+        title = "Quiz %d" % rng.randint(1, 40)
+
+        def state(ms: int, workflow_state: str, name: str = "assignment_updated") -> dict:
+            self._states += 1
+            meta = {"context_type": "Course", "context_id": target.gid, "event_name": name,
+                    "event_time": self._time(ms, 0), "producer": "canvas", **account.fields}
+            body = {
+                "assignment_id": assignment_gid, "context_id": target.gid, "context_type": "Course",
+                "context_uuid": target.uuid, "created_on_blueprint_sync": blueprint, "domain": account.host,
+                "lti_resource_link_id": target_assignment[1], "lti_resource_link_id_duplicated_from": source_assignment[1],
+                "assignment_id_duplicated__from" if misspelled else "assignment_id_duplicated_from": source_gid,
+                "domain_duplicated_from": source.account.host, "points_possible": 10, "submission_types": "external_tool",
+                "title": title, "workflow_state": workflow_state,
+            }
+            return {"metadata": meta, "body": body}
+
+        return state
 
     def _emit_all(self, events: list[tuple[int, dict]], delay: int | None = None) -> None:
         rng = self._rng

@@ -1,0 +1,37 @@
+"""The stream skips assignment events as noise: settled where lines are read, never sent on."""
+from __future__ import annotations
+
+import collections
+
+from tests.conftest import course, line, noise, retry
+from transforms.events import LineClassifier
+from transforms.stream_settle import candidate_indexes, settle_lines
+
+A, B = course("A"), course("B")
+SOURCE = "/in/*.jsonl"
+
+
+def assignment(event_name: str, link: str | None = "link-1") -> bytes:
+    body = {"assignment_id": "7", "context_uuid": B, "workflow_state": "published", "context_type": "Course",
+            "lti_resource_link_id": link}
+    return line(event_name, body, "2024-07-30T10:05:00Z")
+
+
+def test_assignment_events_are_settled_as_skipped_noise_not_candidates():
+    lines = [noise(), assignment("assignment_created"), retry(A, B, "2024-07-30T10:01:00Z"),
+             assignment("assignment_updated", link=None), noise()]
+    assert candidate_indexes(lines) == [2]
+    classifier = LineClassifier(None, assignment_states=False)
+    settled = settle_lines(classifier, lines, SOURCE)
+    assert settled.candidates == [lines[2]]
+    assert settled.counts["skipped_by_event_name.assignment_created"] == 1
+    assert settled.counts["skipped_by_event_name.assignment_updated"] == 1
+    # The same counters as the stream's classifier gives classifying every line.
+    counts = collections.Counter(settled.counts)
+    counts.update(classifier.classify_lines(settled.candidates, None, SOURCE).counts)
+    assert counts == classifier.classify_lines(lines, None, SOURCE).counts
+
+
+def test_the_batch_classifier_accepts_the_same_assignment_events():
+    result = LineClassifier(None).classify_lines([assignment("assignment_created")], None, SOURCE)
+    assert [accepted.role for accepted in result.accepted] == ["assignment_state"]
