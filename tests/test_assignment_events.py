@@ -1,4 +1,5 @@
-"""Routing and validation of ``assignment_created`` / ``assignment_updated`` (role ``assignment_state``)."""
+"""Routing and validation of ``assignment_created`` and ``assignment_updated`` events."""
+
 from __future__ import annotations
 
 import json
@@ -6,20 +7,34 @@ import json
 import pytest
 
 import transforms.events as events
+from tests.conftest import CANVAS_EXAMPLES, line, noise
 from transforms.events import (
-    ROLE_ASSIGNMENT_STATE, Accepted, AssignmentStateEvent, DeadLetter, LineClassifier, Skipped, classify_event,
+    ROLE_ASSIGNMENT_STATE,
+    Accepted,
+    AssignmentStateEvent,
+    DeadLetter,
+    LineClassifier,
+    Skipped,
+    classify_event,
 )
 from transforms.timestamps import parse_event_time
 
-from tests.conftest import CANVAS_EXAMPLES, line, noise
+BODY = {
+    "assignment_id": "101",
+    "context_uuid": "C" * 40,
+    "context_type": "Course",
+    "workflow_state": "published",
+    "lti_resource_link_id": "link-1",
+}
 
-BODY = {"assignment_id": "101", "context_uuid": "C" * 40, "context_type": "Course",
-        "workflow_state": "published", "lti_resource_link_id": "link-1"}
 
-
-def assignment(body: dict | None = None, event_name: str = "assignment_updated",
-               event_time: str = "2024-07-30T10:00:00Z", **metadata) -> bytes:
-    """An assignment event line: BODY with the given changes (a value of None removes nothing: it is null)."""
+def assignment(
+    body: dict | None = None,
+    event_name: str = "assignment_updated",
+    event_time: str = "2024-07-30T10:00:00Z",
+    **metadata,
+) -> bytes:
+    """An assignment event line: BODY with the given changes (a None value is null, not removed)."""
     return line(event_name, {**BODY, **(body or {})}, event_time, **metadata)
 
 
@@ -78,7 +93,9 @@ def test_course_or_absent_context_type_is_routed(event_name, context_type):
 
 @pytest.mark.parametrize("context_type", ["Account", "Group", "course", ""])
 def test_other_context_types_are_skipped(context_type):
-    assert classify_event(assignment({"context_type": context_type})) == Skipped("assignment_updated")
+    assert classify_event(assignment({"context_type": context_type})) == Skipped(
+        "assignment_updated"
+    )
 
 
 @pytest.mark.parametrize("field", ["assignment_id", "context_uuid", "workflow_state"])
@@ -95,9 +112,19 @@ def test_required_fields(field, value):
     assert outcome.event_name == "assignment_created"
 
 
-@pytest.mark.parametrize("field", ["assignment_id", "context_uuid", "workflow_state", "lti_resource_link_id",
-                                   "lti_resource_link_id_duplicated_from", "assignment_id_duplicated_from",
-                                   "assignment_id_duplicated__from", "domain_duplicated_from"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "assignment_id",
+        "context_uuid",
+        "workflow_state",
+        "lti_resource_link_id",
+        "lti_resource_link_id_duplicated_from",
+        "assignment_id_duplicated_from",
+        "assignment_id_duplicated__from",
+        "domain_duplicated_from",
+    ],
+)
 @pytest.mark.parametrize("value", [1.5, True, [], {"a": 1}])
 def test_string_fields_of_another_type_are_invalid_body(field, value):
     outcome = dead(assignment({field: value}))
@@ -106,28 +133,41 @@ def test_string_fields_of_another_type_are_invalid_body(field, value):
 
 
 def test_integers_are_decimal_strings_and_empty_optionals_are_null():
-    event = accepted(assignment({"assignment_id": 21070000000000371, "lti_resource_link_id_duplicated_from": "",
-                                 "domain_duplicated_from": None, "assignment_id_duplicated_from": 42}))
+    event = accepted(
+        assignment(
+            {
+                "assignment_id": 21070000000000371,
+                "lti_resource_link_id_duplicated_from": "",
+                "domain_duplicated_from": None,
+                "assignment_id_duplicated_from": 42,
+            }
+        )
+    )
     assert event.assignment_id == "21070000000000371"
     assert event.assignment_id_duplicated_from == "42"
     assert event.lti_resource_link_id_duplicated_from is None
     assert event.domain_duplicated_from is None
 
 
-@pytest.mark.parametrize("body, expected", [
-    ({"assignment_id_duplicated_from": "7"}, "7"),
-    ({"assignment_id_duplicated__from": "8"}, "8"),
-    ({"assignment_id_duplicated_from": "7", "assignment_id_duplicated__from": "8"}, "7"),
-    ({"assignment_id_duplicated__from": "8", "assignment_id_duplicated_from": "7"}, "7"),
-    ({"assignment_id_duplicated_from": "", "assignment_id_duplicated__from": "8"}, "8"),
-    ({"assignment_id_duplicated_from": None, "assignment_id_duplicated__from": "8"}, "8"),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({"assignment_id_duplicated_from": "7"}, "7"),
+        ({"assignment_id_duplicated__from": "8"}, "8"),
+        ({"assignment_id_duplicated_from": "7", "assignment_id_duplicated__from": "8"}, "7"),
+        ({"assignment_id_duplicated__from": "8", "assignment_id_duplicated_from": "7"}, "7"),
+        ({"assignment_id_duplicated_from": "", "assignment_id_duplicated__from": "8"}, "8"),
+        ({"assignment_id_duplicated_from": None, "assignment_id_duplicated__from": "8"}, "8"),
+        ({}, None),
+    ],
+)
 def test_both_spellings_of_assignment_id_duplicated_from(body, expected):
     assert accepted(assignment(body)).assignment_id_duplicated_from == expected
 
 
-@pytest.mark.parametrize("value, expected", [(True, True), (False, False), (None, None), ("absent", None)])
+@pytest.mark.parametrize(
+    "value, expected", [(True, True), (False, False), (None, None), ("absent", None)]
+)
 def test_created_on_blueprint_sync_is_a_boolean_or_null(value, expected):
     body = {} if value == "absent" else {"created_on_blueprint_sync": value}
     assert accepted(assignment(body)).created_on_blueprint_sync is expected
@@ -136,18 +176,27 @@ def test_created_on_blueprint_sync_is_a_boolean_or_null(value, expected):
 @pytest.mark.parametrize("value", [0, 1, "false", "true", [], {}])
 def test_created_on_blueprint_sync_of_another_type_is_invalid_body(value):
     outcome = dead(assignment({"created_on_blueprint_sync": value}))
-    assert (outcome.error_code, outcome.error_detail.split(":")[0]) == ("invalid_body",
-                                                                        "body.created_on_blueprint_sync")
+    assert (outcome.error_code, outcome.error_detail.split(":")[0]) == (
+        "invalid_body",
+        "body.created_on_blueprint_sync",
+    )
 
 
 def test_dead_letter_order_envelope_then_time_then_body():
     bad_body = {"assignment_id": None, "created_on_blueprint_sync": "no"}
     assert dead(assignment(bad_body, root_account_uuid=["x"])).error_code == "invalid_envelope"
     assert dead(assignment(bad_body, event_time="yesterday")).error_code == "invalid_event_time"
-    assert dead(assignment(bad_body, event_time="0001-01-01T00:30:00+01:00")).error_code == "invalid_event_time"
+    assert (
+        dead(assignment(bad_body, event_time="0001-01-01T00:30:00+01:00")).error_code
+        == "invalid_event_time"
+    )
     assert dead(assignment(bad_body)).error_code == "invalid_body"
-    raw = json.dumps({"metadata": {"event_name": "assignment_created", "event_time": "2024-07-30T10:00:00Z"},
-                      "body": "not an object"}).encode()
+    raw = json.dumps(
+        {
+            "metadata": {"event_name": "assignment_created", "event_time": "2024-07-30T10:00:00Z"},
+            "body": "not an object",
+        }
+    ).encode()
     assert dead(raw).error_detail == "body: a JSON str, not an object"
 
 
@@ -164,8 +213,13 @@ def test_copies_share_a_fingerprint_whatever_the_key_order():
 
 
 def test_the_classifier_routes_assignment_events_and_counts_them_before_dedup():
-    lines = [noise(), assignment(), assignment({"lti_resource_link_id": None}), assignment({"assignment_id": []}),
-             assignment({"context_type": "Account"})]
+    lines = [
+        noise(),
+        assignment(),
+        assignment({"lti_resource_link_id": None}),
+        assignment({"assignment_id": []}),
+        assignment({"context_type": "Account"}),
+    ]
     result = LineClassifier().classify_lines(lines, 0, "f")
     assert [a.role for a in result.accepted] == [ROLE_ASSIGNMENT_STATE] * 2
     assert [a.event.lti_resource_link_id for a in result.accepted] == ["link-1", None]
@@ -178,63 +232,108 @@ def test_the_classifier_routes_assignment_events_and_counts_them_before_dedup():
 def test_a_classifier_without_assignment_states_skips_them(monkeypatch):
     strict_calls = []
     real = events.classify_event
-    monkeypatch.setattr(events, "classify_event", lambda *a, **k: strict_calls.append(a) or real(*a, **k))
+    monkeypatch.setattr(
+        events, "classify_event", lambda *a, **k: strict_calls.append(a) or real(*a, **k)
+    )
     # simdjson cannot hold an integer beyond 64 bits: that line takes the strict path.
-    lines = [assignment(), assignment({"assignment_id": []}, event_name="assignment_created"),
-             assignment({"points_possible": 2**70})]
+    lines = [
+        assignment(),
+        assignment({"assignment_id": []}, event_name="assignment_created"),
+        assignment({"points_possible": 2**70}),
+    ]
     result = LineClassifier(assignment_states=False).classify_lines(lines, 0, "f")
     assert result.accepted == [] and result.dead_letters == []
     assert result.counts["skipped_by_event_name.assignment_updated"] == 2
     assert result.counts["skipped_by_event_name.assignment_created"] == 1
     assert len(strict_calls) == 1
-    assert classify_event(lines[2]).role == ROLE_ASSIGNMENT_STATE  # which the default classifier accepts
+    assert (
+        classify_event(lines[2]).role == ROLE_ASSIGNMENT_STATE
+    )  # which the default classifier accepts
 
 
 VARIANTS = [
-    {}, {"assignment_id": 5}, {"lti_resource_link_id": None}, {"lti_resource_link_id": ""},
-    {"context_type": None}, {"context_type": "Group"}, {"context_type": 3}, {"created_on_blueprint_sync": True},
-    {"created_on_blueprint_sync": 0}, {"assignment_id": True}, {"assignment_id": ""}, {"workflow_state": None},
-    {"assignment_id_duplicated__from": 9}, {"assignment_id_duplicated_from": "1", "assignment_id_duplicated__from": "2"},
-    {"domain_duplicated_from": 1.5}, {"points_possible": 2**70}, {"description": "caf\\u00e9 \\ud83d\\ude00"},
-    {"score": 1e-7}, {"nested": {"b": [1, {"a": None}]}},
+    {},
+    {"assignment_id": 5},
+    {"lti_resource_link_id": None},
+    {"lti_resource_link_id": ""},
+    {"context_type": None},
+    {"context_type": "Group"},
+    {"context_type": 3},
+    {"created_on_blueprint_sync": True},
+    {"created_on_blueprint_sync": 0},
+    {"assignment_id": True},
+    {"assignment_id": ""},
+    {"workflow_state": None},
+    {"assignment_id_duplicated__from": 9},
+    {"assignment_id_duplicated_from": "1", "assignment_id_duplicated__from": "2"},
+    {"domain_duplicated_from": 1.5},
+    {"points_possible": 2**70},
+    {"description": "caf\\u00e9 \\ud83d\\ude00"},
+    {"score": 1e-7},
+    {"nested": {"b": [1, {"a": None}]}},
 ]
 
 
 @pytest.mark.parametrize("changes", VARIANTS)
-@pytest.mark.parametrize("metadata", [{}, {"root_account_uuid": 7}, {"root_account_uuid": False},
-                                      {"event_time": "2024-07-30 12:00:00 +0200"}, {"event_time": "bad"},
-                                      {"event_time": 5}])
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},
+        {"root_account_uuid": 7},
+        {"root_account_uuid": False},
+        {"event_time": "2024-07-30 12:00:00 +0200"},
+        {"event_time": "bad"},
+        {"event_time": 5},
+    ],
+)
 def test_the_fast_path_agrees_with_the_strict_path(changes, metadata, monkeypatch):
     raw = assignment(changes, **metadata)
     expected = classify_event(raw)
     strict_calls = []
     real = events.classify_event
-    monkeypatch.setattr(events, "classify_event", lambda *a, **k: strict_calls.append(a) or real(*a, **k))
+    monkeypatch.setattr(
+        events, "classify_event", lambda *a, **k: strict_calls.append(a) or real(*a, **k)
+    )
     result = LineClassifier().classify_lines([noise(), raw, noise()], 0, "f")
     if isinstance(expected, Accepted):
         assert result.accepted == [expected]
-        assert strict_calls == [] or changes == {"points_possible": 2**70}  # simdjson cannot hold that integer
+        assert strict_calls == [] or changes == {
+            "points_possible": 2**70
+        }  # simdjson cannot hold that integer
     elif isinstance(expected, Skipped):
-        assert result.counts["skipped_by_event_name.assignment_updated"] == 1 and result.accepted == []
+        assert (
+            result.counts["skipped_by_event_name.assignment_updated"] == 1 and result.accepted == []
+        )
     else:
         assert [row.error_code for row in result.dead_letters] == [expected.error_code]
 
 
 def test_fast_path_keeps_line_order_with_strict_path_lines():
-    lines = [assignment({"lti_resource_link_id": "a"}), line("outcomes.retry_outcome_alignment_clone", {
-        "original_course_uuid": "S", "new_course_uuid": "T"}), assignment({"lti_resource_link_id": "b"})]
+    lines = [
+        assignment({"lti_resource_link_id": "a"}),
+        line(
+            "outcomes.retry_outcome_alignment_clone",
+            {"original_course_uuid": "S", "new_course_uuid": "T"},
+        ),
+        assignment({"lti_resource_link_id": "b"}),
+    ]
     result = LineClassifier().classify_lines(lines, 0, "f")
     assert [a.role for a in result.accepted] == ["assignment_state", "retry", "assignment_state"]
-    assert [a.event.lti_resource_link_id for a in result.accepted if a.role == "assignment_state"] == ["a", "b"]
+    assert [
+        a.event.lti_resource_link_id for a in result.accepted if a.role == "assignment_state"
+    ] == ["a", "b"]
 
 
 def test_assignment_fingerprints_are_sha256_of_sorted_compact_json():
     import hashlib
 
     event = json.loads(assignment())
-    expected = hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":"),
-                                         ensure_ascii=False).encode()).hexdigest()
-    assert events.assignment_fingerprint(event) == expected == accepted(assignment()).event_fingerprint
+    expected = hashlib.sha256(
+        json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+    assert (
+        events.assignment_fingerprint(event) == expected == accepted(assignment()).event_fingerprint
+    )
     big = {**event, "n": 2**70}
     assert events.assignment_fingerprint(big) == events.event_fingerprint(big)
 
@@ -245,14 +344,41 @@ def test_event_time_micros_agrees_with_parse_event_time():
     from transforms.timestamps import TimestampError
 
     rng = random.Random(5)
-    cases = ["0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2024-02-30T00:00:00Z",
-             "2024-02-29T24:00:00Z", "2024-07-30T19:04:60Z", "2024-07-30T19:04:35.8Z", "2024-07-30 19:04:35Z",
-             "2024-07-30T19:04:35.1234567Z", "2024-07-30T19:04:35+02:00", "2024-07-30T19:04:35z", "２０２４-07-30T19:04:35Z"]
+    cases = [
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+        "2024-02-30T00:00:00Z",
+        "2024-02-29T24:00:00Z",
+        "2024-07-30T19:04:60Z",
+        "2024-07-30T19:04:35.8Z",
+        "2024-07-30 19:04:35Z",
+        "2024-07-30T19:04:35.1234567Z",
+        "2024-07-30T19:04:35+02:00",
+        "2024-07-30T19:04:35z",
+        "２０２４-07-30T19:04:35Z",  # noqa: RUF001 (fullwidth digits on purpose: not a valid time)
+    ]
     for _ in range(3000):
-        fraction = rng.choice(["", ".%d" % rng.randint(0, 9), ".%03d" % rng.randint(0, 999), ".%06d" % rng.randint(0, 999999)])
-        cases.append("%04d-%02d-%02dT%02d:%02d:%02d%sZ" % (rng.randint(0, 9999), rng.randint(0, 13), rng.randint(0, 32),
-                                                         rng.randint(0, 25), rng.randint(0, 61), rng.randint(0, 61),
-                                                         fraction))
+        fraction = rng.choice(
+            [
+                "",
+                ".%d" % rng.randint(0, 9),
+                ".%03d" % rng.randint(0, 999),
+                ".%06d" % rng.randint(0, 999999),
+            ]
+        )
+        cases.append(
+            "%04d-%02d-%02dT%02d:%02d:%02d%sZ"
+            % (
+                rng.randint(0, 9999),
+                rng.randint(0, 13),
+                rng.randint(0, 32),
+                rng.randint(0, 25),
+                rng.randint(0, 61),
+                rng.randint(0, 61),
+                fraction,
+            )
+        )
 
     def either(parse, text):
         try:
@@ -260,5 +386,7 @@ def test_event_time_micros_agrees_with_parse_event_time():
         except TimestampError:
             return "error"
 
-    assert [either(events.event_time_micros, c) for c in cases] == [either(parse_event_time, c) for c in cases]
+    assert [either(events.event_time_micros, c) for c in cases] == [
+        either(parse_event_time, c) for c in cases
+    ]
     assert sum(either(parse_event_time, c) != "error" for c in cases) > 1000

@@ -100,8 +100,16 @@ def test_rerun_replaces_previous_output_and_leaves_no_staging(tmp_path):
     assert not (out / "_staging").exists()
     # The tables and the summary are links into the current version (see transforms/publish.py).
     assert sorted(p.name for p in out.iterdir()) == [
-        "_LOCK", "_SUMMARY.json", "_current", "_versions", "assignment_states", "course_lineage", "dead_letter",
-        "retries", "retry_outcomes"]
+        "_LOCK",
+        "_SUMMARY.json",
+        "_current",
+        "_versions",
+        "assignment_states",
+        "course_lineage",
+        "dead_letter",
+        "retries",
+        "retry_outcomes",
+    ]
 
 
 def test_empty_tables_still_have_a_readable_file(tmp_path):

@@ -122,9 +122,12 @@ def test_example_started_carries_source_course_uuid():
     assert outcome.event.source_course_uuid == "Wd58q9HDZMNZXRKrlzaRHrh2lONYcnoSm9rePDkh"
 
 
-@pytest.mark.parametrize("name, event_name", [
-    ("course_created.json", "course_created"),
-])
+@pytest.mark.parametrize(
+    "name, event_name",
+    [
+        ("course_created.json", "course_created"),
+    ],
+)
 def test_example_noise_is_skipped(name, event_name):
     assert classify_event(example_line(name)) == Skipped(event_name)
 

@@ -109,12 +109,33 @@ def test_summary_accounts_for_every_line(tmp_path):
                 summary["pseudonymization"],
             )
 
-        assert_that(outputs["summary"] | beam.Map(summary_facts), equal_to([(
-            13, 1, 1, 2, 1,
-            {"retry": 5, "content_migration_completed": 2, "content_migration_started": 1, "assignment_state": 0},
-            5, 2, {"same_course": 1, "matched": 2, "source_mismatch": 1, "no_migration": 1},
-            True, True, "disabled",
-        )]), label="Summary")
+        assert_that(
+            outputs["summary"] | beam.Map(summary_facts),
+            equal_to(
+                [
+                    (
+                        13,
+                        1,
+                        1,
+                        2,
+                        1,
+                        {
+                            "retry": 5,
+                            "content_migration_completed": 2,
+                            "content_migration_started": 1,
+                            "assignment_state": 0,
+                        },
+                        5,
+                        2,
+                        {"same_course": 1, "matched": 2, "source_mismatch": 1, "no_migration": 1},
+                        True,
+                        True,
+                        "disabled",
+                    )
+                ]
+            ),
+            label="Summary",
+        )
 
     run_build(tmp_path, FEED, checks)
 
@@ -211,17 +232,51 @@ def test_canvas_documentation_examples_go_through_as_the_contract_says(tmp_path)
         )
         # The completed example has only the source's LTI id; the started one says which course it
         # is.
-        assert_that(outputs["course_lineage"] | beam.Map(lambda row: (
-            row.content_migration_id, row.child_course_uuid, row.parent_course_uuid, row.parent_lti_context_id,
-            row.child_lti_context_id, row.migration_type)), equal_to([(
-                "21070000000000072", "Uc69p8GCYLMYWQJqkyzQGqg1kNMXbmnRl8qdCJge", "Wd58q9HDZMNZXRKrlzaRHrh2lONYcnoSm9rePDkh",
-                "38ab9de0f0bc8e8e0889432275420de08f0d8380", "694d2e30346f6a94ad20cea11ce78d19bd849c9c",
-                "course_copy_importer")]), label="Lineage")
-        assert_that(outputs["summary"] | beam.Map(lambda s: (s["skipped_by_event_name"], s["accepted"], s["balanced"])),
-                    equal_to([({"course_created": 1},
-                               {"retry": 1, "content_migration_completed": 1, "content_migration_started": 1,
-                                "assignment_state": 2}, True)]),
-                    label="Summary")
+        assert_that(
+            outputs["course_lineage"]
+            | beam.Map(
+                lambda row: (
+                    row.content_migration_id,
+                    row.child_course_uuid,
+                    row.parent_course_uuid,
+                    row.parent_lti_context_id,
+                    row.child_lti_context_id,
+                    row.migration_type,
+                )
+            ),
+            equal_to(
+                [
+                    (
+                        "21070000000000072",
+                        "Uc69p8GCYLMYWQJqkyzQGqg1kNMXbmnRl8qdCJge",
+                        "Wd58q9HDZMNZXRKrlzaRHrh2lONYcnoSm9rePDkh",
+                        "38ab9de0f0bc8e8e0889432275420de08f0d8380",
+                        "694d2e30346f6a94ad20cea11ce78d19bd849c9c",
+                        "course_copy_importer",
+                    )
+                ]
+            ),
+            label="Lineage",
+        )
+        assert_that(
+            outputs["summary"]
+            | beam.Map(lambda s: (s["skipped_by_event_name"], s["accepted"], s["balanced"])),
+            equal_to(
+                [
+                    (
+                        {"course_created": 1},
+                        {
+                            "retry": 1,
+                            "content_migration_completed": 1,
+                            "content_migration_started": 1,
+                            "assignment_state": 2,
+                        },
+                        True,
+                    )
+                ]
+            ),
+            label="Summary",
+        )
 
     run_build(tmp_path, lines, checks)
 

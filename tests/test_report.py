@@ -28,11 +28,14 @@ def test_names_shared_with_the_writers_are_the_writers_own():
     from transforms.tables import ASSIGNMENT_STATES, RETRY_OUTCOMES, TABLES
 
     assert (data.SUMMARY_FILE, data.RUNS_DIR, data.SUMMARIES_DIR) == (
-        publish.SUMMARY_FILE, publish.RUNS_DIR, stream_output.SUMMARIES_DIR)
+        publish.SUMMARY_FILE,
+        publish.RUNS_DIR,
+        stream_output.SUMMARIES_DIR,
+    )
     # The tables every output has; an output without the outcome tables still makes a page.
     optional = (ASSIGNMENT_STATES, RETRY_OUTCOMES)
-    assert data.REQUIRED_TABLES == tuple(table.name for table in TABLES if table not in optional)
-    assert data.RETRY_OUTCOMES == RETRY_OUTCOMES.name
+    assert tuple(table.name for table in TABLES if table not in optional) == data.REQUIRED_TABLES
+    assert RETRY_OUTCOMES.name == data.RETRY_OUTCOMES
     assert data.LINEAGE_STATUSES == LINEAGE_STATUSES
     assert set(data.DEAD_LETTER_COLUMNS) <= set(DEAD_LETTER_SCHEMA.names) - {"raw", "error_detail"}
 

@@ -22,7 +22,7 @@ DATA = ROOT / "tests" / "data" / "same-rows"
 EXPECTED = json.loads((DATA / "expected.json").read_text())
 HMAC_KEY = b"same-rows-test-key-0123456789abcdef"
 INPUTS = {
-    # The bundled sample as it was then (the sample itself was regenerated since, with assignment states).
+    # The bundled sample as it was then (the sample was regenerated since, with assignment states).
     "sample": (DATA / "canvas-live-events-sample.jsonl.gz", False),
     "generated_feed": (DATA / "generated-feed-3000-seed20261201.jsonl.gz", True),
 }

@@ -105,7 +105,7 @@ def _pairs(event: dict) -> list[tuple[str, str]]:
 
 
 def without_parents_named_later(timed):
-    """Leave out a completed migration whose parent (known only by LTI id) a later accepted event names.
+    """Leave out a completed migration whose parent (known only by LTI id) a later event names.
 
     Batch resolves it with the whole run's identity map; a stream decides the
     row when the watermark passes the migration and cannot know that later

@@ -1,4 +1,5 @@
 """The stream skips assignment events as noise: settled where lines are read, never sent on."""
+
 from __future__ import annotations
 
 import collections
@@ -12,14 +13,24 @@ SOURCE = "/in/*.jsonl"
 
 
 def assignment(event_name: str, link: str | None = "link-1") -> bytes:
-    body = {"assignment_id": "7", "context_uuid": B, "workflow_state": "published", "context_type": "Course",
-            "lti_resource_link_id": link}
+    body = {
+        "assignment_id": "7",
+        "context_uuid": B,
+        "workflow_state": "published",
+        "context_type": "Course",
+        "lti_resource_link_id": link,
+    }
     return line(event_name, body, "2024-07-30T10:05:00Z")
 
 
 def test_assignment_events_are_settled_as_skipped_noise_not_candidates():
-    lines = [noise(), assignment("assignment_created"), retry(A, B, "2024-07-30T10:01:00Z"),
-             assignment("assignment_updated", link=None), noise()]
+    lines = [
+        noise(),
+        assignment("assignment_created"),
+        retry(A, B, "2024-07-30T10:01:00Z"),
+        assignment("assignment_updated", link=None),
+        noise(),
+    ]
     assert candidate_indexes(lines) == [2]
     classifier = LineClassifier(None, assignment_states=False)
     settled = settle_lines(classifier, lines, SOURCE)

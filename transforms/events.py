@@ -43,8 +43,15 @@ MIGRATION_STARTED = "content_migration_started"
 ASSIGNMENT_CREATED = "assignment_created"
 ASSIGNMENT_UPDATED = "assignment_updated"
 ASSIGNMENT_EVENT_NAMES = frozenset({ASSIGNMENT_CREATED, ASSIGNMENT_UPDATED})
-ROUTED_EVENT_NAMES = frozenset({RETRY_EVENT, LEGACY_RETRY_EVENT, MIGRATION_COMPLETED, MIGRATION_STARTED,
-                                *ASSIGNMENT_EVENT_NAMES})
+ROUTED_EVENT_NAMES = frozenset(
+    {
+        RETRY_EVENT,
+        LEGACY_RETRY_EVENT,
+        MIGRATION_COMPLETED,
+        MIGRATION_STARTED,
+        *ASSIGNMENT_EVENT_NAMES,
+    }
+)
 # The stream does not use assignment events yet: it skips them as noise.
 STREAM_ROUTED_EVENT_NAMES = ROUTED_EVENT_NAMES - ASSIGNMENT_EVENT_NAMES
 
@@ -201,6 +208,8 @@ class MigrationBody(_Fields):
 
 
 class AssignmentBody(_Fields):
+    """The body of an ``assignment_created`` / ``assignment_updated`` event."""
+
     assignment_id: RequiredText
     context_uuid: RequiredText
     workflow_state: RequiredText
@@ -208,7 +217,9 @@ class AssignmentBody(_Fields):
     lti_resource_link_id_duplicated_from: OptionalText = None
     assignment_id_duplicated_from: OptionalText = None
     # The Canvas documentation also spells the key with a double underscore.
-    assignment_id_duplicated_misspelled: OptionalText = Field(default=None, alias="assignment_id_duplicated__from")
+    assignment_id_duplicated_misspelled: OptionalText = Field(
+        default=None, alias="assignment_id_duplicated__from"
+    )
     domain_duplicated_from: OptionalText = None
     created_on_blueprint_sync: bool | None = None
 
@@ -237,7 +248,7 @@ def event_fingerprint(event: Any) -> str:
 
 
 def assignment_fingerprint(event: Any) -> str:
-    """Lowercase hex SHA-256 of the canonical JSON of a parsed assignment event (keys sorted, compact).
+    """Lowercase hex SHA-256 of a parsed assignment event's canonical JSON (keys sorted, compact).
 
     Assignment events are many, so their canonical text is made by orjson (about
     ten times faster than ``json``); Python's ``json`` only where orjson cannot
@@ -326,7 +337,10 @@ def event_role(event_name: str, body: Any) -> str | None:
     if event_name == LEGACY_RETRY_EVENT:
         is_retry = isinstance(body, dict) and body.get("status") == LEGACY_RETRY_STATUS
         return ROLE_RETRY if is_retry else None
-    if event_name in (MIGRATION_COMPLETED, MIGRATION_STARTED) or event_name in ASSIGNMENT_EVENT_NAMES:
+    if (
+        event_name in (MIGRATION_COMPLETED, MIGRATION_STARTED)
+        or event_name in ASSIGNMENT_EVENT_NAMES
+    ):
         # Only course copies make lineage and only course assignments can be retried;
         # account or group imports and assignments are noise.
         context_type = body.get("context_type") if isinstance(body, dict) else None
@@ -400,22 +414,38 @@ def _accept_routed(
             "missing or null" if body is None else f"a JSON {type(body).__name__}, not an object"
         )
         return DeadLetter(INVALID_BODY, f"body: {reason}", event_name)
-    body_model = RetryBody if is_retry else AssignmentBody if role == ROLE_ASSIGNMENT_STATE else MigrationBody
+    body_model = (
+        RetryBody
+        if is_retry
+        else AssignmentBody
+        if role == ROLE_ASSIGNMENT_STATE
+        else MigrationBody
+    )
     fields = _validate(body_model, body, "body")
     if isinstance(fields, str):
         return DeadLetter(INVALID_BODY, fields, event_name)
-    fingerprint = assignment_fingerprint(value) if role == ROLE_ASSIGNMENT_STATE else event_fingerprint(value)
+    fingerprint = (
+        assignment_fingerprint(value) if role == ROLE_ASSIGNMENT_STATE else event_fingerprint(value)
+    )
     event: RetryEvent | MigrationEvent | AssignmentStateRow
     if role == ROLE_ASSIGNMENT_STATE:
         assert isinstance(meta, MigrationMetadata) and isinstance(fields, AssignmentBody)
         event = AssignmentStateRow(
-            fingerprint, event_name, event_time, meta.root_account_uuid, fields.context_uuid,
-            # None for a link-less event, which is counted, never written (the row type is the written row's).
-            cast(str, fields.lti_resource_link_id), fields.assignment_id, fields.workflow_state,
+            fingerprint,
+            event_name,
+            event_time,
+            meta.root_account_uuid,
+            fields.context_uuid,
+            # None for a link-less event, which is counted, never written (the row type is the
+            # written row's).
+            cast(str, fields.lti_resource_link_id),
+            fields.assignment_id,
+            fields.workflow_state,
             fields.lti_resource_link_id_duplicated_from,
             # The correct spelling wins when both keys carry a value.
             fields.assignment_id_duplicated_from or fields.assignment_id_duplicated_misspelled,
-            fields.domain_duplicated_from, fields.created_on_blueprint_sync,
+            fields.domain_duplicated_from,
+            fields.created_on_blueprint_sync,
         )
     elif is_retry:
         assert isinstance(meta, RetryMetadata) and isinstance(fields, RetryBody)
@@ -457,11 +487,11 @@ def _accept_routed(
 
 
 _ZULU_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z", re.ASCII)
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def event_time_micros(text: str) -> int:
-    """:func:`parse_event_time`, several times faster for Canvas's own shape ``2019-11-01T19:11:11.323Z``.
+    """:func:`parse_event_time`, faster for Canvas's own shape ``2019-11-01T19:11:11.323Z``.
 
     Only that shape (ASCII digits, up to six fraction digits, ``Z``) takes the
     C parser; any other text, or a date it refuses, goes to ``parse_event_time``,
@@ -476,7 +506,7 @@ def event_time_micros(text: str) -> int:
     return parse_event_time(text)
 
 
-def _text_or_none(value: Any) -> str | None | bool:
+def _text_or_none(value: Any) -> str | bool | None:
     """An optional string field as the contract reads it; False when it has another type."""
     if value is None or value.__class__ is str:
         return value or None
@@ -486,8 +516,13 @@ def _text_or_none(value: Any) -> str | None | bool:
 
 
 _ASSIGNMENT_REQUIRED = ("assignment_id", "context_uuid", "workflow_state")
-_ASSIGNMENT_OPTIONAL = ("lti_resource_link_id", "lti_resource_link_id_duplicated_from",
-                        "assignment_id_duplicated_from", "assignment_id_duplicated__from", "domain_duplicated_from")
+_ASSIGNMENT_OPTIONAL = (
+    "lti_resource_link_id",
+    "lti_resource_link_id_duplicated_from",
+    "assignment_id_duplicated_from",
+    "assignment_id_duplicated__from",
+    "domain_duplicated_from",
+)
 
 
 def accept_valid_assignment(line: bytes, event_name: str) -> Accepted | Skipped | None:
@@ -505,7 +540,11 @@ def accept_valid_assignment(line: bytes, event_name: str) -> Accepted | Skipped 
     if value.__class__ is not dict:
         return None
     metadata, body = value.get("metadata"), value.get("body")
-    if metadata.__class__ is not dict or body.__class__ is not dict or metadata.get("event_name") != event_name:
+    if (
+        metadata.__class__ is not dict
+        or body.__class__ is not dict
+        or metadata.get("event_name") != event_name
+    ):
         return None
     context_type = body.get("context_type")
     if context_type is not None and context_type != "Course":
@@ -521,14 +560,32 @@ def accept_valid_assignment(line: bytes, event_name: str) -> Accepted | Skipped 
     required = [_text_or_none(body.get(name)) for name in _ASSIGNMENT_REQUIRED]
     optional = [_text_or_none(body.get(name)) for name in _ASSIGNMENT_OPTIONAL]
     blueprint = body.get("created_on_blueprint_sync")
-    if (not all(required) or False in optional or (blueprint is not None and blueprint.__class__ is not bool)):
+    if (
+        not all(required)
+        or False in optional
+        or (blueprint is not None and blueprint.__class__ is not bool)
+    ):
         return None
     # Checked above: no False among them, required ones are non-empty strings.
     link, link_from, id_from, id_from_misspelled, domain_from = cast("list[str | None]", optional)
     assignment_id, context_uuid, workflow_state = cast("list[str]", required)
-    return Accepted(ROLE_ASSIGNMENT_STATE, AssignmentStateRow(
-        assignment_fingerprint(value), event_name, event_time, cast("str | None", root_account_uuid), context_uuid,
-        cast(str, link), assignment_id, workflow_state, link_from, id_from or id_from_misspelled, domain_from, blueprint))
+    return Accepted(
+        ROLE_ASSIGNMENT_STATE,
+        AssignmentStateRow(
+            assignment_fingerprint(value),
+            event_name,
+            event_time,
+            cast("str | None", root_account_uuid),
+            context_uuid,
+            cast(str, link),
+            assignment_id,
+            workflow_state,
+            link_from,
+            id_from or id_from_misspelled,
+            domain_from,
+            blueprint,
+        ),
+    )
 
 
 class BlockResult(NamedTuple):
@@ -543,7 +600,7 @@ class LineClassifier:
     """Classifies blocks of lines; keeps one simdjson parser (its buffer is reused)."""
 
     def __init__(self, hmac_key: bytes | None = None, assignment_states: bool = True):
-        """``assignment_states=False`` skips assignment events as noise (the stream does not use them yet)."""
+        """``assignment_states=False`` skips assignment events as noise (the stream's setting)."""
         self._hmac_key = hmac_key
         self._parser = simdjson.Parser()
         self._routed = ROUTED_EVENT_NAMES if assignment_states else STREAM_ROUTED_EVENT_NAMES
@@ -578,7 +635,9 @@ class LineClassifier:
         parse: Callable[[bytes], Any] = self._parser.parse
         routed = self._routed
         assignment_names = ASSIGNMENT_EVENT_NAMES if routed is ROUTED_EVENT_NAMES else frozenset()
-        settled_accepted: list[tuple[int, Accepted]] = []  # (line index, accepted) settled in the hot loop
+        settled_accepted: list[
+            tuple[int, Accepted]
+        ] = []  # (line index, accepted) settled in the hot loop
         unsettled = []
         # The hot loop: nothing per line but the simdjson parse and a dict
         # increment. simdjson also takes a trailing '\r' as whitespace, so only
@@ -601,9 +660,13 @@ class LineClassifier:
             ):
                 skipped[event_name] += 1
                 continue
-            if (event_name.__class__ is str and event_name in assignment_names and line[0] != 0xEF
-                    and len(line) <= MAX_LINE_BYTES):
-                # A few percent of the firehose: valid ones are settled here, without the strict path.
+            if (
+                event_name.__class__ is str
+                and event_name in assignment_names
+                and line[0] != 0xEF
+                and len(line) <= MAX_LINE_BYTES
+            ):
+                # A few percent of the firehose: valid ones settled here, not on the strict path.
                 fast_outcome = accept_valid_assignment(line, event_name)
                 if isinstance(fast_outcome, Accepted):
                     counts["accepted_before_dedup." + ROLE_ASSIGNMENT_STATE] += 1
@@ -626,8 +689,11 @@ class LineClassifier:
                 counts["blank_lines"] += 1
             elif isinstance(outcome, Skipped):
                 skipped[outcome.event_name] += 1
-            elif (isinstance(outcome, Accepted) and isinstance(outcome.event, AssignmentStateRow)
-                  and routed is not ROUTED_EVENT_NAMES):
+            elif (
+                isinstance(outcome, Accepted)
+                and isinstance(outcome.event, AssignmentStateRow)
+                and routed is not ROUTED_EVENT_NAMES
+            ):
                 skipped[outcome.event.source_event_name] += 1
             elif isinstance(outcome, Accepted):
                 counts["accepted_before_dedup." + outcome.role] += 1
@@ -640,9 +706,16 @@ class LineClassifier:
                 if offset is not None:
                     offset += sum(map(len, lines[offset_index:index])) + (index - offset_index)
                     offset_index = index
-                dead_letters.append(DeadLetterRow(
-                    outcome.error_code, outcome.error_detail, outcome.event_name, source_file, offset, line,
-                ))
+                dead_letters.append(
+                    DeadLetterRow(
+                        outcome.error_code,
+                        outcome.error_detail,
+                        outcome.event_name,
+                        source_file,
+                        offset,
+                        line,
+                    )
+                )
         if settled_accepted:  # in line order, whichever path settled each
             settled_accepted.sort(key=lambda pair: pair[0])
             accepted = [outcome for _, outcome in settled_accepted]

@@ -14,6 +14,7 @@ t_N the time of the next attempt of the same attempt group (if any):
 
 Times are UTC epoch microseconds (ints) throughout.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -31,11 +32,20 @@ OUTCOMES = (SUCCEEDED, FAILED, DELETED, SUPERSEDED, NO_OUTCOME_EVENT, NO_ASSIGNM
 PENDING = "pending"
 
 FAILED_TO_CLONE = "failed_to_clone_outcome_alignment"
-DECIDING_STATES = {"published": SUCCEEDED, "unpublished": SUCCEEDED, FAILED_TO_CLONE: FAILED, "deleted": DELETED}
+DECIDING_STATES = {
+    "published": SUCCEEDED,
+    "unpublished": SUCCEEDED,
+    FAILED_TO_CLONE: FAILED,
+    "deleted": DELETED,
+}
 DEFAULT_OUTCOME_WAIT_SECONDS = 86_400
 
-# Columns taken from the latest matching state event at or before the decision time that carries them.
-CARRIED_COLUMNS = ("assignment_id", "lti_resource_link_id_duplicated_from", "created_on_blueprint_sync")
+# Columns taken from the latest matching state event at or before the decision time that has them.
+CARRIED_COLUMNS = (
+    "assignment_id",
+    "lti_resource_link_id_duplicated_from",
+    "created_on_blueprint_sync",
+)
 
 
 def state_order(state: AssignmentStateRow) -> tuple[int, str]:
@@ -51,27 +61,34 @@ def outcome_key(retry: Any) -> tuple[str, str] | None:
 
 
 def state_key(state: AssignmentStateRow) -> tuple[str, str]:
-    """(course, assignment link) of a state event: equal to :func:`outcome_key` of the retries it matches."""
+    """(course, assignment link) of a state event: :func:`outcome_key` of the retries it matches."""
     return (state.context_uuid, state.lti_resource_link_id)
 
 
 def matches(retry: Any, state: AssignmentStateRow) -> bool:
-    """Whether a state event is about the assignment a retry cloned into (same course, same link)."""
-    return (retry.new_assignment_resource_link_id is not None
-            and state.context_uuid == retry.new_course_uuid
-            and state.lti_resource_link_id == retry.new_assignment_resource_link_id)
+    """Whether a state event is about the assignment a retry cloned into (same course and link)."""
+    return (
+        retry.new_assignment_resource_link_id is not None
+        and state.context_uuid == retry.new_course_uuid
+        and state.lti_resource_link_id == retry.new_assignment_resource_link_id
+    )
 
 
 class Decision(NamedTuple):
-    """An outcome and when it was decided; ``deciding`` is the state event that decided it, if any."""
+    """An outcome and when it was decided; ``deciding`` is the state event that decided it."""
 
     outcome: str
     decided_at: int
     deciding: AssignmentStateRow | None
 
 
-def decide(retry: Any, states: Iterable[AssignmentStateRow], next_attempt_time: int | None, wait_micros: int,
-           clock: int | None) -> Decision | None:
+def decide(
+    retry: Any,
+    states: Iterable[AssignmentStateRow],
+    next_attempt_time: int | None,
+    wait_micros: int,
+    clock: int | None,
+) -> Decision | None:
     """The outcome of one retry, or None while it is pending.
 
     ``states`` may hold any state events: only those matching the retry count.
@@ -99,25 +116,40 @@ def decide(retry: Any, states: Iterable[AssignmentStateRow], next_attempt_time: 
 
 def latest_failure(retry: Any, states: Iterable[AssignmentStateRow]) -> AssignmentStateRow | None:
     """The latest matching ``failed_to_clone_outcome_alignment`` event at or before the retry."""
-    failures = [s for s in states if s.workflow_state == FAILED_TO_CLONE and s.event_time <= retry.event_time
-                and matches(retry, s)]
+    failures = [
+        s
+        for s in states
+        if s.workflow_state == FAILED_TO_CLONE
+        and s.event_time <= retry.event_time
+        and matches(retry, s)
+    ]
     return max(failures, key=state_order) if failures else None
 
 
-def carried_values(retry: Any, states: Iterable[AssignmentStateRow], decided_at: int) -> dict[str, Any]:
-    """Each of :data:`CARRIED_COLUMNS` from the latest matching state event at or before ``decided_at`` that
-    carries it (null when none does)."""
-    earlier = sorted((s for s in states if s.event_time <= decided_at and matches(retry, s)), key=state_order,
-                     reverse=True)
+def carried_values(
+    retry: Any, states: Iterable[AssignmentStateRow], decided_at: int
+) -> dict[str, Any]:
+    """Each of :data:`CARRIED_COLUMNS` from the latest matching state event that carries it.
+
+    Only state events at or before ``decided_at`` count; null when none carries it.
+    """
+    earlier = sorted(
+        (s for s in states if s.event_time <= decided_at and matches(retry, s)),
+        key=state_order,
+        reverse=True,
+    )
     values: dict[str, Any] = dict.fromkeys(CARRIED_COLUMNS)
     for column in CARRIED_COLUMNS:
-        values[column] = next((getattr(s, column) for s in earlier if getattr(s, column) is not None), None)
+        values[column] = next(
+            (getattr(s, column) for s in earlier if getattr(s, column) is not None), None
+        )
     return values
 
 
-def outcome_row(retry: Any, attempt_number: int | None, decision: Decision,
-                states: Sequence[AssignmentStateRow]) -> RetryOutcomeRow:
-    """The ``retry_outcomes`` row of a decided retry (``retry`` has the retries columns it needs)."""
+def outcome_row(
+    retry: Any, attempt_number: int | None, decision: Decision, states: Sequence[AssignmentStateRow]
+) -> RetryOutcomeRow:
+    """The ``retry_outcomes`` row of a decided retry (``retry`` has the columns it needs)."""
     t = retry.event_time
     deciding = decision.deciding
     failure = latest_failure(retry, states)
@@ -139,17 +171,30 @@ def outcome_row(retry: Any, attempt_number: int | None, decision: Decision,
 
 
 def next_attempt_times(retries: Iterable[Any]) -> dict[str, int | None]:
-    """Fingerprint -> the time of the next attempt of the same group (None for the last), for distinct retries
-    of one attempt key, ordered by (event_time, fingerprint) as attempt numbers are."""
+    """Fingerprint -> the time of the next attempt of the same group (None for the last).
+
+    For distinct retries of one attempt key, ordered by (event_time, fingerprint)
+    as attempt numbers are.
+    """
     ordered = sorted(retries, key=lambda retry: (retry.event_time, retry.event_fingerprint))
-    return {retry.event_fingerprint: (ordered[index + 1].event_time if index + 1 < len(ordered) else None)
-            for index, retry in enumerate(ordered)}
+    return {
+        retry.event_fingerprint: (
+            ordered[index + 1].event_time if index + 1 < len(ordered) else None
+        )
+        for index, retry in enumerate(ordered)
+    }
 
 
-def decide_group(retries: Sequence[tuple[Any, int | None]], states: Sequence[AssignmentStateRow], wait_micros: int,
-                 clock: int | None) -> tuple[list[RetryOutcomeRow], list[Any]]:
-    """(rows of decided retries, pending retries) of one attempt group: (retry, attempt_number) pairs and the
-    state events of their assignment."""
+def decide_group(
+    retries: Sequence[tuple[Any, int | None]],
+    states: Sequence[AssignmentStateRow],
+    wait_micros: int,
+    clock: int | None,
+) -> tuple[list[RetryOutcomeRow], list[Any]]:
+    """(rows of decided retries, pending retries) of one attempt group.
+
+    Takes (retry, attempt_number) pairs and the state events of their assignment.
+    """
     following = next_attempt_times(retry for retry, _ in retries)
     rows, pending = [], []
     for retry, attempt_number in retries:

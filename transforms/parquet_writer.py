@@ -70,7 +70,7 @@ def write_step(table: Table) -> str:
 
 
 def retry_partition(row) -> str:
-    """The hive partition folder of a row of a table partitioned by event_date: its UTC event date."""
+    """The hive partition folder of a row of an event_date-partitioned table: its UTC date."""
     return f"event_date={utc_date(row.event_time)}"
 
 

@@ -180,8 +180,12 @@ class OutputLayout:
         return FileSystems.join(self.output, *self.summary_name().split("/"))
 
     def empty_file_dir(self, table: Table) -> str:
-        """Relative folder of the empty file a table with no rows gets (tables partitioned by event_date: one)."""
-        return f"event_date={self.ingest_date}" if table in EVENT_DATE_TABLES and self.ingest_date else ""
+        """Relative folder of the empty file a table with no rows gets (event_date tables: one)."""
+        return (
+            f"event_date={self.ingest_date}"
+            if table in EVENT_DATE_TABLES and self.ingest_date
+            else ""
+        )
 
     def stable_names(self) -> list[str]:
         """The names under OUTPUT readers use, each a link through ``_current`` on local disks."""

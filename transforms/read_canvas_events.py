@@ -27,7 +27,13 @@ from transforms.file_ranges import (
 )
 from transforms.inputs import resolve_inputs
 from transforms.parent_watch import exit_with_parent
-from transforms.tags import ASSIGNMENT_STATE_EVENTS, COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
+from transforms.tags import (
+    ASSIGNMENT_STATE_EVENTS,
+    COUNTS,
+    DEAD_LETTERS,
+    MIGRATION_EVENTS,
+    RETRY_EVENTS,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -164,7 +170,9 @@ class ClassifyFileRange(beam.DoFn):
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
         for accepted in result.accepted:
-            yield beam.pvalue.TaggedOutput(_TAG_OF_ROLE.get(accepted.role, MIGRATION_EVENTS), accepted.event)
+            yield beam.pvalue.TaggedOutput(
+                _TAG_OF_ROLE.get(accepted.role, MIGRATION_EVENTS), accepted.event
+            )
         if result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, result.dead_letters)
         record = counter_record(result.counts)
@@ -181,8 +189,11 @@ def default_processes() -> int:
 
 
 class ReadCanvasEvents(beam.PTransform):
-    """File patterns -> outputs ``retry_events``, ``migration_events``, ``assignment_state_events``,
-    ``dead_letters`` and ``counts``."""
+    """File patterns -> accepted events by role, dead letters and counters.
+
+    Outputs ``retry_events``, ``migration_events``, ``assignment_state_events``,
+    ``dead_letters`` and ``counts``.
+    """
 
     def __init__(
         self,
@@ -210,8 +221,12 @@ class ReadCanvasEvents(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            | "ListFileRanges" >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
-            | "ClassifyFileRange" >> beam.ParDo(
-                ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)).with_outputs(
-                RETRY_EVENTS, MIGRATION_EVENTS, ASSIGNMENT_STATE_EVENTS, DEAD_LETTERS, COUNTS)
+            | "ListFileRanges"
+            >> ListFileRanges(self._patterns, self._range_bytes, **self._list_options)
+            | "ClassifyFileRange"
+            >> beam.ParDo(
+                ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)
+            ).with_outputs(
+                RETRY_EVENTS, MIGRATION_EVENTS, ASSIGNMENT_STATE_EVENTS, DEAD_LETTERS, COUNTS
+            )
         )

@@ -1,5 +1,6 @@
-"""Composites that turn accepted assignment events and numbered retries into ``assignment_states`` and
-``retry_outcomes`` rows, wrapping the pure rules of :mod:`transforms.outcomes`.
+"""Composites: assignment events and numbered retries -> ``assignment_states``, ``retry_outcomes``.
+
+They wrap the pure rules of :mod:`transforms.outcomes`.
 
 Assignment events are a few percent of a firehose, far more than retries, so only
 what can matter is shuffled: an event with no ``lti_resource_link_id`` cannot match a
@@ -7,6 +8,7 @@ retry and crosses the shuffle that deduplicates it as its fingerprint alone; the
 others are keyed by (course, link) and meet the retries of that assignment in one
 CoGroupByKey, which also drops their copies.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -70,7 +72,7 @@ class _CountDistinctFingerprints(CountingDoFn):
 
 
 class _KeyRetry(CountingDoFn):
-    """Numbered retries -> ((course, link), (retry, attempt_number)); a retry with no link is decided here."""
+    """Numbered retries -> ((course, link), (retry, attempt_number)); link-less ones decided."""
 
     def process(self, numbered):
         retry, attempt_number, _ = numbered
@@ -81,7 +83,9 @@ class _KeyRetry(CountingDoFn):
         decision = outcomes.decide(retry, (), None, 0, None)
         assert decision is not None  # a retry without a link is decided at once
         self.count("outcome." + decision.outcome)
-        yield beam.pvalue.TaggedOutput(NO_LINK, outcomes.outcome_row(retry, attempt_number, decision, ()))
+        yield beam.pvalue.TaggedOutput(
+            NO_LINK, outcomes.outcome_row(retry, attempt_number, decision, ())
+        )
 
 
 class _DecideGroup(CountingDoFn):
@@ -118,7 +122,7 @@ class _DecideGroup(CountingDoFn):
 
 
 class DecideRetryOutcomes(beam.PTransform):
-    """Numbered retries (distinct) and accepted assignment events -> ``retry_outcomes`` and ``assignment_states``.
+    """Distinct numbered retries and assignment events -> ``retry_outcomes``, ``assignment_states``.
 
     ``clock`` is a one-element collection: the latest event time the run has seen
     (:class:`LatestEventTime`). Returns a dict: ``outcomes`` (``RetryOutcomeRow``),
@@ -134,34 +138,53 @@ class DecideRetryOutcomes(beam.PTransform):
         self._wait_micros = wait_seconds * 1_000_000
 
     def expand(self, inputs: dict[str, Any]):
-        """``inputs``: ``retries`` and ``states`` of this run; in a dated run also ``history_retries`` (keyed
-        pending retries of earlier days, :class:`PendingRetriesFromHistory`) and ``history_states`` (earlier
-        days' ``assignment_states`` rows)."""
+        """Decide the outcomes of the retries in ``inputs``.
+
+        ``inputs``: ``retries`` and ``states`` of this run; in a dated run also
+        ``history_retries`` (keyed pending retries of earlier days,
+        :class:`PendingRetriesFromHistory`) and ``history_states`` (earlier days'
+        ``assignment_states`` rows).
+        """
         numbered, state_events = inputs["retries"], inputs["states"]
-        split = state_events | "SplitStateEvents" >> beam.FlatMap(_split_state).with_outputs(UNLINKED, main="linked")
+        split = state_events | "SplitStateEvents" >> beam.FlatMap(_split_state).with_outputs(
+            UNLINKED, main="linked"
+        )
         unlinked_counts = (
             split[UNLINKED]
             | "CountCopies" >> beam.combiners.Count.PerElement()
-            | "CountDistinct" >> beam.ParDo(_CountDistinctFingerprints()).with_outputs(COUNTS, main="none")
+            | "CountDistinct"
+            >> beam.ParDo(_CountDistinctFingerprints()).with_outputs(COUNTS, main="none")
         )
-        keyed = numbered | "KeyRetries" >> beam.ParDo(_KeyRetry()).with_outputs(NO_LINK, COUNTS, main="keyed")
+        keyed = numbered | "KeyRetries" >> beam.ParDo(_KeyRetry()).with_outputs(
+            NO_LINK, COUNTS, main="keyed"
+        )
         groups = {"retries": keyed.keyed, "states": split.linked}
         if "history_retries" in inputs:
             groups["history_retries"] = inputs["history_retries"]
         if "history_states" in inputs:
             groups["history_states"] = inputs["history_states"] | "KeyHistoryStates" >> beam.Map(
-                lambda state: (outcomes.state_key(state), state))
+                lambda state: (outcomes.state_key(state), state)
+            )
         decided = (
             groups
             | "GroupByAssignment" >> beam.CoGroupByKey()
-            | "DecideGroups" >> beam.ParDo(
-                _DecideGroup(self._wait_micros), clock=beam.pvalue.AsSingleton(self._clock)).with_outputs(
-                STATE_ROWS, PENDING, COUNTS, main="rows")
+            | "DecideGroups"
+            >> beam.ParDo(
+                _DecideGroup(self._wait_micros), clock=beam.pvalue.AsSingleton(self._clock)
+            ).with_outputs(STATE_ROWS, PENDING, COUNTS, main="rows")
         )
         rows = (decided.rows, keyed[NO_LINK]) | "AllOutcomeRows" >> beam.Flatten()
-        counts = (unlinked_counts[COUNTS], keyed[COUNTS], decided[COUNTS]) | "OutcomeCounts" >> beam.Flatten()
-        return {"outcomes": rows, "assignment_states": decided[STATE_ROWS], "pending": decided[PENDING],
-                "counts": counts}
+        counts = (
+            unlinked_counts[COUNTS],
+            keyed[COUNTS],
+            decided[COUNTS],
+        ) | "OutcomeCounts" >> beam.Flatten()
+        return {
+            "outcomes": rows,
+            "assignment_states": decided[STATE_ROWS],
+            "pending": decided[PENDING],
+            "counts": counts,
+        }
 
 
 def _pending_retry(keyed):
@@ -175,14 +198,20 @@ def _pending_retry(keyed):
 
 
 class PendingRetriesFromHistory(beam.PTransform):
-    """Earlier days' ``retries`` and ``retry_outcomes`` rows -> ((course, link), (retry row, attempt_number)) of
-    every earlier retry that has no outcome row yet (it was pending when its days ran)."""
+    """Earlier days' ``retries`` and ``retry_outcomes`` rows -> the retries still pending.
+
+    Emits ((course, link), (retry row, attempt_number)) of every earlier retry
+    that has no outcome row yet (it was pending when its days ran).
+    """
 
     def expand(self, history: dict[str, Any]):
         return (
-            {"retries": history["retries"] | "KeyRetryRows" >> beam.Map(lambda row: (row.event_fingerprint, row)),
-             "outcomes": history["outcomes"] | "KeyOutcomeRows" >> beam.Map(
-                 lambda row: (row.event_fingerprint, None))}
+            {
+                "retries": history["retries"]
+                | "KeyRetryRows" >> beam.Map(lambda row: (row.event_fingerprint, row)),
+                "outcomes": history["outcomes"]
+                | "KeyOutcomeRows" >> beam.Map(lambda row: (row.event_fingerprint, None)),
+            }
             | "GroupByFingerprint" >> beam.CoGroupByKey()
             | "StillPending" >> beam.FlatMap(_pending_retry)
         )

@@ -130,7 +130,11 @@ class ClassifyLinesInStream(beam.DoFn):
                 settled.update(result.counts)
             for accepted in result.accepted:  # counted where its fate is decided, in the shard step
                 event = accepted.event
-                event_name = event.event_name if isinstance(event, MigrationEvent) else event.source_event_name
+                event_name = (
+                    event.event_name
+                    if isinstance(event, MigrationEvent)
+                    else event.source_event_name
+                )
                 shard = stable_shard(event.root_account_uuid or "", self._shards)
                 yield (shard, (event, line.rstrip(b"\r"), event_name))
         if settled:

@@ -21,7 +21,9 @@ def _prefixed(totals: Mapping[str, int], prefix: str) -> dict[str, int]:
     }
 
 
-def build_summary(totals: Mapping[str, int], pseudonymization: str, with_outcomes: bool = False) -> dict:
+def build_summary(
+    totals: Mapping[str, int], pseudonymization: str, with_outcomes: bool = False
+) -> dict:
     """The run summary from merged counters; ``balanced`` accounts for every input line.
 
     ``with_outcomes`` (batch runs) adds ``assignment_states_written``, ``outcomes_written``,
@@ -78,7 +80,8 @@ def _add_outcomes(summary: dict, totals: Mapping[str, int]) -> None:
     summary["assignment_states_written"] = totals.get("assignment_states_written", 0)
     summary["outcomes_written"] = totals.get("retry_outcomes_written", 0)
     summary["outcomes"] = {**decided, PENDING: pending}
-    # Every retry of the run (and every retry still pending after earlier days) is written or pending, once.
+    # Every retry of the run (and every retry still pending after earlier days) is written or
+    # pending, once.
     candidates = summary["accepted"]["retry"] + totals.get("outcome_retries_from_history", 0)
     summary["outcomes_complete"] = (
         summary["outcomes_written"] == sum(decided.values())
@@ -122,5 +125,6 @@ class SummarizeRun(beam.PTransform):
         return (
             counts
             | "SumCounters" >> beam.CombineGlobally(SumCounters())
-            | "BuildSummary" >> beam.Map(lambda totals: build_summary(totals, pseudonymization, with_outcomes))
+            | "BuildSummary"
+            >> beam.Map(lambda totals: build_summary(totals, pseudonymization, with_outcomes))
         )

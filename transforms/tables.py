@@ -159,6 +159,8 @@ DEAD_LETTER_SCHEMA = pa.schema(
 
 
 class AssignmentStateRecord(_Row):
+    """A row of ``assignment_states``: one accepted assignment event with an LTI link."""
+
     event_fingerprint: str
     source_event_name: str
     event_time: dt.datetime
@@ -173,23 +175,27 @@ class AssignmentStateRecord(_Row):
     created_on_blueprint_sync: bool | None
 
 
-ASSIGNMENT_STATES_SCHEMA = pa.schema([
-    _string("event_fingerprint", False),
-    _string("source_event_name", False),
-    pa.field("event_time", UTC_MICROS, nullable=False),
-    _string("root_account_uuid"),
-    _string("context_uuid", False),
-    _string("lti_resource_link_id", False),
-    _string("assignment_id", False),
-    _string("workflow_state", False),
-    _string("lti_resource_link_id_duplicated_from"),
-    _string("assignment_id_duplicated_from"),
-    _string("domain_duplicated_from"),
-    pa.field("created_on_blueprint_sync", pa.bool_()),
-])
+ASSIGNMENT_STATES_SCHEMA = pa.schema(
+    [
+        _string("event_fingerprint", False),
+        _string("source_event_name", False),
+        pa.field("event_time", UTC_MICROS, nullable=False),
+        _string("root_account_uuid"),
+        _string("context_uuid", False),
+        _string("lti_resource_link_id", False),
+        _string("assignment_id", False),
+        _string("workflow_state", False),
+        _string("lti_resource_link_id_duplicated_from"),
+        _string("assignment_id_duplicated_from"),
+        _string("domain_duplicated_from"),
+        pa.field("created_on_blueprint_sync", pa.bool_()),
+    ]
+)
 
 
 class RetryOutcomeRecord(_Row):
+    """A row of ``retry_outcomes``: one distinct retry whose outcome is decided."""
+
     event_fingerprint: str
     root_account_uuid: str | None
     new_course_uuid: str
@@ -207,23 +213,25 @@ class RetryOutcomeRecord(_Row):
     created_on_blueprint_sync: bool | None
 
 
-RETRY_OUTCOMES_SCHEMA = pa.schema([
-    _string("event_fingerprint", False),
-    _string("root_account_uuid"),
-    _string("new_course_uuid", False),
-    _string("new_assignment_resource_link_id"),
-    pa.field("event_time", UTC_MICROS, nullable=False),
-    pa.field("attempt_number", pa.int32()),
-    _string("outcome", False),
-    _string("outcome_workflow_state"),
-    pa.field("outcome_time", UTC_MICROS),
-    pa.field("seconds_to_outcome", pa.float64()),
-    pa.field("failed_at", UTC_MICROS),
-    pa.field("seconds_since_failure", pa.float64()),
-    _string("assignment_id"),
-    _string("lti_resource_link_id_duplicated_from"),
-    pa.field("created_on_blueprint_sync", pa.bool_()),
-])
+RETRY_OUTCOMES_SCHEMA = pa.schema(
+    [
+        _string("event_fingerprint", False),
+        _string("root_account_uuid"),
+        _string("new_course_uuid", False),
+        _string("new_assignment_resource_link_id"),
+        pa.field("event_time", UTC_MICROS, nullable=False),
+        pa.field("attempt_number", pa.int32()),
+        _string("outcome", False),
+        _string("outcome_workflow_state"),
+        pa.field("outcome_time", UTC_MICROS),
+        pa.field("seconds_to_outcome", pa.float64()),
+        pa.field("failed_at", UTC_MICROS),
+        pa.field("seconds_since_failure", pa.float64()),
+        _string("assignment_id"),
+        _string("lti_resource_link_id_duplicated_from"),
+        pa.field("created_on_blueprint_sync", pa.bool_()),
+    ]
+)
 
 
 # The row types are written out so that the type checker knows their fields; tests/test_tables.py
@@ -289,7 +297,6 @@ class DeadLetterRow(NamedTuple):
     raw: bytes
 
 
-
 class AssignmentStateRow(NamedTuple):
     """An ``assignment_states`` row as the pipeline carries it (``event_time`` in epoch µs).
 
@@ -349,7 +356,9 @@ class Table(NamedTuple):
 RETRIES = Table("retries", RETRIES_SCHEMA, RetryRecord, RetryRow)
 COURSE_LINEAGE = Table("course_lineage", COURSE_LINEAGE_SCHEMA, CourseLineageRecord, LineageRow)
 DEAD_LETTER = Table("dead_letter", DEAD_LETTER_SCHEMA, DeadLetterRecord, DeadLetterRow)
-ASSIGNMENT_STATES = Table("assignment_states", ASSIGNMENT_STATES_SCHEMA, AssignmentStateRecord, AssignmentStateRow)
+ASSIGNMENT_STATES = Table(
+    "assignment_states", ASSIGNMENT_STATES_SCHEMA, AssignmentStateRecord, AssignmentStateRow
+)
 RETRY_OUTCOMES = Table("retry_outcomes", RETRY_OUTCOMES_SCHEMA, RetryOutcomeRecord, RetryOutcomeRow)
 # Tables partitioned by the UTC date of their event_time column (``event_date=``).
 EVENT_DATE_TABLES = (RETRIES, ASSIGNMENT_STATES, RETRY_OUTCOMES)

@@ -55,6 +55,7 @@ from pipelines.shared_options import (
 )
 from transforms import lineage
 from transforms.history import ReadLineageHistory
+from transforms.outcome_history import ReadTableHistory
 from transforms.parquet_writer import WriteTable, write_step
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.publish import (
@@ -71,7 +72,6 @@ from transforms.publish import (
     read_summary,
     version_dir,
 )
-from transforms.outcome_history import ReadTableHistory
 from transforms.read_canvas_events import ReadCanvasEvents
 from transforms.resolve import (
     IDENTITY_PAIRS,
@@ -82,10 +82,26 @@ from transforms.resolve import (
     NumberRetryAttempts,
     ResolveParents,
 )
-from transforms.retry_outcomes import DecideRetryOutcomes, LatestEventTime, PendingRetriesFromHistory
+from transforms.retry_outcomes import (
+    DecideRetryOutcomes,
+    LatestEventTime,
+    PendingRetriesFromHistory,
+)
 from transforms.summary import SummarizeRun
-from transforms.tables import ASSIGNMENT_STATES, COURSE_LINEAGE, DEAD_LETTER, RETRIES, RETRY_OUTCOMES
-from transforms.tags import ASSIGNMENT_STATE_EVENTS, COUNTS, DEAD_LETTERS, MIGRATION_EVENTS, RETRY_EVENTS
+from transforms.tables import (
+    ASSIGNMENT_STATES,
+    COURSE_LINEAGE,
+    DEAD_LETTER,
+    RETRIES,
+    RETRY_OUTCOMES,
+)
+from transforms.tags import (
+    ASSIGNMENT_STATE_EVENTS,
+    COUNTS,
+    DEAD_LETTERS,
+    MIGRATION_EVENTS,
+    RETRY_EVENTS,
+)
 
 PROG = "retry-lineage"
 _LOG = logging.getLogger("retry_lineage")
@@ -154,27 +170,46 @@ def build(
         history_retries = p | "ReadRetryHistory" >> ReadTableHistory(output, RETRIES, day)
         history_outcomes = p | "ReadOutcomeHistory" >> ReadTableHistory(output, RETRY_OUTCOMES, day)
         history_states = p | "ReadStateHistory" >> ReadTableHistory(output, ASSIGNMENT_STATES, day)
-        outcome_inputs["history_retries"] = {"retries": history_retries, "outcomes": history_outcomes} | (
-            "PendingRetriesFromHistory" >> PendingRetriesFromHistory())
+        outcome_inputs["history_retries"] = {
+            "retries": history_retries,
+            "outcomes": history_outcomes,
+        } | ("PendingRetriesFromHistory" >> PendingRetriesFromHistory())
         outcome_inputs["history_states"] = history_states
         seen += [history_retries, history_states]
     clock = seen | "AllAcceptedEvents" >> beam.Flatten() | "RunClock" >> LatestEventTime()
-    decided = outcome_inputs | "DecideRetryOutcomes" >> DecideRetryOutcomes(clock, opts.outcome_wait_seconds)
+    decided = outcome_inputs | "DecideRetryOutcomes" >> DecideRetryOutcomes(
+        clock, opts.outcome_wait_seconds
+    )
 
     written = [
         joined.rows | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition),
-        decided["assignment_states"] | write_step(ASSIGNMENT_STATES) >> WriteTable(
-            ASSIGNMENT_STATES, staging, codec, partition),
-        decided["outcomes"] | write_step(RETRY_OUTCOMES) >> WriteTable(RETRY_OUTCOMES, staging, codec, partition),
-        lineage_rows | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
-        events[DEAD_LETTERS] | write_step(DEAD_LETTER) >> WriteTable(DEAD_LETTER, staging, codec, partition),
+        decided["assignment_states"]
+        | write_step(ASSIGNMENT_STATES) >> WriteTable(ASSIGNMENT_STATES, staging, codec, partition),
+        decided["outcomes"]
+        | write_step(RETRY_OUTCOMES) >> WriteTable(RETRY_OUTCOMES, staging, codec, partition),
+        lineage_rows
+        | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
+        events[DEAD_LETTERS]
+        | write_step(DEAD_LETTER) >> WriteTable(DEAD_LETTER, staging, codec, partition),
     ]
-    counts = [events[COUNTS], retries[COUNTS], migrations[COUNTS], identity[COUNTS], joined[COUNTS],
-              decided["counts"], *written]
+    counts = [
+        events[COUNTS],
+        retries[COUNTS],
+        migrations[COUNTS],
+        identity[COUNTS],
+        joined[COUNTS],
+        decided["counts"],
+        *written,
+    ]
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
-    summary = counts | "AllCounters" >> beam.Flatten() | "SummarizeRun" >> SummarizeRun(
-        pseudonymization, with_outcomes=True)
-    summary | "PublishRun" >> PublishRun(OutputLayout(output, day), version, run_id, codec, release_lease_of)
+    summary = (
+        counts
+        | "AllCounters" >> beam.Flatten()
+        | "SummarizeRun" >> SummarizeRun(pseudonymization, with_outcomes=True)
+    )
+    summary | "PublishRun" >> PublishRun(
+        OutputLayout(output, day), version, run_id, codec, release_lease_of
+    )
     return {
         RETRIES.name: joined.rows,
         COURSE_LINEAGE.name: lineage_rows,

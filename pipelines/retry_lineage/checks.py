@@ -41,7 +41,9 @@ def validate_options(options: PipelineOptions) -> None:
     if opts.parse_processes is not None and opts.parse_processes < 1:
         raise UsageError(f"--parse-processes must be at least 1, got {opts.parse_processes}")
     if opts.outcome_wait_seconds < 0:
-        raise UsageError(f"--outcome-wait-seconds must be at least 0, got {opts.outcome_wait_seconds}")
+        raise UsageError(
+            f"--outcome-wait-seconds must be at least 0, got {opts.outcome_wait_seconds}"
+        )
     option = "--input-template" if opts.input_template else "--input"
     for day in days:
         for pattern in patterns_of_day(opts, day):

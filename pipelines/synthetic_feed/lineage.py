@@ -229,11 +229,16 @@ class Lineage:
         indexes = rng.sample(range(len(source.assignments)), min(count, len(source.assignments)))
         return [(source.assignments[i], target.assignments[i]) for i in indexes]
 
-    def _retries(self, t: int, source: Course, target: Course, pairs: list[tuple]) -> list[tuple[int, dict]]:
-        """Retry events for assignment pairs (some assignments are retried several times), with the copied
-        assignment's state events around them: the copy fails to clone its outcome alignments, each retry
-        sets it cloning, and then it fails again before the next retry; after the last one it succeeds,
-        fails, is deleted, or nothing more is heard."""
+    def _retries(
+        self, t: int, source: Course, target: Course, pairs: list[tuple]
+    ) -> list[tuple[int, dict]]:
+        """Retry events for assignment pairs, with the copied assignment's state events around them.
+
+        Some assignments are retried several times. The copy fails to clone its
+        outcome alignments, each retry sets it cloning, and then it fails again
+        before the next retry; after the last one it succeeds, fails, is
+        deleted, or nothing more is heard.
+        """
         rng = self._rng
         events = []
         for source_assignment, target_assignment in pairs:
@@ -241,13 +246,22 @@ class Lineage:
             state = self._state_maker(source, source_assignment, target, target_assignment)
             copied = max(t - rng.randint(MINUTE_MS, 10 * MINUTE_MS), START_MS)
             failed_before = rng.randint(copied + 3_000, at - 1_000)
-            events += [(copied, state(copied, "duplicating", "assignment_created")),
-                       (copied + 2_000, state(copied + 2_000, "outcome_alignment_cloning")),
-                       (failed_before, state(failed_before, FAILED_TO_CLONE))]
+            events += [
+                (copied, state(copied, "duplicating", "assignment_created")),
+                (copied + 2_000, state(copied + 2_000, "outcome_alignment_cloning")),
+                (failed_before, state(failed_before, FAILED_TO_CLONE)),
+            ]
             attempts = 1 if rng.random() < 0.7 else rng.randint(2, 4)
             for attempt in range(attempts):
                 form2 = rng.random() < 0.2
-                events.append((at, self.retry_event(at, source, source_assignment, target, target_assignment, form2)))
+                events.append(
+                    (
+                        at,
+                        self.retry_event(
+                            at, source, source_assignment, target, target_assignment, form2
+                        ),
+                    )
+                )
                 events.append((at + 1_000, state(at + 1_000, "outcome_alignment_cloning")))
                 gap = rng.randint(5 * MINUTE_MS, 2 * HOUR_MS)
                 if attempt + 1 < attempts:  # the retry endpoint takes only a failed assignment
@@ -257,19 +271,25 @@ class Lineage:
                         events.append((failed, state(failed, FAILED_TO_CLONE)))
                     at += gap
                     continue
-                ending = rng.choices(("published", "unpublished", FAILED_TO_CLONE, "deleted", None),
-                                     (45, 10, 20, 5, 20))[0]
+                ending = rng.choices(
+                    ("published", "unpublished", FAILED_TO_CLONE, "deleted", None),
+                    (45, 10, 20, 5, 20),
+                )[0]
                 if ending is not None:
                     done = at + rng.randint(5_000, 20 * MINUTE_MS)
                     events.append((done, state(done, ending)))
         events.sort(key=lambda e: e[0])
         return events
 
-    def _state_maker(self, source: Course, source_assignment: tuple, target: Course, target_assignment: tuple):
-        """A function (ms, workflow_state, event name) -> the copied assignment's event at that time."""
+    def _state_maker(
+        self, source: Course, source_assignment: tuple, target: Course, target_assignment: tuple
+    ):
+        """A function (ms, workflow_state, event name) -> the copied assignment's event then."""
         rng = self._rng
         account = target.account
-        misspelled = rng.random() < 0.2  # the documentation's spelling, assignment_id_duplicated__from
+        misspelled = (
+            rng.random() < 0.2
+        )  # the documentation's spelling, assignment_id_duplicated__from
         blueprint = rng.random() < 0.1
         assignment_gid = canvas_global_id(account.shard, target_assignment[0])
         source_gid = canvas_global_id(source.account.shard, source_assignment[0])
@@ -277,15 +297,31 @@ class Lineage:
 
         def state(ms: int, workflow_state: str, name: str = "assignment_updated") -> dict:
             self._states += 1
-            meta = {"context_type": "Course", "context_id": target.gid, "event_name": name,
-                    "event_time": self._time(ms, 0), "producer": "canvas", **account.fields}
+            meta = {
+                "context_type": "Course",
+                "context_id": target.gid,
+                "event_name": name,
+                "event_time": self._time(ms, 0),
+                "producer": "canvas",
+                **account.fields,
+            }
             body = {
-                "assignment_id": assignment_gid, "context_id": target.gid, "context_type": "Course",
-                "context_uuid": target.uuid, "created_on_blueprint_sync": blueprint, "domain": account.host,
-                "lti_resource_link_id": target_assignment[1], "lti_resource_link_id_duplicated_from": source_assignment[1],
-                "assignment_id_duplicated__from" if misspelled else "assignment_id_duplicated_from": source_gid,
-                "domain_duplicated_from": source.account.host, "points_possible": 10, "submission_types": "external_tool",
-                "title": title, "workflow_state": workflow_state,
+                "assignment_id": assignment_gid,
+                "context_id": target.gid,
+                "context_type": "Course",
+                "context_uuid": target.uuid,
+                "created_on_blueprint_sync": blueprint,
+                "domain": account.host,
+                "lti_resource_link_id": target_assignment[1],
+                "lti_resource_link_id_duplicated_from": source_assignment[1],
+                "assignment_id_duplicated__from"
+                if misspelled
+                else "assignment_id_duplicated_from": source_gid,
+                "domain_duplicated_from": source.account.host,
+                "points_possible": 10,
+                "submission_types": "external_tool",
+                "title": title,
+                "workflow_state": workflow_state,
             }
             return {"metadata": meta, "body": body}
 
