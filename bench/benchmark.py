@@ -14,8 +14,8 @@ the same run times, each in its own process, alternating, ``--repeat`` times
 (default 3; the medians are reported):
 
 * the pipeline: ``retry-lineage run`` with default options, the code of this
-  checkout (``PYTHONPATH`` is set to it), in the environment of ``--python``
-  (default: the interpreter running the benchmark);
+  checkout or of ``--code DIR`` (``PYTHONPATH`` is set to it), in the
+  environment of ``--python`` (default: the interpreter running the benchmark);
 * the baseline: DuckDB reads the JSON lines, keeps retries and completed
   migrations, joins each retry to the latest migration into its new course at
   or before the retry, and writes Parquet (always with the benchmark's own
@@ -170,13 +170,21 @@ def timed_process(command: list[str]) -> tuple[float, float]:
     return run.wall, run.rss_mb
 
 
-def checkout_env() -> dict[str, str]:
-    """The environment of a timed pipeline: this checkout's code first on the path."""
+def checkout_env(code: Path = REPO) -> dict[str, str]:
+    """The environment of a timed pipeline: the checkout ``code`` first on the path."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        part for part in (str(REPO), env.get("PYTHONPATH", "")) if part
+        part for part in (str(code), env.get("PYTHONPATH", "")) if part
     )
     return env
+
+
+def check_code(folder: str) -> Path:
+    """``--code``: a checkout of the project (it has ``pipelines/cli.py``)."""
+    path = Path(folder).resolve()
+    if not (path / "pipelines" / "cli.py").is_file():
+        raise argparse.ArgumentTypeError(f"not a checkout of retry-lineage: {folder}")
+    return path
 
 
 def pipeline_command(feed: Path, out: Path, python: str | None = None) -> list[str]:
@@ -446,6 +454,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "`gcp` extra); the code is this checkout's; DuckDB runs with the benchmark's interpreter",
     )
     parser.add_argument(
+        "--code",
+        type=check_code,
+        default=REPO,
+        help="the checkout whose code is timed (default: the one holding this script), "
+        "e.g. to compare a branch with main in the same conditions",
+    )
+    parser.add_argument(
         "--scale",
         action="store_true",
         help=f"also time the pipeline once on the feed scaled to {SCALE_FACTOR}x the events "
@@ -490,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     out = WORK / "out"
     pipeline_python = args.python or sys.executable
     pipeline_cmd = pipeline_command(feed, out / "pipeline", args.python)
-    env = checkout_env()
+    env = checkout_env(args.code)
     duckdb_cmd = [sys.executable, "-c", DUCKDB_BASELINE, str(feed), str(out / "duckdb.parquet")]
 
     if args.stream_only:
@@ -504,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     gcp = has_gcp_extra(pipeline_python)
     print(
         f"pipeline environment: {pipeline_python} "
-        f"({'gcp extra installed' if gcp else 'no gcp extra'}), code: {REPO}"
+        f"({'gcp extra installed' if gcp else 'no gcp extra'}), code: {args.code}"
     )
     results: dict[str, list[Run]] = {"pipeline": [], "duckdb": []}
     loads = [os.getloadavg()[0]]

@@ -119,6 +119,15 @@ def test_the_timed_pipeline_imports_this_checkout_first(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
     env = benchmark.checkout_env()
     assert env["PYTHONPATH"].split(":") == [str(benchmark.REPO), "/elsewhere"]
+    assert benchmark.parse_args([]).code == benchmark.REPO
+
+
+def test_code_must_be_a_checkout(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.parse_args(["--code", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "not a checkout of retry-lineage" in capsys.readouterr().err
+    assert benchmark.checkout_env(tmp_path)["PYTHONPATH"].split(":")[0] == str(tmp_path)
 
 
 def test_the_gcp_probe_tells_environments_apart():
