@@ -87,6 +87,8 @@ def _add_outcomes(summary: dict, totals: Mapping[str, int]) -> None:
         summary["outcomes_written"] == sum(decided.values())
         and summary["outcomes_written"] + pending == candidates
     )
+    # Earlier days' retries of days that ran before outcomes were recorded: never decided.
+    summary["retries_before_outcomes"] = totals.get("retries_before_outcomes", 0)
 
 
 class SumCounters(beam.CombineFn):

@@ -82,6 +82,7 @@ from transforms.resolve import (
     NumberRetryAttempts,
     ResolveParents,
 )
+from transforms.retry_history import ReadRetryHistory
 from transforms.retry_outcomes import (
     DecideRetryOutcomes,
     LatestEventTime,
@@ -165,17 +166,20 @@ def build(
 
     seen = [events[RETRY_EVENTS], events[MIGRATION_EVENTS], events[ASSIGNMENT_STATE_EVENTS]]
     outcome_inputs = {"retries": retries.numbered, "states": events[ASSIGNMENT_STATE_EVENTS]}
+    history_counts = []
     if day:
         # Retries still pending after earlier days, and their assignments' earlier states.
-        history_retries = p | "ReadRetryHistory" >> ReadTableHistory(output, RETRIES, day)
+        # Only days whose own run recorded outcomes can have left a retry pending.
+        history_retries = p | "ReadRetryHistory" >> ReadRetryHistory(output, day)
         history_outcomes = p | "ReadOutcomeHistory" >> ReadTableHistory(output, RETRY_OUTCOMES, day)
         history_states = p | "ReadStateHistory" >> ReadTableHistory(output, ASSIGNMENT_STATES, day)
         outcome_inputs["history_retries"] = {
-            "retries": history_retries,
+            "retries": history_retries["with_outcomes"],
             "outcomes": history_outcomes,
         } | ("PendingRetriesFromHistory" >> PendingRetriesFromHistory())
         outcome_inputs["history_states"] = history_states
-        seen += [history_retries, history_states]
+        seen += [history_retries["rows"], history_states]
+        history_counts.append(history_retries["counts"])
     clock = seen | "AllAcceptedEvents" >> beam.Flatten() | "RunClock" >> LatestEventTime()
     decided = outcome_inputs | "DecideRetryOutcomes" >> DecideRetryOutcomes(
         clock, opts.outcome_wait_seconds
@@ -199,6 +203,7 @@ def build(
         identity[COUNTS],
         joined[COUNTS],
         decided["counts"],
+        *history_counts,
         *written,
     ]
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
