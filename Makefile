@@ -69,7 +69,7 @@ $(GCP_VENV)/.installed: pyproject.toml setup.py requirements.txt requirements-te
 
 # Targets (medians of 3 alternating runs, 1,000,000 events): ratio pipeline/DuckDB <= 2.0 here,
 # <= 2.3 with the gcp extra; peak RSS <= 1,536 MB. bench-scale adds the feed scaled to
-# 10,000,000 events (generated once into bench/work/: about 30 min and 13.5 GB), timed once:
+# 10,000,000 events (generated once into bench/work/: about 20 min and 13.5 GB), timed once:
 # wall <= 10.5x the 1,000,000-event wall, peak RSS <= 1,536 MB.
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/benchmark.py

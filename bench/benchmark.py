@@ -30,7 +30,7 @@ environment); pipeline peak RSS <= 1,536 MB.
 
 ``--scale`` also times the pipeline once on the same feed scaled to 10x the
 events (``--scale-factor``; generated once and cached like the feed, which for
-10,000,000 events takes about half an hour and 13.5 GB): its wall at most
+10,000,000 events takes about 20 minutes and 13.5 GB): its wall at most
 10.5x the median wall of the smaller feed, its peak RSS at most 1,536 MB.
 Wall figures mean little on a busy machine; peak RSS does not depend on load.
 
