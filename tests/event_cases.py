@@ -108,6 +108,17 @@ BASE = {
             "domain": "oxana.instructure.com",
         },
     ),
+    "assignment": (
+        {"event_name": "assignment_updated", "event_time": TIME, "root_account_uuid": ROOT},
+        {
+            "assignment_id": "101",
+            "context_uuid": "C-uuid",
+            "context_type": "Course",
+            "workflow_state": "published",
+            "lti_resource_link_id": "link-1",
+            "created_on_blueprint_sync": False,
+        },
+    ),
     "noise": (
         {
             "event_name": "course_created",

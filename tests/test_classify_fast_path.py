@@ -105,7 +105,7 @@ def random_value(rng: random.Random, depth: int = 0) -> Any:
 
 
 def random_event(rng: random.Random) -> dict:
-    kind = rng.choice(["noise"] * 4 + ["retry", "legacy", "completed", "started"])
+    kind = rng.choice(["noise"] * 4 + ["retry", "legacy", "completed", "started", "assignment"])
     meta, body = (dict(part) for part in BASE[kind])
     if kind == "noise":
         meta["event_name"] = rng.choice(NOISE_NAMES)
@@ -137,6 +137,8 @@ def random_event(rng: random.Random) -> dict:
         body["context_type"] = rng.choice(["Course", "Account", None, "Group", 3])
     elif mutation < 0.3:
         body["status"] = rng.choice(["outcome_alignment_cloning", "active", None, 7])
+    elif mutation < 0.35:
+        body["workflow_state"] = rng.choice(["deleted", "", None, 5, 2**70, ["x"]])
     event: Any = {"metadata": meta, "body": body}
     if rng.random() < 0.05:
         event.pop(rng.choice(["metadata", "body"]))
@@ -197,6 +199,11 @@ def corrupt(rng: random.Random, line: bytes) -> bytes:
             lambda: line + b"\x00",
             lambda: b"\x0c" + line,
             lambda: line.replace(b'"event_name"', b'"event_name":1,"_"', 1),
+            # repeated names: the first occurrence counts on every path
+            lambda: line[:-1] + b',"metadata":{"event_name":"assignment_updated"}}',
+            lambda: line.replace(b'"event_name"', b'"event_name":"logged_in","event_name"', 1),
+            lambda: inject(b'"event_time":"2024-07-30T19:04:35+00:00"'),
+            lambda: line.replace(b'"body":', b'"body":{"status":"x"},"body":', 1),
             lambda: line.replace(b":", b"=", 1),
         ]
     )

@@ -11,7 +11,6 @@ and also decides every dead-letter code.
 from __future__ import annotations
 
 import collections
-import datetime
 import hashlib
 import json
 import re
@@ -26,7 +25,7 @@ from transforms import nested_json
 from transforms.canvas_url import parse_retry_url
 from transforms.privacy import actor_user_hmac
 from transforms.tables import AssignmentStateRow, DeadLetterRow
-from transforms.timestamps import TimestampError, parse_event_time
+from transforms.timestamps import TimestampError, event_time_micros
 
 MAX_LINE_BYTES = 1_000_000
 # Deeper JSON is invalid_json. 1024 is simdjson's limit, so the fast path and the
@@ -247,6 +246,10 @@ def event_fingerprint(event: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def assignment_fingerprint(event: Any) -> str:
     """Lowercase hex SHA-256 of a parsed assignment event's canonical JSON (keys sorted, compact).
 
@@ -259,7 +262,7 @@ def assignment_fingerprint(event: Any) -> str:
         canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         return event_fingerprint(event)
-    return hashlib.sha256(canonical).hexdigest()
+    return _sha256_hex(canonical)
 
 
 def _reject_constant(name: str) -> Any:
@@ -406,7 +409,7 @@ def _accept_routed(
             event_name,
         )
     try:
-        event_time = parse_event_time(raw_time)
+        event_time = event_time_micros(raw_time)
     except TimestampError as error:
         return DeadLetter(INVALID_EVENT_TIME, f"metadata.event_time: {error}", event_name)
     if not isinstance(body, dict):
@@ -486,26 +489,6 @@ def _accept_routed(
     return Accepted(role, event)
 
 
-_ZULU_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z", re.ASCII)
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-
-
-def event_time_micros(text: str) -> int:
-    """:func:`parse_event_time`, faster for Canvas's own shape ``2019-11-01T19:11:11.323Z``.
-
-    Only that shape (ASCII digits, up to six fraction digits, ``Z``) takes the
-    C parser; any other text, or a date it refuses, goes to ``parse_event_time``,
-    which decides (and raises :class:`TimestampError`) as everywhere else.
-    """
-    if _ZULU_TIME.fullmatch(text):
-        try:
-            delta = datetime.datetime.fromisoformat(text) - _EPOCH
-        except ValueError:
-            return parse_event_time(text)
-        return delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds
-    return parse_event_time(text)
-
-
 def _text_or_none(value: Any) -> str | bool | None:
     """An optional string field as the contract reads it; False when it has another type."""
     if value is None or value.__class__ is str:
@@ -515,23 +498,27 @@ def _text_or_none(value: Any) -> str | bool | None:
     return False
 
 
-_ASSIGNMENT_REQUIRED = ("assignment_id", "context_uuid", "workflow_state")
-_ASSIGNMENT_OPTIONAL = (
-    "lti_resource_link_id",
-    "lti_resource_link_id_duplicated_from",
-    "assignment_id_duplicated_from",
-    "assignment_id_duplicated__from",
-    "domain_duplicated_from",
-)
+def _may_have_duplicate_keys(line: bytes, canonical: bytes) -> bool:
+    r"""False only when the line has no object with a repeated member name (at any depth).
+
+    ``canonical`` is orjson's dump of the line's parsed value, which keeps one member
+    per name. Outside strings every member has exactly one ``:``, and inside strings
+    a colon is written literally unless spelled ``\u003a``; so, without that escape,
+    the line has as many colons as its canonical text exactly when no member was dropped.
+    """
+    return line.count(b":") != canonical.count(b":") or b"\\u003a" in line or b"\\u003A" in line
 
 
 def accept_valid_assignment(line: bytes, event_name: str) -> Accepted | Skipped | None:
     """A valid assignment event's classification without the strict path, or None when in any doubt.
 
-    Parses with orjson (strict RFC 8259 like the strict path; a duplicate key keeps
-    its last value here) and checks the fields by the contract's rules. Anything
-    unusual (a wrong type, a bad time, a key the strict path must judge) returns
-    None, and :func:`classify_event` decides, dead-letter code included.
+    For a line simdjson has parsed (so its integers fit in 64 bits, which orjson would
+    otherwise read as floats). One orjson parse (strict RFC 8259 like the strict
+    path) and one canonical dump, which is both the fingerprint's text and the proof
+    that no member name repeats: orjson keeps a repeated name's last value and the
+    strict path its first, so such a line returns None. Fields are checked by the
+    contract's rules. Anything unusual (a wrong type, a bad time, a repeated name)
+    returns None, and :func:`classify_event` decides, dead-letter code included.
     """
     try:
         value = orjson.loads(line)
@@ -540,11 +527,13 @@ def accept_valid_assignment(line: bytes, event_name: str) -> Accepted | Skipped 
     if value.__class__ is not dict:
         return None
     metadata, body = value.get("metadata"), value.get("body")
-    if (
-        metadata.__class__ is not dict
-        or body.__class__ is not dict
-        or metadata.get("event_name") != event_name
-    ):
+    if metadata.__class__ is not dict or body.__class__ is not dict:
+        return None
+    try:
+        canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # nested deeper than orjson writes
+        return None
+    if _may_have_duplicate_keys(line, canonical) or metadata.get("event_name") != event_name:
         return None
     context_type = body.get("context_type")
     if context_type is not None and context_type != "Course":
@@ -557,32 +546,40 @@ def accept_valid_assignment(line: bytes, event_name: str) -> Accepted | Skipped 
         event_time = event_time_micros(raw_time)
     except TimestampError:
         return None
-    required = [_text_or_none(body.get(name)) for name in _ASSIGNMENT_REQUIRED]
-    optional = [_text_or_none(body.get(name)) for name in _ASSIGNMENT_OPTIONAL]
-    blueprint = body.get("created_on_blueprint_sync")
+    get = body.get
+    assignment_id = _text_or_none(get("assignment_id"))
+    context_uuid = _text_or_none(get("context_uuid"))
+    workflow_state = _text_or_none(get("workflow_state"))
+    link = _text_or_none(get("lti_resource_link_id"))
+    link_from = _text_or_none(get("lti_resource_link_id_duplicated_from"))
+    id_from = _text_or_none(get("assignment_id_duplicated_from"))
+    id_from_misspelled = _text_or_none(get("assignment_id_duplicated__from"))
+    domain_from = _text_or_none(get("domain_duplicated_from"))
+    blueprint = get("created_on_blueprint_sync")
     if (
-        not all(required)
-        or False in optional
+        not (assignment_id and context_uuid and workflow_state)
+        or link is False
+        or link_from is False
+        or id_from is False
+        or id_from_misspelled is False
+        or domain_from is False
         or (blueprint is not None and blueprint.__class__ is not bool)
     ):
         return None
-    # Checked above: no False among them, required ones are non-empty strings.
-    link, link_from, id_from, id_from_misspelled, domain_from = cast("list[str | None]", optional)
-    assignment_id, context_uuid, workflow_state = cast("list[str]", required)
     return Accepted(
         ROLE_ASSIGNMENT_STATE,
         AssignmentStateRow(
-            assignment_fingerprint(value),
+            _sha256_hex(canonical),
             event_name,
             event_time,
             cast("str | None", root_account_uuid),
-            context_uuid,
+            cast(str, context_uuid),
             cast(str, link),
-            assignment_id,
-            workflow_state,
-            link_from,
-            id_from or id_from_misspelled,
-            domain_from,
+            cast(str, assignment_id),
+            cast(str, workflow_state),
+            cast("str | None", link_from),
+            cast("str | None", id_from or id_from_misspelled),
+            cast("str | None", domain_from),
             blueprint,
         ),
     )
@@ -639,46 +636,49 @@ class LineClassifier:
             tuple[int, Accepted]
         ] = []  # (line index, accepted) settled in the hot loop
         unsettled = []
-        # The hot loop: nothing per line but the simdjson parse and a dict
-        # increment. simdjson also takes a trailing '\r' as whitespace, so only
-        # unsettled lines need it removed. It also accepts a leading BOM, which
-        # is the only way a valid line can start with byte 0xEF.
+        # The hot loop: nothing per noise line but the simdjson parse, two lookups
+        # and a list append (counted in C afterwards). simdjson also takes a
+        # trailing '\r' as whitespace, so only unsettled lines need it removed. It
+        # also accepts a leading BOM, which is the only way a valid line can start
+        # with byte 0xEF.
+        noise: list[str] = []  # the event name of each line settled as noise here
+        settle_noise = noise.append
         for index, line in enumerate(lines):
             try:
                 event_name = parse(line)["metadata"]["event_name"]
             except Exception:  # anything simdjson cannot settle goes to the strict path
-                event_name = None
+                unsettled.append(index)
+                continue
             if (
                 event_name.__class__ is str
                 and event_name
                 and line[0] != 0xEF
                 and len(line) <= MAX_LINE_BYTES
-                and (
-                    event_name not in routed
-                    or (event_name == LEGACY_RETRY_EVENT and not self._may_be_legacy_retry(line))
-                )
             ):
-                skipped[event_name] += 1
-                continue
-            if (
-                event_name.__class__ is str
-                and event_name in assignment_names
-                and line[0] != 0xEF
-                and len(line) <= MAX_LINE_BYTES
-            ):
-                # A few percent of the firehose: valid ones settled here, not on the strict path.
-                fast_outcome = accept_valid_assignment(line, event_name)
-                if isinstance(fast_outcome, Accepted):
-                    counts["accepted_before_dedup." + ROLE_ASSIGNMENT_STATE] += 1
-                    settled_accepted.append((index, fast_outcome))
+                if event_name not in routed:
+                    settle_noise(event_name)
                     continue
-                if fast_outcome.__class__ is Skipped:
-                    skipped[event_name] += 1
+                if event_name in assignment_names:
+                    # A few percent of the firehose: valid ones settled here, not on the
+                    # strict path.
+                    fast_outcome = accept_valid_assignment(line, event_name)
+                    if fast_outcome.__class__ is Accepted:
+                        settled_accepted.append((index, fast_outcome))
+                        continue
+                    if fast_outcome.__class__ is Skipped:
+                        settle_noise(event_name)
+                        continue
+                elif event_name == LEGACY_RETRY_EVENT and not self._may_be_legacy_retry(line):
+                    settle_noise(event_name)
                     continue
             # An object or array event_name is a live simdjson proxy, and the
             # parser refuses to parse again while one exists.
             event_name = None
             unsettled.append(index)
+        if settled_accepted:
+            counts["accepted_before_dedup." + ROLE_ASSIGNMENT_STATE] += len(settled_accepted)
+        for event_name, count in collections.Counter(noise).items():
+            skipped[event_name] += count
         offset, offset_index = first_offset, 0
         for index in unsettled:
             line = lines[index]

@@ -76,6 +76,79 @@ def parse_event_time(text: str) -> int:
     return utc_micros
 
 
+# The shapes Canvas producers send, split where the cache below can reuse work: the
+# date and minute (shared by every event of that minute), the second, the fraction and
+# the offset. Text of any other shape, or a value this cannot vouch for, is left to
+# parse_event_time, which decides.
+_COMMON_TIME = re.compile(
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):([0-5]\d)(?:\.(\d{1,9}))? ?(Z|[+-]\d\d:?\d\d)", re.ASCII
+)
+_MINUTE_CACHE_SIZE = 4096
+# "YYYY-MM-DD?HH:MM" -> epoch microseconds of that minute in local time (None: not a valid minute)
+_minute_micros: dict[str, int | None] = {}
+# "Z", "+HH:MM", "-HHMM" -> microseconds to subtract (None: out of range)
+_offset_micros: dict[str, int | None] = {}
+
+
+def _minute_start(minute: str) -> int | None:
+    try:
+        moment = dt.datetime(
+            int(minute[0:4]),
+            int(minute[5:7]),
+            int(minute[8:10]),
+            int(minute[11:13]),
+            int(minute[14:16]),
+            tzinfo=dt.UTC,
+        )
+    except ValueError:
+        return None
+    return _micros_since_epoch(moment)
+
+
+def _offset(text: str) -> int | None:
+    if text == "Z":
+        return 0
+    hours, minutes = int(text[1:3]), int(text[-2:])
+    if hours > 23 or minutes > 59:
+        return None
+    offset = (hours * 60 + minutes) * 60_000_000
+    return -offset if text[0] == "-" else offset
+
+
+def event_time_micros(text: str) -> int:
+    """:func:`parse_event_time`, several times faster for the shapes producers send.
+
+    ``T`` or a space, 0 to 9 fraction digits, ``Z``, ``+HH:MM`` or ``-HHMM`` (with an
+    optional space before it) take a shortcut that caches the work shared by every
+    timestamp of the same minute and offset; the result is always exactly
+    ``parse_event_time(text)``'s. Anything the shortcut cannot vouch for (another
+    shape, a date or offset out of range) goes to :func:`parse_event_time`, which
+    decides and raises :class:`TimestampError`.
+    """
+    match = _COMMON_TIME.fullmatch(text)
+    if match is None:
+        return parse_event_time(text)
+    minute, second, fraction, zone = match.groups()
+    try:
+        local_minute = _minute_micros[minute]
+    except KeyError:
+        if len(_minute_micros) >= _MINUTE_CACHE_SIZE:
+            _minute_micros.clear()
+        local_minute = _minute_micros[minute] = _minute_start(minute)
+    try:
+        offset = _offset_micros[zone]
+    except KeyError:
+        offset = _offset_micros[zone] = _offset(zone)  # at most 40,001 keys: bounded
+    if local_minute is None or offset is None:
+        return parse_event_time(text)
+    micros = local_minute + int(second) * 1_000_000 - offset
+    if fraction:
+        micros += int(fraction[:6].ljust(6, "0"))
+    if not MIN_EVENT_MICROS <= micros <= MAX_EVENT_MICROS:
+        return parse_event_time(text)
+    return micros
+
+
 def micros_to_datetime(micros: int) -> dt.datetime:
     """UTC-aware datetime for epoch microseconds (for display and tests)."""
     return _EPOCH + dt.timedelta(microseconds=micros)
