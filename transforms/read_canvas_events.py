@@ -31,13 +31,12 @@ from transforms.tags import (
     ASSIGNMENT_STATE_EVENTS,
     COUNTS,
     DEAD_LETTERS,
+    LATEST_EVENT_TIME,
     MIGRATION_EVENTS,
     RETRY_EVENTS,
 )
 
 _LOG = logging.getLogger(__name__)
-
-_TAG_OF_ROLE = {ROLE_RETRY: RETRY_EVENTS, ROLE_ASSIGNMENT_STATE: ASSIGNMENT_STATE_EVENTS}
 
 
 class ListFileRanges(beam.PTransform):
@@ -85,10 +84,14 @@ class ListFileRanges(beam.PTransform):
 class ClassifyFileRange(beam.DoFn):
     """Classifies every line of one file range.
 
-    Main output: nothing. Tagged outputs: ``retry_events``, ``migration_events``
-    and ``assignment_state_events`` (accepted, not yet deduplicated events),
-    ``dead_letters`` (one list of dead-letter rows per classified range, so that
-    they are written together) and ``counts`` (one counter record per range).
+    Main output: nothing. Tagged outputs: ``retry_events`` and ``migration_events``
+    (accepted, not yet deduplicated events), ``assignment_state_events`` (one list of
+    accepted assignment events per classified range: they are many, and a list
+    crosses a stage boundary for a fraction of what as many elements would cost),
+    ``latest_event_time`` (the latest event time of the range's accepted events,
+    none when it has none), ``dead_letters`` (one list of dead-letter rows per
+    classified range, so that they are written together) and ``counts`` (one
+    counter record per range).
 
     With ``processes > 1`` each range is cut into sub-ranges that a pool of
     worker processes classifies (the work is CPU-bound Python, so threads would
@@ -169,10 +172,22 @@ class ClassifyFileRange(beam.DoFn):
 
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
+        states = []
+        latest = None
         for accepted in result.accepted:
-            yield beam.pvalue.TaggedOutput(
-                _TAG_OF_ROLE.get(accepted.role, MIGRATION_EVENTS), accepted.event
-            )
+            event = accepted.event
+            if latest is None or event.event_time > latest:
+                latest = event.event_time
+            if accepted.role == ROLE_ASSIGNMENT_STATE:
+                states.append(event)
+            else:
+                yield beam.pvalue.TaggedOutput(
+                    RETRY_EVENTS if accepted.role == ROLE_RETRY else MIGRATION_EVENTS, event
+                )
+        if states:
+            yield beam.pvalue.TaggedOutput(ASSIGNMENT_STATE_EVENTS, states)
+        if latest is not None:
+            yield beam.pvalue.TaggedOutput(LATEST_EVENT_TIME, latest)
         if result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, result.dead_letters)
         record = counter_record(result.counts)
@@ -191,8 +206,9 @@ def default_processes() -> int:
 class ReadCanvasEvents(beam.PTransform):
     """File patterns -> accepted events by role, dead letters and counters.
 
-    Outputs ``retry_events``, ``migration_events``, ``assignment_state_events``,
-    ``dead_letters`` and ``counts``.
+    Outputs ``retry_events``, ``migration_events``, ``assignment_state_events``
+    (lists), ``latest_event_time``, ``dead_letters`` (lists) and ``counts``
+    (see :class:`ClassifyFileRange`).
     """
 
     def __init__(
@@ -227,6 +243,11 @@ class ReadCanvasEvents(beam.PTransform):
             >> beam.ParDo(
                 ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)
             ).with_outputs(
-                RETRY_EVENTS, MIGRATION_EVENTS, ASSIGNMENT_STATE_EVENTS, DEAD_LETTERS, COUNTS
+                RETRY_EVENTS,
+                MIGRATION_EVENTS,
+                ASSIGNMENT_STATE_EVENTS,
+                LATEST_EVENT_TIME,
+                DEAD_LETTERS,
+                COUNTS,
             )
         )

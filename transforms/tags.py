@@ -11,6 +11,6 @@ RETRY_EVENTS = "retry_events"  # accepted retries, before deduplication
 MIGRATION_EVENTS = "migration_events"  # accepted content migrations, before deduplication
 DEAD_LETTERS = "dead_letters"  # dead_letter rows (batch: one list per classified range)
 COUNTS = "counts"  # counter records ({counter name: count}) for the run summary
-ASSIGNMENT_STATE_EVENTS = (
-    "assignment_state_events"  # accepted assignment events, before deduplication
-)
+# accepted assignment events, before deduplication (batch: one list per classified range)
+ASSIGNMENT_STATE_EVENTS = "assignment_state_events"
+LATEST_EVENT_TIME = "latest_event_time"  # batch: the latest accepted event time of a range

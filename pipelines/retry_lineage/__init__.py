@@ -86,6 +86,7 @@ from transforms.retry_outcomes import (
     DecideRetryOutcomes,
     LatestEventTime,
     PendingRetriesFromHistory,
+    event_times,
 )
 from transforms.summary import SummarizeRun
 from transforms.tables import (
@@ -99,6 +100,7 @@ from transforms.tags import (
     ASSIGNMENT_STATE_EVENTS,
     COUNTS,
     DEAD_LETTERS,
+    LATEST_EVENT_TIME,
     MIGRATION_EVENTS,
     RETRY_EVENTS,
 )
@@ -114,6 +116,9 @@ def build(
     release_lease_of: str | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the whole batch job to ``p``; returns its outputs by name (rows and the summary).
+
+    ``assignment_states`` and ``retry_outcomes`` come as lists of rows (plain tuples in
+    column order), the dead letters as one list per classified range.
 
     The tables are written into ``OUTPUT/_versions/<version>/`` (default: the
     run id) and published by the last step; ``release_lease_of`` names the run
@@ -163,7 +168,7 @@ def build(
     )
     joined = retries.numbered | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
 
-    seen = [events[RETRY_EVENTS], events[MIGRATION_EVENTS], events[ASSIGNMENT_STATE_EVENTS]]
+    times = [events[LATEST_EVENT_TIME]]
     outcome_inputs = {"retries": retries.numbered, "states": events[ASSIGNMENT_STATE_EVENTS]}
     if day:
         # Retries still pending after earlier days, and their assignments' earlier states.
@@ -175,8 +180,11 @@ def build(
             "outcomes": history_outcomes,
         } | ("PendingRetriesFromHistory" >> PendingRetriesFromHistory())
         outcome_inputs["history_states"] = history_states
-        seen += [history_retries, history_states]
-    clock = seen | "AllAcceptedEvents" >> beam.Flatten() | "RunClock" >> LatestEventTime()
+        times += [
+            history_retries | "HistoryRetryTimes" >> event_times(),
+            history_states | "HistoryStateTimes" >> event_times(),
+        ]
+    clock = times | "AllEventTimes" >> beam.Flatten() | "RunClock" >> LatestEventTime()
     decided = outcome_inputs | "DecideRetryOutcomes" >> DecideRetryOutcomes(
         clock, opts.outcome_wait_seconds
     )
@@ -184,9 +192,11 @@ def build(
     written = [
         joined.rows | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition),
         decided["assignment_states"]
-        | write_step(ASSIGNMENT_STATES) >> WriteTable(ASSIGNMENT_STATES, staging, codec, partition),
+        | write_step(ASSIGNMENT_STATES)
+        >> WriteTable(ASSIGNMENT_STATES, staging, codec, partition, batched=True),
         decided["outcomes"]
-        | write_step(RETRY_OUTCOMES) >> WriteTable(RETRY_OUTCOMES, staging, codec, partition),
+        | write_step(RETRY_OUTCOMES)
+        >> WriteTable(RETRY_OUTCOMES, staging, codec, partition, batched=True),
         lineage_rows
         | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
         events[DEAD_LETTERS]
