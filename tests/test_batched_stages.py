@@ -17,13 +17,9 @@ from transforms.classify_range import RangeResult
 from transforms.events import ROLE_ASSIGNMENT_STATE, ROLE_RETRY, Accepted
 from transforms.parquet_writer import WriteTable, split_by_event_date
 from transforms.read_canvas_events import ClassifyFileRange
-from transforms.retry_outcomes import (
-    OUTCOME_SHARDS,
-    DecideRetryOutcomes,
-    LatestEventTime,
-    shard_of,
-    shard_states,
-)
+from transforms.resolve import NumberRetryAttempts
+from transforms.retry_outcomes import DecideRetryOutcomes, LatestEventTime, shard_states
+from transforms.shards import ASSIGNMENT_SHARDS, shard_of
 from transforms.tables import ASSIGNMENT_STATES, AssignmentStateRow
 from transforms.tags import ASSIGNMENT_STATE_EVENTS, COUNTS, LATEST_EVENT_TIME, RETRY_EVENTS
 
@@ -40,7 +36,7 @@ def test_shard_of_is_the_same_in_another_process():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert there.strip() == repr(here)
-    assert all(0 <= shard < OUTCOME_SHARDS for shard in here)
+    assert all(0 <= shard < ASSIGNMENT_SHARDS for shard in here)
 
 
 def test_shard_states_keeps_every_event_and_puts_one_key_in_one_shard():
@@ -90,7 +86,7 @@ def test_a_classified_range_emits_its_assignment_events_as_one_list_and_its_late
     )
     outputs = [(output.tag, output.value) for output in fn._outputs(result)]
     assert (ASSIGNMENT_STATE_EVENTS, [first, second]) in outputs
-    assert (RETRY_EVENTS, a_retry) in outputs
+    assert (RETRY_EVENTS, [a_retry]) in outputs
     assert (LATEST_EVENT_TIME, T + 9) in outputs
     assert [tag for tag, _ in outputs].count(ASSIGNMENT_STATE_EVENTS) == 1
     assert COUNTS in [tag for tag, _ in outputs]
@@ -99,15 +95,14 @@ def test_a_classified_range_emits_its_assignment_events_as_one_list_and_its_late
 def test_decide_retry_outcomes_on_lists_across_ranges_drops_copies_and_decides(tmp_path):
     linked = [state(T + i * S, "published", fp=f"s{i}", link=f"link-{i}") for i in range(30)]
     unlinked = state(T, "published", fp="u", link=None)  # type: ignore[arg-type]
-    retries = [(retry(T, link=f"link-{i}", fp=f"r{i}"), 1, 1) for i in range(30)] + [
-        (retry(T, link=None, fp="r-none"), None, None)
-    ]
+    retries = [retry(T, link=f"link-{i}", fp=f"r{i}") for i in range(30)]
+    retry_lists = [[*retries, retry(T, link=None, fp="r-none")], [retries[3]]]
     # The same events arrive in two ranges: the copies are dropped.
     ranges = [[*linked[:20], unlinked], [*linked[10:], unlinked]]
     with BeamTestPipeline(runner="FnApiRunner") as p:
         clock = p | "Times" >> beam.Create([T + 2 * W]) | LatestEventTime()
         decided = {
-            "retries": p | "Retries" >> beam.Create(retries),
+            "retries": (p | "Retries" >> beam.Create(retry_lists) | NumberRetryAttempts()).numbered,
             "states": p | "States" >> beam.Create(ranges),
         } | DecideRetryOutcomes(clock, wait_seconds=W // S)
         assert_that(

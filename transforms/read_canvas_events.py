@@ -84,10 +84,10 @@ class ListFileRanges(beam.PTransform):
 class ClassifyFileRange(beam.DoFn):
     """Classifies every line of one file range.
 
-    Main output: nothing. Tagged outputs: ``retry_events`` and ``migration_events``
-    (accepted, not yet deduplicated events), ``assignment_state_events`` (one list of
-    accepted assignment events per classified range: they are many, and a list
-    crosses a stage boundary for a fraction of what as many elements would cost),
+    Main output: nothing. Tagged outputs: ``migration_events`` (accepted, not yet
+    deduplicated events), ``retry_events`` and ``assignment_state_events`` (one list of
+    accepted events per classified range: a list crosses a stage boundary for a
+    fraction of what as many elements would cost),
     ``latest_event_time`` (the latest event time of the range's accepted events,
     none when it has none), ``dead_letters`` (one list of dead-letter rows per
     classified range, so that they are written together) and ``counts`` (one
@@ -172,7 +172,7 @@ class ClassifyFileRange(beam.DoFn):
 
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
-        states = []
+        states, retries = [], []
         latest = None
         for accepted in result.accepted:
             event = accepted.event
@@ -180,12 +180,14 @@ class ClassifyFileRange(beam.DoFn):
                 latest = event.event_time
             if accepted.role == ROLE_ASSIGNMENT_STATE:
                 states.append(event)
+            elif accepted.role == ROLE_RETRY:
+                retries.append(event)
             else:
-                yield beam.pvalue.TaggedOutput(
-                    RETRY_EVENTS if accepted.role == ROLE_RETRY else MIGRATION_EVENTS, event
-                )
+                yield beam.pvalue.TaggedOutput(MIGRATION_EVENTS, event)
         if states:
             yield beam.pvalue.TaggedOutput(ASSIGNMENT_STATE_EVENTS, states)
+        if retries:
+            yield beam.pvalue.TaggedOutput(RETRY_EVENTS, retries)
         if latest is not None:
             yield beam.pvalue.TaggedOutput(LATEST_EVENT_TIME, latest)
         if result.dead_letters:
@@ -206,7 +208,7 @@ def default_processes() -> int:
 class ReadCanvasEvents(beam.PTransform):
     """File patterns -> accepted events by role, dead letters and counters.
 
-    Outputs ``retry_events``, ``migration_events``, ``assignment_state_events``
+    Outputs ``retry_events`` (lists), ``migration_events``, ``assignment_state_events``
     (lists), ``latest_event_time``, ``dead_letters`` (lists) and ``counts``
     (see :class:`ClassifyFileRange`).
     """

@@ -3,16 +3,22 @@
 Each wraps the pure rules of :mod:`transforms.lineage`. Only compact tuples of
 the rare routed events are shuffled, and each event crosses as few shuffles as
 the rules allow: duplicates are dropped inside groupings the rules need anyway
-(copies of an event share every key derived from its content).
+(copies of an event share every key derived from its content). Retries travel
+as lists of plain tuples, one per shard of their attempt key
+(:mod:`transforms.shards`), the same shards the outcome step groups by.
 """
 
 from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
 
 import apache_beam as beam
 
 from transforms import lineage
 from transforms.counters import CountingDoFn, accepted_counter
-from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY
+from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY, RetryEvent
+from transforms.shards import rows_as, shard_lists
 from transforms.tags import COUNTS
 
 IDENTITY_PAIRS = "identity_pairs"
@@ -23,33 +29,55 @@ def _identity_pair_outputs(event):
         yield beam.pvalue.TaggedOutput(IDENTITY_PAIRS, pair)
 
 
+_as_retry = rows_as(RetryEvent)
+
+
+def shard_retries(retries: list) -> Iterator[tuple[int, list[tuple]]]:
+    """A list of accepted retries -> (shard of their attempt key, those retries as plain tuples)."""
+    return shard_lists(retries, lineage.attempt_key)
+
+
 class _NumberDistinctAttempts(CountingDoFn):
-    def process(self, keyed):
-        (_, assignment_link), retries = keyed
-        distinct, copies = lineage.distinct_events(retries)
-        self.count("duplicates", copies)
-        self.count(accepted_counter(ROLE_RETRY), len(distinct))
-        for retry in distinct:
-            yield from _identity_pair_outputs(retry)
-        if assignment_link is None:
-            yield from ((retry, None, None) for retry in distinct)
-        else:
-            yield from lineage.number_attempts(distinct)
+    def process(self, sharded):
+        shard, lists = sharded
+        by_key: dict[tuple, list] = collections.defaultdict(list)
+        for values_list in lists:
+            for values in values_list:
+                retry = _as_retry(values)
+                by_key[lineage.attempt_key(retry)].append(retry)
+        numbered: list[tuple] = []
+        for (_, assignment_link), retries in by_key.items():
+            distinct, copies = lineage.distinct_events(retries)
+            self.count("duplicates", copies)
+            self.count(accepted_counter(ROLE_RETRY), len(distinct))
+            for retry in distinct:
+                yield from _identity_pair_outputs(retry)
+            if assignment_link is None:
+                numbered.extend((tuple(retry), None, None) for retry in distinct)
+            else:
+                numbered.extend(
+                    (tuple(retry), number, count)
+                    for retry, number, count in lineage.number_attempts(distinct)
+                )
+        if numbered:
+            yield (shard, numbered)
 
 
 class NumberRetryAttempts(beam.PTransform):
-    """Accepted retries -> distinct (retry, attempt_number, attempt_count).
+    """Lists of accepted retries -> distinct retries, numbered, one list per shard.
 
-    Tagged outputs: ``identity_pairs`` of the distinct retries and ``counts``.
+    Main output ``numbered``: (shard, [(retry as a plain tuple, attempt_number,
+    attempt_count)]). Tagged outputs: ``identity_pairs`` of the distinct retries
+    and ``counts``.
 
-    Grouped by (new course, new assignment link): the attempt key, or all
+    Numbered per (new course, new assignment link): the attempt key, or all
     retries into a course without a link, whose attempts stay null.
     """
 
     def expand(self, retries):
         return (
             retries
-            | "KeyByAssignment" >> beam.Map(lambda retry: (lineage.attempt_key(retry), retry))
+            | "ShardByAssignment" >> beam.FlatMap(shard_retries)
             | "GroupByAssignment" >> beam.GroupByKey()
             | "NumberDistinctAttempts"
             >> beam.ParDo(_NumberDistinctAttempts()).with_outputs(
@@ -167,15 +195,22 @@ class BuildLineageGraph(beam.PTransform):
 
 
 class _JoinRetry(CountingDoFn):
-    def process(self, numbered, graph):
-        retry, attempt_number, attempt_count = numbered
-        row = lineage.retry_row(retry, graph, attempt_number, attempt_count)
-        self.count("lineage_status." + row.lineage_status)
-        yield row
+    def process(self, sharded, graph):
+        _, numbered = sharded
+        rows = []
+        for values, attempt_number, attempt_count in numbered:
+            row = lineage.retry_row(_as_retry(values), graph, attempt_number, attempt_count)
+            self.count("lineage_status." + row.lineage_status)
+            rows.append(tuple(row))
+        yield rows
 
 
 class JoinRetriesToLineage(beam.PTransform):
-    """Numbered retries + lineage graph side input -> ``RetryRow``; ``counts`` of lineage_status."""
+    """Numbered retries + lineage graph side input -> ``retries`` rows; counts of lineage_status.
+
+    Takes the ``numbered`` lists of :class:`NumberRetryAttempts`; the main output
+    ``rows`` is lists of ``retries`` rows as plain tuples (``RetryRow`` columns).
+    """
 
     def __init__(self, graph):
         super().__init__()

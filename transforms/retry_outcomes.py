@@ -15,8 +15,6 @@ Dataflow the shards are the parallelism of the decision step.
 from __future__ import annotations
 
 import collections
-import functools
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -24,25 +22,16 @@ import apache_beam as beam
 
 from transforms import outcomes
 from transforms.counters import CountingDoFn, accepted_counter
-from transforms.events import ROLE_ASSIGNMENT_STATE
+from transforms.events import ROLE_ASSIGNMENT_STATE, RetryEvent
 from transforms.lineage import attempt_key, distinct_events
+from transforms.shards import rows_as, shard_lists, shard_of
 from transforms.tables import AssignmentStateRow
 from transforms.tags import COUNTS
 
 STATE_ROWS = "state_rows"
 PENDING = "pending"
-# Shards of the (course, link) key space that the decision step groups by.
-OUTCOME_SHARDS = 16
-
-# A state event carried as a plain tuple (cheaper to encode) back to its row type, in C.
-_as_state = functools.partial(tuple.__new__, AssignmentStateRow)
-
-
-def shard_of(key: tuple[str, str | None], shards: int = OUTCOME_SHARDS) -> int:
-    """The shard of a (course, link) key: the same in every process (not Python's ``hash``)."""
-    course, link = key
-    text = f"{course}\x00{link or ''}".encode("utf-8", "surrogatepass")
-    return zlib.crc32(text) % shards
+_as_state = rows_as(AssignmentStateRow)
+_as_retry = rows_as(RetryEvent)
 
 
 class _Latest(beam.CombineFn):
@@ -76,15 +65,7 @@ def event_times() -> beam.PTransform:
 
 def shard_states(states: list) -> Iterator[tuple[int, list[tuple]]]:
     """A list of assignment events -> (shard, the events of that shard as plain tuples)."""
-    shards: dict[int, list[tuple]] = {}
-    for state in states:
-        shards.setdefault(shard_of(outcomes.state_key(state)), []).append(tuple(state))
-    return iter(shards.items())
-
-
-def _shard_retry(numbered):
-    retry, attempt_number, _ = numbered
-    return (shard_of(attempt_key(retry)), (retry, attempt_number))
+    return shard_lists(states, outcomes.state_key)
 
 
 def _shard_history_retry(keyed):
@@ -110,8 +91,10 @@ class _DecideShard(CountingDoFn):
                 state = _as_state(values)
                 states_by_key[outcomes.state_key(state)].append(state)
         retries_by_key: dict[tuple, list] = collections.defaultdict(list)
-        for retry, attempt_number in grouped["retries"]:
-            retries_by_key[attempt_key(retry)].append((retry, attempt_number))
+        for numbered in grouped["retries"]:
+            for values, attempt_number, _ in numbered:
+                retry = _as_retry(values)
+                retries_by_key[attempt_key(retry)].append((retry, attempt_number))
         history_by_key: dict[tuple, list] = collections.defaultdict(list)
         for retry, attempt_number in grouped.get("history_retries", ()):
             history_by_key[attempt_key(retry)].append((retry, attempt_number))
@@ -187,14 +170,15 @@ class DecideRetryOutcomes(beam.PTransform):
     def expand(self, inputs: dict[str, Any]):
         """Decide the outcomes of the retries in ``inputs``.
 
-        ``inputs``: ``retries`` (numbered: (retry, attempt_number, attempt_count)) and
-        ``states`` (lists of accepted assignment events) of this run; in a dated run
+        ``inputs``: ``retries`` ((shard, numbered distinct retries) from
+        :class:`transforms.resolve.NumberRetryAttempts`) and ``states`` (lists of
+        accepted assignment events) of this run; in a dated run
         also ``history_retries`` (keyed pending retries of earlier days,
         :class:`PendingRetriesFromHistory`) and ``history_states`` (earlier days'
         ``assignment_states`` rows).
         """
         groups = {
-            "retries": inputs["retries"] | "ShardRetries" >> beam.Map(_shard_retry),
+            "retries": inputs["retries"],
             "states": inputs["states"] | "ShardStateEvents" >> beam.FlatMap(shard_states),
         }
         if "history_retries" in inputs:

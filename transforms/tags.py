@@ -7,7 +7,8 @@ Tags name collections of elements in flight; the tables they end up in are
 
 from __future__ import annotations
 
-RETRY_EVENTS = "retry_events"  # accepted retries, before deduplication
+# accepted retries, before deduplication (batch: one list per classified range)
+RETRY_EVENTS = "retry_events"
 MIGRATION_EVENTS = "migration_events"  # accepted content migrations, before deduplication
 DEAD_LETTERS = "dead_letters"  # dead_letter rows (batch: one list per classified range)
 COUNTS = "counts"  # counter records ({counter name: count}) for the run summary

@@ -117,8 +117,8 @@ def build(
 ) -> dict[str, beam.PCollection]:
     """Add the whole batch job to ``p``; returns its outputs by name (rows and the summary).
 
-    ``assignment_states`` and ``retry_outcomes`` come as lists of rows (plain tuples in
-    column order), the dead letters as one list per classified range.
+    ``retries``, ``assignment_states`` and ``retry_outcomes`` come as lists of rows (plain
+    tuples in column order), the dead letters as one list per classified range.
 
     The tables are written into ``OUTPUT/_versions/<version>/`` (default: the
     run id) and published by the last step; ``release_lease_of`` names the run
@@ -190,7 +190,8 @@ def build(
     )
 
     written = [
-        joined.rows | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition),
+        joined.rows
+        | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition, batched=True),
         decided["assignment_states"]
         | write_step(ASSIGNMENT_STATES)
         >> WriteTable(ASSIGNMENT_STATES, staging, codec, partition, batched=True),
