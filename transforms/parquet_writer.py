@@ -145,7 +145,8 @@ class WriteTable(beam.PTransform):
             partition = retry_partition if table in EVENT_DATE_TABLES else (lambda row: "")
             files = (
                 rows
-                | "KeyByPartition" >> beam.Map(lambda row: (partition(row), row))
+                # A plain tuple crosses the grouping for less than a NamedTuple (no pickle).
+                | "KeyByPartition" >> beam.Map(lambda row: (partition(row), tuple(row)))
                 | "GroupByPartition" >> beam.GroupByKey()
                 | "NameFiles" >> beam.MapTuple(lambda key, group: (key, "part", group))
             )

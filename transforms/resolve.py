@@ -17,8 +17,9 @@ import apache_beam as beam
 
 from transforms import lineage
 from transforms.counters import CountingDoFn, accepted_counter
-from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY, RetryEvent
+from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY, MigrationEvent, RetryEvent
 from transforms.shards import rows_as, shard_lists
+from transforms.tables import LineageRow
 from transforms.tags import COUNTS
 
 IDENTITY_PAIRS = "identity_pairs"
@@ -30,6 +31,8 @@ def _identity_pair_outputs(event):
 
 
 _as_retry = rows_as(RetryEvent)
+_as_migration = rows_as(MigrationEvent)
+_as_lineage_row = rows_as(LineageRow)
 
 
 def shard_retries(retries: list) -> Iterator[tuple[int, list[tuple]]]:
@@ -88,8 +91,8 @@ class NumberRetryAttempts(beam.PTransform):
 
 class _LatestCompletedMigration(CountingDoFn):
     def process(self, keyed):
-        _, events = keyed
-        distinct, copies = lineage.distinct_events(events)
+        _, values = keyed
+        distinct, copies = lineage.distinct_events(map(_as_migration, values))
         self.count("duplicates", copies)
         completed = []
         for event in distinct:
@@ -98,20 +101,22 @@ class _LatestCompletedMigration(CountingDoFn):
             if event.event_name == MIGRATION_COMPLETED:
                 completed.append(event)
         if completed:
-            yield lineage.latest_migration_event(completed)
+            yield tuple(lineage.latest_migration_event(completed))
 
 
 class GroupMigrations(beam.PTransform):
     """Accepted migrations -> the latest distinct completed event per migration id.
 
-    Tagged outputs: ``identity_pairs`` of every distinct migration event
-    (started ones included) and ``counts``.
+    The main output ``latest`` carries each as a plain tuple (``MigrationEvent``
+    columns), as the events cross the grouping. Tagged outputs: ``identity_pairs``
+    of every distinct migration event (started ones included) and ``counts``.
     """
 
     def expand(self, migrations):
         return (
             migrations
-            | "KeyByMigrationId" >> beam.Map(lambda event: (event.content_migration_id, event))
+            | "KeyByMigrationId"
+            >> beam.Map(lambda event: (event.content_migration_id, tuple(event)))
             | "GroupByMigrationId" >> beam.GroupByKey()
             | "LatestCompletedMigration"
             >> beam.ParDo(_LatestCompletedMigration()).with_outputs(
@@ -165,12 +170,12 @@ class BuildIdentityMap(beam.PTransform):
         )
 
 
-def _resolve_parent(event, identity=None):
-    return lineage.lineage_row(event, identity)
+def _resolve_parent(values, identity=None):
+    return lineage.lineage_row(_as_migration(values), identity)
 
 
 class ResolveParents(beam.PTransform):
-    """Latest completed migrations + identity side input -> ``LineageRow``."""
+    """Latest completed migrations (plain tuples) + identity side input -> ``LineageRow``."""
 
     def __init__(self, identity):
         super().__init__()
@@ -188,9 +193,12 @@ class BuildLineageGraph(beam.PTransform):
     def expand(self, lineage_rows):
         return (
             lineage_rows
-            | "KeyByChildCourse" >> beam.Map(lambda row: (row.child_course_uuid, row))
+            | "KeyByChildCourse" >> beam.Map(lambda row: (row.child_course_uuid, tuple(row)))
             | "GroupByChildCourse" >> beam.GroupByKey()
-            | "EdgesInto" >> beam.MapTuple(lambda child, rows: (child, lineage.edges_into(rows)))
+            | "EdgesInto"
+            >> beam.MapTuple(
+                lambda child, rows: (child, lineage.edges_into(map(_as_lineage_row, rows)))
+            )
         )
 
 
