@@ -117,7 +117,10 @@ class ClassifyFileRange(beam.DoFn):
         self._started = self._reported = 0.0
 
     def setup(self):
-        if self._processes > 1:
+        self._start_pool()
+
+    def _start_pool(self) -> None:
+        if self._processes > 1 and self._pool is None:
             # spawn, not fork: the runner process has threads, and a forked child
             # could inherit a lock held by one of them.
             # Workers exit with this process, even when it is killed (SIGKILL included);
@@ -130,6 +133,9 @@ class ClassifyFileRange(beam.DoFn):
             )
 
     def teardown(self):
+        self._stop_pool()
+
+    def _stop_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -148,6 +154,7 @@ class ClassifyFileRange(beam.DoFn):
             _LOG.info("classified %s lines (%s lines/s)", f"{self._lines:,}", f"{rate:,.0f}")
 
     def process(self, file_range: FileRange):
+        self._start_pool()  # again, after a bundle that stopped it
         if self._pool is None:
             yield from self._outputs(
                 classify_file_range(file_range, self._hmac_key, self._block_bytes)
@@ -169,6 +176,10 @@ class ClassifyFileRange(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(
                     output.tag, WindowedValue(output.value, MIN_TIMESTAMP, (GlobalWindow(),))
                 )
+        # The workers hold some 200 MB each and nothing after classification needs them:
+        # the local runner keeps this DoFn (and its pool) until the whole job ends, while
+        # the later stages hold the accepted events. The next bundle starts a new pool.
+        self._stop_pool()
 
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
