@@ -8,7 +8,7 @@ and renames each file into place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -74,6 +74,21 @@ def retry_partition(row) -> str:
     return f"event_date={utc_date(row.event_time)}"
 
 
+_MICROS_PER_DAY = 86_400_000_000
+
+
+def split_by_event_date(rows: list[tuple], time_index: int) -> Iterator[tuple[str, list[tuple]]]:
+    """Rows (plain tuples) -> (``event_date=`` folder, its rows) for each UTC date among them.
+
+    ``time_index`` is the position of the ``event_time`` column (epoch µs).
+    """
+    by_day: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_day.setdefault(row[time_index] // _MICROS_PER_DAY, []).append(row)
+    for day, day_rows in by_day.items():
+        yield f"event_date={utc_date(day * _MICROS_PER_DAY)}", day_rows
+
+
 class WriteTable(beam.PTransform):
     """Rows of one table -> Parquet files under ``staging/<table>/[partition/]``; row counters.
 
@@ -83,10 +98,17 @@ class WriteTable(beam.PTransform):
     ``dead_letter`` input comes as one list of rows per classified range; the
     lists, not their rows, are shuffled to the writer, which writes them sorted
     by source file and offset.
+
+    With ``batched=True`` the input is lists of rows (tuples in column order, plain
+    or not) instead of rows: each list is cut by partition where it is, and only the
+    lists cross to the writer (a list costs the runner far less than its rows would).
     """
 
-    def __init__(self, table: Table, staging: str, codec: str, partition: str = ""):
+    def __init__(
+        self, table: Table, staging: str, codec: str, partition: str = "", batched: bool = False
+    ):
         super().__init__()
+        self._batched = batched
         self._table = table
         self._table_dir = (
             FileSystems.join(staging, table.name, partition)
@@ -105,11 +127,26 @@ class WriteTable(beam.PTransform):
                 | "NameFiles"
                 >> beam.MapTuple(lambda key, lists: (key, "part", dead_letters_in_order(lists)))
             )
+        elif self._batched:
+            if table in EVENT_DATE_TABLES:
+                time_index = table.schema.get_field_index("event_time")
+                keyed = rows | "KeyByPartition" >> beam.FlatMap(split_by_event_date, time_index)
+            else:
+                keyed = rows | "KeyByPartition" >> beam.Map(lambda batch: ("", batch))
+            files = (
+                keyed
+                | "GroupByPartition" >> beam.GroupByKey()
+                | "NameFiles"
+                >> beam.MapTuple(
+                    lambda key, batches: (key, "part", [row for batch in batches for row in batch])
+                )
+            )
         else:
             partition = retry_partition if table in EVENT_DATE_TABLES else (lambda row: "")
             files = (
                 rows
-                | "KeyByPartition" >> beam.Map(lambda row: (partition(row), row))
+                # A plain tuple crosses the grouping for less than a NamedTuple (no pickle).
+                | "KeyByPartition" >> beam.Map(lambda row: (partition(row), tuple(row)))
                 | "GroupByPartition" >> beam.GroupByKey()
                 | "NameFiles" >> beam.MapTuple(lambda key, group: (key, "part", group))
             )

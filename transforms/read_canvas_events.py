@@ -31,13 +31,12 @@ from transforms.tags import (
     ASSIGNMENT_STATE_EVENTS,
     COUNTS,
     DEAD_LETTERS,
+    LATEST_EVENT_TIME,
     MIGRATION_EVENTS,
     RETRY_EVENTS,
 )
 
 _LOG = logging.getLogger(__name__)
-
-_TAG_OF_ROLE = {ROLE_RETRY: RETRY_EVENTS, ROLE_ASSIGNMENT_STATE: ASSIGNMENT_STATE_EVENTS}
 
 
 class ListFileRanges(beam.PTransform):
@@ -85,10 +84,14 @@ class ListFileRanges(beam.PTransform):
 class ClassifyFileRange(beam.DoFn):
     """Classifies every line of one file range.
 
-    Main output: nothing. Tagged outputs: ``retry_events``, ``migration_events``
-    and ``assignment_state_events`` (accepted, not yet deduplicated events),
-    ``dead_letters`` (one list of dead-letter rows per classified range, so that
-    they are written together) and ``counts`` (one counter record per range).
+    Main output: nothing. Tagged outputs: ``migration_events`` (accepted, not yet
+    deduplicated events), ``retry_events`` and ``assignment_state_events`` (one list of
+    accepted events per classified range: a list crosses a stage boundary for a
+    fraction of what as many elements would cost),
+    ``latest_event_time`` (the latest event time of the range's accepted events,
+    none when it has none), ``dead_letters`` (one list of dead-letter rows per
+    classified range, so that they are written together) and ``counts`` (one
+    counter record per range).
 
     With ``processes > 1`` each range is cut into sub-ranges that a pool of
     worker processes classifies (the work is CPU-bound Python, so threads would
@@ -114,7 +117,10 @@ class ClassifyFileRange(beam.DoFn):
         self._started = self._reported = 0.0
 
     def setup(self):
-        if self._processes > 1:
+        self._start_pool()
+
+    def _start_pool(self) -> None:
+        if self._processes > 1 and self._pool is None:
             # spawn, not fork: the runner process has threads, and a forked child
             # could inherit a lock held by one of them.
             # Workers exit with this process, even when it is killed (SIGKILL included);
@@ -127,6 +133,9 @@ class ClassifyFileRange(beam.DoFn):
             )
 
     def teardown(self):
+        self._stop_pool()
+
+    def _stop_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -145,6 +154,7 @@ class ClassifyFileRange(beam.DoFn):
             _LOG.info("classified %s lines (%s lines/s)", f"{self._lines:,}", f"{rate:,.0f}")
 
     def process(self, file_range: FileRange):
+        self._start_pool()  # again, after a bundle that stopped it
         if self._pool is None:
             yield from self._outputs(
                 classify_file_range(file_range, self._hmac_key, self._block_bytes)
@@ -166,13 +176,31 @@ class ClassifyFileRange(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(
                     output.tag, WindowedValue(output.value, MIN_TIMESTAMP, (GlobalWindow(),))
                 )
+        # The workers hold some 200 MB each and nothing after classification needs them:
+        # the local runner keeps this DoFn (and its pool) until the whole job ends, while
+        # the later stages hold the accepted events. The next bundle starts a new pool.
+        self._stop_pool()
 
     def _outputs(self, result: RangeResult):
         self._report_progress(result.counts["lines_read"])
+        states, retries = [], []
+        latest = None
         for accepted in result.accepted:
-            yield beam.pvalue.TaggedOutput(
-                _TAG_OF_ROLE.get(accepted.role, MIGRATION_EVENTS), accepted.event
-            )
+            event = accepted.event
+            if latest is None or event.event_time > latest:
+                latest = event.event_time
+            if accepted.role == ROLE_ASSIGNMENT_STATE:
+                states.append(event)
+            elif accepted.role == ROLE_RETRY:
+                retries.append(event)
+            else:
+                yield beam.pvalue.TaggedOutput(MIGRATION_EVENTS, event)
+        if states:
+            yield beam.pvalue.TaggedOutput(ASSIGNMENT_STATE_EVENTS, states)
+        if retries:
+            yield beam.pvalue.TaggedOutput(RETRY_EVENTS, retries)
+        if latest is not None:
+            yield beam.pvalue.TaggedOutput(LATEST_EVENT_TIME, latest)
         if result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, result.dead_letters)
         record = counter_record(result.counts)
@@ -191,8 +219,9 @@ def default_processes() -> int:
 class ReadCanvasEvents(beam.PTransform):
     """File patterns -> accepted events by role, dead letters and counters.
 
-    Outputs ``retry_events``, ``migration_events``, ``assignment_state_events``,
-    ``dead_letters`` and ``counts``.
+    Outputs ``retry_events`` (lists), ``migration_events``, ``assignment_state_events``
+    (lists), ``latest_event_time``, ``dead_letters`` (lists) and ``counts``
+    (see :class:`ClassifyFileRange`).
     """
 
     def __init__(
@@ -227,6 +256,11 @@ class ReadCanvasEvents(beam.PTransform):
             >> beam.ParDo(
                 ClassifyFileRange(self._hmac_key, self._block_bytes, self._processes)
             ).with_outputs(
-                RETRY_EVENTS, MIGRATION_EVENTS, ASSIGNMENT_STATE_EVENTS, DEAD_LETTERS, COUNTS
+                RETRY_EVENTS,
+                MIGRATION_EVENTS,
+                ASSIGNMENT_STATE_EVENTS,
+                LATEST_EVENT_TIME,
+                DEAD_LETTERS,
+                COUNTS,
             )
         )

@@ -3,16 +3,23 @@
 Each wraps the pure rules of :mod:`transforms.lineage`. Only compact tuples of
 the rare routed events are shuffled, and each event crosses as few shuffles as
 the rules allow: duplicates are dropped inside groupings the rules need anyway
-(copies of an event share every key derived from its content).
+(copies of an event share every key derived from its content). Retries travel
+as lists of plain tuples, one per shard of their attempt key
+(:mod:`transforms.shards`), the same shards the outcome step groups by.
 """
 
 from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
 
 import apache_beam as beam
 
 from transforms import lineage
 from transforms.counters import CountingDoFn, accepted_counter
-from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY
+from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY, MigrationEvent, RetryEvent
+from transforms.shards import rows_as, shard_lists
+from transforms.tables import LineageRow
 from transforms.tags import COUNTS
 
 IDENTITY_PAIRS = "identity_pairs"
@@ -23,33 +30,57 @@ def _identity_pair_outputs(event):
         yield beam.pvalue.TaggedOutput(IDENTITY_PAIRS, pair)
 
 
+_as_retry = rows_as(RetryEvent)
+_as_migration = rows_as(MigrationEvent)
+_as_lineage_row = rows_as(LineageRow)
+
+
+def shard_retries(retries: list) -> Iterator[tuple[int, list[tuple]]]:
+    """A list of accepted retries -> (shard of their attempt key, those retries as plain tuples)."""
+    return shard_lists(retries, lineage.attempt_key)
+
+
 class _NumberDistinctAttempts(CountingDoFn):
-    def process(self, keyed):
-        (_, assignment_link), retries = keyed
-        distinct, copies = lineage.distinct_events(retries)
-        self.count("duplicates", copies)
-        self.count(accepted_counter(ROLE_RETRY), len(distinct))
-        for retry in distinct:
-            yield from _identity_pair_outputs(retry)
-        if assignment_link is None:
-            yield from ((retry, None, None) for retry in distinct)
-        else:
-            yield from lineage.number_attempts(distinct)
+    def process(self, sharded):
+        shard, lists = sharded
+        by_key: dict[tuple, list] = collections.defaultdict(list)
+        for values_list in lists:
+            for values in values_list:
+                retry = _as_retry(values)
+                by_key[lineage.attempt_key(retry)].append(retry)
+        numbered: list[tuple] = []
+        for (_, assignment_link), retries in by_key.items():
+            distinct, copies = lineage.distinct_events(retries)
+            self.count("duplicates", copies)
+            self.count(accepted_counter(ROLE_RETRY), len(distinct))
+            for retry in distinct:
+                yield from _identity_pair_outputs(retry)
+            if assignment_link is None:
+                numbered.extend((tuple(retry), None, None) for retry in distinct)
+            else:
+                numbered.extend(
+                    (tuple(retry), number, count)
+                    for retry, number, count in lineage.number_attempts(distinct)
+                )
+        if numbered:
+            yield (shard, numbered)
 
 
 class NumberRetryAttempts(beam.PTransform):
-    """Accepted retries -> distinct (retry, attempt_number, attempt_count).
+    """Lists of accepted retries -> distinct retries, numbered, one list per shard.
 
-    Tagged outputs: ``identity_pairs`` of the distinct retries and ``counts``.
+    Main output ``numbered``: (shard, [(retry as a plain tuple, attempt_number,
+    attempt_count)]). Tagged outputs: ``identity_pairs`` of the distinct retries
+    and ``counts``.
 
-    Grouped by (new course, new assignment link): the attempt key, or all
+    Numbered per (new course, new assignment link): the attempt key, or all
     retries into a course without a link, whose attempts stay null.
     """
 
     def expand(self, retries):
         return (
             retries
-            | "KeyByAssignment" >> beam.Map(lambda retry: (lineage.attempt_key(retry), retry))
+            | "ShardByAssignment" >> beam.FlatMap(shard_retries)
             | "GroupByAssignment" >> beam.GroupByKey()
             | "NumberDistinctAttempts"
             >> beam.ParDo(_NumberDistinctAttempts()).with_outputs(
@@ -60,8 +91,8 @@ class NumberRetryAttempts(beam.PTransform):
 
 class _LatestCompletedMigration(CountingDoFn):
     def process(self, keyed):
-        _, events = keyed
-        distinct, copies = lineage.distinct_events(events)
+        _, values = keyed
+        distinct, copies = lineage.distinct_events(map(_as_migration, values))
         self.count("duplicates", copies)
         completed = []
         for event in distinct:
@@ -70,20 +101,22 @@ class _LatestCompletedMigration(CountingDoFn):
             if event.event_name == MIGRATION_COMPLETED:
                 completed.append(event)
         if completed:
-            yield lineage.latest_migration_event(completed)
+            yield tuple(lineage.latest_migration_event(completed))
 
 
 class GroupMigrations(beam.PTransform):
     """Accepted migrations -> the latest distinct completed event per migration id.
 
-    Tagged outputs: ``identity_pairs`` of every distinct migration event
-    (started ones included) and ``counts``.
+    The main output ``latest`` carries each as a plain tuple (``MigrationEvent``
+    columns), as the events cross the grouping. Tagged outputs: ``identity_pairs``
+    of every distinct migration event (started ones included) and ``counts``.
     """
 
     def expand(self, migrations):
         return (
             migrations
-            | "KeyByMigrationId" >> beam.Map(lambda event: (event.content_migration_id, event))
+            | "KeyByMigrationId"
+            >> beam.Map(lambda event: (event.content_migration_id, tuple(event)))
             | "GroupByMigrationId" >> beam.GroupByKey()
             | "LatestCompletedMigration"
             >> beam.ParDo(_LatestCompletedMigration()).with_outputs(
@@ -137,12 +170,12 @@ class BuildIdentityMap(beam.PTransform):
         )
 
 
-def _resolve_parent(event, identity=None):
-    return lineage.lineage_row(event, identity)
+def _resolve_parent(values, identity=None):
+    return lineage.lineage_row(_as_migration(values), identity)
 
 
 class ResolveParents(beam.PTransform):
-    """Latest completed migrations + identity side input -> ``LineageRow``."""
+    """Latest completed migrations (plain tuples) + identity side input -> ``LineageRow``."""
 
     def __init__(self, identity):
         super().__init__()
@@ -160,22 +193,32 @@ class BuildLineageGraph(beam.PTransform):
     def expand(self, lineage_rows):
         return (
             lineage_rows
-            | "KeyByChildCourse" >> beam.Map(lambda row: (row.child_course_uuid, row))
+            | "KeyByChildCourse" >> beam.Map(lambda row: (row.child_course_uuid, tuple(row)))
             | "GroupByChildCourse" >> beam.GroupByKey()
-            | "EdgesInto" >> beam.MapTuple(lambda child, rows: (child, lineage.edges_into(rows)))
+            | "EdgesInto"
+            >> beam.MapTuple(
+                lambda child, rows: (child, lineage.edges_into(map(_as_lineage_row, rows)))
+            )
         )
 
 
 class _JoinRetry(CountingDoFn):
-    def process(self, numbered, graph):
-        retry, attempt_number, attempt_count = numbered
-        row = lineage.retry_row(retry, graph, attempt_number, attempt_count)
-        self.count("lineage_status." + row.lineage_status)
-        yield row
+    def process(self, sharded, graph):
+        _, numbered = sharded
+        rows = []
+        for values, attempt_number, attempt_count in numbered:
+            row = lineage.retry_row(_as_retry(values), graph, attempt_number, attempt_count)
+            self.count("lineage_status." + row.lineage_status)
+            rows.append(tuple(row))
+        yield rows
 
 
 class JoinRetriesToLineage(beam.PTransform):
-    """Numbered retries + lineage graph side input -> ``RetryRow``; ``counts`` of lineage_status."""
+    """Numbered retries + lineage graph side input -> ``retries`` rows; counts of lineage_status.
+
+    Takes the ``numbered`` lists of :class:`NumberRetryAttempts`; the main output
+    ``rows`` is lists of ``retries`` rows as plain tuples (``RetryRow`` columns).
+    """
 
     def __init__(self, graph):
         super().__init__()

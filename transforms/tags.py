@@ -7,10 +7,11 @@ Tags name collections of elements in flight; the tables they end up in are
 
 from __future__ import annotations
 
-RETRY_EVENTS = "retry_events"  # accepted retries, before deduplication
+# accepted retries, before deduplication (batch: one list per classified range)
+RETRY_EVENTS = "retry_events"
 MIGRATION_EVENTS = "migration_events"  # accepted content migrations, before deduplication
 DEAD_LETTERS = "dead_letters"  # dead_letter rows (batch: one list per classified range)
 COUNTS = "counts"  # counter records ({counter name: count}) for the run summary
-ASSIGNMENT_STATE_EVENTS = (
-    "assignment_state_events"  # accepted assignment events, before deduplication
-)
+# accepted assignment events, before deduplication (batch: one list per classified range)
+ASSIGNMENT_STATE_EVENTS = "assignment_state_events"
+LATEST_EVENT_TIME = "latest_event_time"  # batch: the latest accepted event time of a range

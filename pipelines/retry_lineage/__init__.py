@@ -87,6 +87,7 @@ from transforms.retry_outcomes import (
     DecideRetryOutcomes,
     LatestEventTime,
     PendingRetriesFromHistory,
+    event_times,
 )
 from transforms.summary import SummarizeRun
 from transforms.tables import (
@@ -100,6 +101,7 @@ from transforms.tags import (
     ASSIGNMENT_STATE_EVENTS,
     COUNTS,
     DEAD_LETTERS,
+    LATEST_EVENT_TIME,
     MIGRATION_EVENTS,
     RETRY_EVENTS,
 )
@@ -115,6 +117,9 @@ def build(
     release_lease_of: str | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the whole batch job to ``p``; returns its outputs by name (rows and the summary).
+
+    ``retries``, ``assignment_states`` and ``retry_outcomes`` come as lists of rows (plain
+    tuples in column order), the dead letters as one list per classified range.
 
     The tables are written into ``OUTPUT/_versions/<version>/`` (default: the
     run id) and published by the last step; ``release_lease_of`` names the run
@@ -164,7 +169,7 @@ def build(
     )
     joined = retries.numbered | "JoinRetriesToLineage" >> JoinRetriesToLineage(graph)
 
-    seen = [events[RETRY_EVENTS], events[MIGRATION_EVENTS], events[ASSIGNMENT_STATE_EVENTS]]
+    times = [events[LATEST_EVENT_TIME]]
     outcome_inputs = {"retries": retries.numbered, "states": events[ASSIGNMENT_STATE_EVENTS]}
     history_counts = []
     if day:
@@ -178,19 +183,25 @@ def build(
             "outcomes": history_outcomes,
         } | ("PendingRetriesFromHistory" >> PendingRetriesFromHistory())
         outcome_inputs["history_states"] = history_states
-        seen += [history_retries["rows"], history_states]
         history_counts.append(history_retries["counts"])
-    clock = seen | "AllAcceptedEvents" >> beam.Flatten() | "RunClock" >> LatestEventTime()
+        times += [
+            history_retries["rows"] | "HistoryRetryTimes" >> event_times(),
+            history_states | "HistoryStateTimes" >> event_times(),
+        ]
+    clock = times | "AllEventTimes" >> beam.Flatten() | "RunClock" >> LatestEventTime()
     decided = outcome_inputs | "DecideRetryOutcomes" >> DecideRetryOutcomes(
         clock, opts.outcome_wait_seconds
     )
 
     written = [
-        joined.rows | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition),
+        joined.rows
+        | write_step(RETRIES) >> WriteTable(RETRIES, staging, codec, partition, batched=True),
         decided["assignment_states"]
-        | write_step(ASSIGNMENT_STATES) >> WriteTable(ASSIGNMENT_STATES, staging, codec, partition),
+        | write_step(ASSIGNMENT_STATES)
+        >> WriteTable(ASSIGNMENT_STATES, staging, codec, partition, batched=True),
         decided["outcomes"]
-        | write_step(RETRY_OUTCOMES) >> WriteTable(RETRY_OUTCOMES, staging, codec, partition),
+        | write_step(RETRY_OUTCOMES)
+        >> WriteTable(RETRY_OUTCOMES, staging, codec, partition, batched=True),
         lineage_rows
         | write_step(COURSE_LINEAGE) >> WriteTable(COURSE_LINEAGE, staging, codec, partition),
         events[DEAD_LETTERS]
