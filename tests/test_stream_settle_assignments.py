@@ -1,4 +1,4 @@
-"""The stream skips assignment events as noise: settled where lines are read, never sent on."""
+"""The stream routes assignment events: they are candidates where lines are read, not noise."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def assignment(event_name: str, link: str | None = "link-1") -> bytes:
     return line(event_name, body, "2024-07-30T10:05:00Z")
 
 
-def test_assignment_events_are_settled_as_skipped_noise_not_candidates():
+def test_assignment_events_are_candidates_not_settled_noise():
     lines = [
         noise(),
         assignment("assignment_created"),
@@ -31,16 +31,16 @@ def test_assignment_events_are_settled_as_skipped_noise_not_candidates():
         assignment("assignment_updated", link=None),
         noise(),
     ]
-    assert candidate_indexes(lines) == [2]
-    classifier = LineClassifier(None, assignment_states=False)
+    assert candidate_indexes(lines) == [1, 2, 3]
+    classifier = LineClassifier(None)
     settled = settle_lines(classifier, lines, SOURCE)
-    assert settled.candidates == [lines[2]]
-    assert settled.counts["skipped_by_event_name.assignment_created"] == 1
-    assert settled.counts["skipped_by_event_name.assignment_updated"] == 1
+    assert settled.candidates == [lines[1], lines[2], lines[3]]
+    assert not any(name.startswith("skipped_by_event_name.assignment") for name in settled.counts)
     # The same counters as the stream's classifier gives classifying every line.
     counts = collections.Counter(settled.counts)
     counts.update(classifier.classify_lines(settled.candidates, None, SOURCE).counts)
     assert counts == classifier.classify_lines(lines, None, SOURCE).counts
+    assert counts["accepted_before_dedup.assignment_state"] == 2
 
 
 def test_the_batch_classifier_accepts_the_same_assignment_events():

@@ -39,6 +39,7 @@ from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.outcomes import OUTCOMES
 from transforms.parquet_writer import STAGING_DIR, retry_partition, write_parquet
 from transforms.publish import STREAM_SUMMARIES_DIR as SUMMARIES_DIR
 from transforms.stream_state import (
@@ -50,14 +51,18 @@ from transforms.stream_state import (
 )
 from transforms.streaming import window_start
 from transforms.summary import SumCounters, build_summary
-from transforms.tables import RETRIES, Table
+from transforms.tables import ASSIGNMENT_STATES, EVENT_DATE_TABLES, RETRIES, Table
 
 DEFAULT_WINDOW_SHARDS = 4
 
 
 def row_time(table: Table, row, element_time: Timestamp) -> int:
-    """The event time (epoch microseconds) that places a row in a window."""
-    if table is RETRIES:
+    """The event time (epoch microseconds) that places a row in a window.
+
+    A retry or state event's own time; a lineage edge's completion; else the
+    element's timestamp (a ``retry_outcomes`` row's decision time, a dead letter's).
+    """
+    if table is RETRIES or table is ASSIGNMENT_STATES:
         return row.event_time
     completed_at = getattr(row, "completed_at", None)
     return completed_at if completed_at is not None else element_time.micros
@@ -247,8 +252,9 @@ class WriteWindowFiles(beam.PTransform):
 
         def key_by_window(row, timestamp=beam.DoFn.TimestampParam):
             start = window_start(row_time(table, row, timestamp), window_seconds)
-            # Windows divide a day, so a window's rows share the event date of their partition.
-            partition = retry_partition(row) if table is RETRIES else ""
+            # Windows divide a day, so a window's rows share the event date of their partition (an
+            # outcome row's window is its decision's, its partition the retry's event date).
+            partition = retry_partition(row) if table in EVENT_DATE_TABLES else ""
             return (start // (window_seconds * 1_000_000) % shards, (start, partition, row))
 
         return (
@@ -299,6 +305,8 @@ class WriteStreamSummaries(beam.PTransform):
                 "dead_letters_written",
             ):
                 del record[batch_only]
+            # Outcome rows decided since the last record, per value (a stream has no pending total).
+            record["outcomes"] = {value: totals.get("outcome." + value, 0) for value in OUTCOMES}
             record["window"] = {
                 "kind": "processing_time_firing",
                 "firing": pane.index,

@@ -19,15 +19,15 @@ from typing import Any, NamedTuple
 
 import simdjson
 
-from transforms.events import MAX_LINE_BYTES, STREAM_ROUTED_EVENT_NAMES, LineClassifier
+from transforms.events import MAX_LINE_BYTES, ROUTED_EVENT_NAMES, LineClassifier
 from transforms.file_ranges import FileRange, iter_line_blocks, open_range
 from transforms.tables import DeadLetterRow
 from transforms.timestamps import TimestampError, parse_event_time
 
 # A line the stream routes holds its event name's bytes; one spelled with JSON escapes is caught
 # by the noise classification itself (it accepts an event), which sends the whole block on.
-# Assignment events are noise to the stream (its classifiers skip them), so they are settled here.
-_ROUTED_MARKERS = tuple(sorted(name.encode("ascii") for name in STREAM_ROUTED_EVENT_NAMES))
+# Assignment events are routed too: the stream decides retry outcomes from them.
+_ROUTED_MARKERS = tuple(sorted(name.encode("ascii") for name in ROUTED_EVENT_NAMES))
 
 
 class SettledLines(NamedTuple):
@@ -80,7 +80,7 @@ def _skipped_at_once(parser: simdjson.Parser, lines: list[bytes], times: list[st
     order mark, not oversize); every other line is left to the classifier. One
     parse per line yields the event time too (``times``, when given).
     """
-    parse, routed = parser.parse, STREAM_ROUTED_EVENT_NAMES
+    parse, routed = parser.parse, ROUTED_EVENT_NAMES
     skipped: dict[str, int] = collections.defaultdict(int)
     others = []
     found: list = []
@@ -273,7 +273,7 @@ def settle_file_range(
 ) -> list:
     """:func:`settled_elements` of one byte range of an uncompressed file (in a worker process)."""
     if not _WORKER_CLASSIFIER:
-        _WORKER_CLASSIFIER.append(LineClassifier(None, assignment_states=False))
+        _WORKER_CLASSIFIER.append(LineClassifier(None))
     with open_range(file_range) as handle:
         blocks = iter_line_blocks(handle, file_range.start, file_range.end)
         return list(
