@@ -167,7 +167,7 @@ def test_replaying_the_log_and_a_snapshot_rebuild_the_same_machine():
         retry_for_outcome(retry(T + 900 * S, fp="next")),
     ):
         m.admit(event)
-        log.append(("admit", event))
+        log.append(("admit", [event]))
     m.advance(T + 60 * S)
     log.append(("advance", T + 60 * S))
     rebuilt = machine()
@@ -212,3 +212,21 @@ def test_the_stream_takes_outcome_wait_seconds(tmp_path, capsys):
     code = main(["stream", *argv[:2], "--output", str(tmp_path / "o"), "--outcome-wait-seconds=-1"])
     assert code == 2
     assert "--outcome-wait-seconds" in capsys.readouterr().err
+
+
+def test_a_window_buffer_replays_rows_logged_as_one_batch():
+    from transforms.stream_output import WindowBuffer
+
+    items = [(0, "event_date=1970-01-01", "a"), (300 * S, "event_date=1970-01-01", "b")]
+    live, replayed = WindowBuffer(300 * S, 0), WindowBuffer(300 * S, 0)
+    for item in items:
+        live.add(*item)
+    replayed.replay(("rows", items))
+    assert (
+        replayed.flush(600 * S)
+        == live.flush(600 * S)
+        == [
+            (0, "event_date=1970-01-01", ["a"]),
+            (300 * S, "event_date=1970-01-01", ["b"]),
+        ]
+    )

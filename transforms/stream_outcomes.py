@@ -196,8 +196,9 @@ class OutcomeState(LoggedMachine):
 
     def replay(self, entry) -> None:
         kind, value = entry
-        if kind == "admit":
-            self.admit(value)
+        if kind == "admit":  # the events admitted from one element
+            for event in value:
+                self.admit(event)
         else:
             self.advance(value)
 
@@ -252,14 +253,19 @@ def _late_dead_letter(event: AssignmentStateRow, raw: bytes, window: int) -> Dea
     )
 
 
+def _count(counts: dict[str, int], name: str) -> None:
+    counts[name] = counts.get(name, 0) + 1
+
+
 class ApplyOutcomeRules(beam.DoFn):
-    """(shard, (event, raw)) -> ``retry_outcomes`` rows; tagged state rows, late ones, counts.
+    """(shard, [(event, raw), ...]) -> ``retry_outcomes`` rows; tagged state rows, late, counts.
 
     Assignment events are counted here, where their fate is decided (accepted,
     duplicate or a ``late_event`` dead letter with its raw bytes); a retry's
     copy is not (the join counts the retry's line). Main output: outcome rows
-    at their decision time. ``assignment_state_rows``: accepted assignment
-    events with a link, at their event time. ``late_states``: dead letters.
+    at their decision time. ``assignment_state_rows``: per input element, the
+    list of its accepted assignment events with a link, at the earliest event
+    time among them. ``late_states``: dead letters.
     """
 
     LOG, VERSION = log_state_specs("outcomes")
@@ -283,37 +289,41 @@ class ApplyOutcomeRules(beam.DoFn):
         version=beam.DoFn.StateParam(VERSION),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
-        _, (event, raw) = keyed
+        _, items = keyed
         machine = self._machine(key, log, version)
-        fate, deadlines = machine.admit(event)
-        is_state = isinstance(event, AssignmentStateRow)
-        if fate == LATE:
+        counts: dict[str, int] = {}
+        admitted, rows, deadlines = [], [], set()
+        for event, raw in items:
+            fate, due = machine.admit(event)
+            is_state = isinstance(event, AssignmentStateRow)
+            if fate == LATE:
+                if is_state:
+                    _count(counts, "dead_letter_by_code." + LATE_EVENT)
+                    yield beam.pvalue.TaggedOutput(
+                        LATE_STATES, _late_dead_letter(event, raw, self._rules.window)
+                    )
+                continue
+            if fate == DUPLICATE:
+                if is_state:
+                    _count(counts, "duplicates")
+                continue
+            admitted.append(event)
+            deadlines.update(due)
             if is_state:
-                yield beam.pvalue.TaggedOutput(
-                    COUNTS,
-                    counter_record({"lines_read": 1, "dead_letter_by_code." + LATE_EVENT: 1}),
-                )
-                yield beam.pvalue.TaggedOutput(
-                    LATE_STATES, _late_dead_letter(event, raw, self._rules.window)
-                )
-            return
-        if fate == DUPLICATE:
-            if is_state:
-                yield beam.pvalue.TaggedOutput(
-                    COUNTS, counter_record({"lines_read": 1, "duplicates": 1})
-                )
-            return
-        record(machine, ("admit", event), log, version)
-        if is_state:
+                _count(counts, accepted_counter(ROLE_ASSIGNMENT_STATE))
+                if event.lti_resource_link_id is not None:
+                    rows.append(event)
+        if admitted:
+            record(machine, ("admit", admitted), log, version)
+        if counts:
+            counts["lines_read"] = sum(counts.values())  # every assignment event's line, once
+            yield beam.pvalue.TaggedOutput(COUNTS, counter_record(counts))
+        if rows:
+            earliest = min(row.event_time for row in rows)
             yield beam.pvalue.TaggedOutput(
-                COUNTS,
-                counter_record({"lines_read": 1, accepted_counter(ROLE_ASSIGNMENT_STATE): 1}),
+                STATE_ROWS, TimestampedValue(rows, Timestamp(micros=earliest))
             )
-            if event.lti_resource_link_id is not None:
-                yield beam.pvalue.TaggedOutput(
-                    STATE_ROWS, TimestampedValue(event, Timestamp(micros=event.event_time))
-                )
-        for deadline in deadlines:
+        for deadline in sorted(deadlines):
             wake.set(Timestamp(micros=deadline), dynamic_timer_tag=str(deadline))
 
     @on_timer(WAKE)

@@ -130,6 +130,9 @@ class WindowBuffer(LoggedMachine):
     def replay(self, entry) -> None:
         if entry[0] == "row":
             self.add(*entry[1:])
+        elif entry[0] == "rows":
+            for start, partition, row in entry[1]:
+                self.add(start, partition, row)
         else:
             self.flush(entry[1])
 
@@ -178,11 +181,17 @@ class _WriteWindows(beam.DoFn):
         version=beam.DoFn.StateParam(VERSION),
         due=beam.DoFn.TimerParam(DUE),
     ):
-        _, (start, partition, row) = keyed
+        _, value = keyed
         machine = self._machine(key, log, version)
-        deadline = machine.add(start, partition, row)
-        record(machine, ("row", start, partition, row), log, version)
-        due.set(Timestamp(micros=deadline), dynamic_timer_tag=str(deadline))
+        if isinstance(value, list):  # rows of several windows of this shard, as one element
+            deadlines = {machine.add(start, partition, row) for start, partition, row in value}
+            record(machine, ("rows", value), log, version)
+        else:
+            start, partition, row = value
+            deadlines = {machine.add(start, partition, row)}
+            record(machine, ("row", start, partition, row), log, version)
+        for deadline in sorted(deadlines):
+            due.set(Timestamp(micros=deadline), dynamic_timer_tag=str(deadline))
 
     @on_timer(DUE)
     def write_due(
@@ -226,7 +235,11 @@ class _WriteWindows(beam.DoFn):
 
 
 class WriteWindowFiles(beam.PTransform):
-    """Rows of one table -> Parquet files per event-time window (returns the written paths)."""
+    """Rows of one table -> Parquet files per event-time window (returns the written paths).
+
+    With ``batched``, each element is a list of rows (fewer runner elements for
+    a table with many rows, such as ``assignment_states``).
+    """
 
     def __init__(
         self,
@@ -237,8 +250,10 @@ class WriteWindowFiles(beam.PTransform):
         hold_seconds: int = 0,
         shards: int = DEFAULT_WINDOW_SHARDS,
         max_step_seconds: int = 0,
+        batched: bool = False,
     ):
         super().__init__()
+        self._batched = batched
         self._max_step_seconds = max_step_seconds
         self._table = table
         self._output = output
@@ -257,9 +272,19 @@ class WriteWindowFiles(beam.PTransform):
             partition = retry_partition(row) if table in EVENT_DATE_TABLES else ""
             return (start // (window_seconds * 1_000_000) % shards, (start, partition, row))
 
+        def key_batch_by_window(batch, timestamp=beam.DoFn.TimestampParam):
+            per_shard: dict[int, list] = {}
+            for row in batch:
+                shard, item = key_by_window(row, timestamp)
+                per_shard.setdefault(shard, []).append(item)
+            return sorted(per_shard.items())
+
+        keying = (
+            beam.FlatMap(key_batch_by_window) if self._batched else beam.Map(key_by_window)
+        ).with_output_types(tuple[int, typing.Any])
         return (
             rows
-            | "KeyByWindow" >> beam.Map(key_by_window).with_output_types(tuple[int, typing.Any])
+            | "KeyByWindow" >> keying
             | "WriteWindows"
             >> beam.ParDo(
                 _WriteWindows(

@@ -109,9 +109,9 @@ class ClassifyLinesInStream(beam.DoFn):
     its own, whatever firing it lands in.
 
     Main output: ``(shard, (event, raw line, event name))`` for retries and
-    migrations. ``outcome_inputs``: ``(outcome shard, (event, raw line))`` for
-    assignment events, and ``(outcome shard, (retry's compact copy, None))``
-    for every retry that names an assignment link.
+    migrations. ``outcome_inputs``: ``(outcome shard, [(event, raw line), ...])``
+    per outcome shard of the element: its assignment events, and
+    ``(retry's compact copy, None)`` for every retry that names an assignment link.
     """
 
     _classifier: LineClassifier  # made in setup(), on the worker
@@ -142,6 +142,9 @@ class ClassifyLinesInStream(beam.DoFn):
             )
         settled = collections.Counter(element.counts)
         yield from (beam.pvalue.TaggedOutput(DEAD_LETTERS, row) for row in element.dead_letters)
+        # Sent on as one element per outcome shard: assignment events are far more than retries,
+        # and the runner's cost is per element.
+        for_outcomes: dict[int, list] = {}
         for line in element.candidates:
             result = self._classifier.classify_lines([line], None, self._source)
             for dead_letter in result.dead_letters:
@@ -154,9 +157,7 @@ class ClassifyLinesInStream(beam.DoFn):
                     shard = outcome_shard(
                         event.context_uuid, event.lti_resource_link_id, self._shards
                     )
-                    yield beam.pvalue.TaggedOutput(
-                        OUTCOME_INPUTS, (shard, (event, line.rstrip(b"\r")))
-                    )
+                    for_outcomes.setdefault(shard, []).append((event, line.rstrip(b"\r")))
                     continue
                 if isinstance(event, RetryEvent):
                     compact = retry_for_outcome(event)
@@ -166,7 +167,7 @@ class ClassifyLinesInStream(beam.DoFn):
                             compact.new_assignment_resource_link_id,
                             self._shards,
                         )
-                        yield beam.pvalue.TaggedOutput(OUTCOME_INPUTS, (shard, (compact, None)))
+                        for_outcomes.setdefault(shard, []).append((compact, None))
                 event_name = (
                     event.event_name
                     if isinstance(event, MigrationEvent)
@@ -174,6 +175,8 @@ class ClassifyLinesInStream(beam.DoFn):
                 )
                 shard = stable_shard(event.root_account_uuid or "", self._shards)
                 yield (shard, (event, line.rstrip(b"\r"), event_name))
+        for shard, items in sorted(for_outcomes.items()):
+            yield beam.pvalue.TaggedOutput(OUTCOME_INPUTS, (shard, items))
         if settled:
             yield line_counts(settled)
 
@@ -269,6 +272,8 @@ class ApplyStreamRules(beam.DoFn):
 class ProcessCanvasStream(beam.PTransform):
     """Raw event lines -> rows of every table (by table name); ``dead_letters``; ``counts``.
 
+    ``assignment_states`` elements are lists of rows (one per input element).
+
     The batch rules, event by event: classify every line, then per shard turn
     events of closed windows into ``late_event`` dead letters, drop copies
     within the dedup horizon, number attempts per assignment, and join each
@@ -314,15 +319,11 @@ class ProcessCanvasStream(beam.PTransform):
         applied = classified.routed | "ApplyStreamRules" >> beam.ParDo(
             ApplyStreamRules(self._rules)
         ).with_outputs(LINEAGE_ROWS, LATE, COUNTS, OUTCOME_ROWS, main="retries")
-        decided = (
-            classified[OUTCOME_INPUTS]
-            | "KeyOutcomeInputs"
-            >> beam.Map(lambda keyed: keyed).with_output_types(tuple[int, typing.Any])
-            | "ApplyOutcomeRules"
-            >> beam.ParDo(ApplyOutcomeRules(self._rules, self._outcome_wait)).with_outputs(
-                STATE_ROWS, LATE_STATES, COUNTS, main="outcomes"
-            )
-        )
+        outcome_inputs = classified[OUTCOME_INPUTS]
+        outcome_inputs.element_type = beam.typehints.Tuple[int, typing.Any]  # deterministic key coder
+        decided = outcome_inputs | "ApplyOutcomeRules" >> beam.ParDo(
+            ApplyOutcomeRules(self._rules, self._outcome_wait)
+        ).with_outputs(STATE_ROWS, LATE_STATES, COUNTS, main="outcomes")
         dead_letters = (
             classified[DEAD_LETTERS],
             applied[LATE],

@@ -308,6 +308,7 @@ def build(
             hold_seconds=hold,
             shards=shards,
             max_step_seconds=max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS),
+            batched=table is ASSIGNMENT_STATES,  # lists of rows, one per input element
         )
         for key, table in (
             (RETRIES.name, RETRIES),
