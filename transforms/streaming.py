@@ -145,6 +145,9 @@ class ClassifyLinesInStream(beam.DoFn):
         # Sent on as one element per outcome shard: assignment events are far more than retries,
         # and the runner's cost is per element.
         for_outcomes: dict[int, list] = {}
+        for event, raw in element.states:  # accepted where the lines were read
+            shard = outcome_shard(event.context_uuid, event.lti_resource_link_id, self._shards)
+            for_outcomes.setdefault(shard, []).append((event, raw))
         for line in element.candidates:
             result = self._classifier.classify_lines([line], None, self._source)
             for dead_letter in result.dead_letters:
@@ -320,7 +323,9 @@ class ProcessCanvasStream(beam.PTransform):
             ApplyStreamRules(self._rules)
         ).with_outputs(LINEAGE_ROWS, LATE, COUNTS, OUTCOME_ROWS, main="retries")
         outcome_inputs = classified[OUTCOME_INPUTS]
-        outcome_inputs.element_type = beam.typehints.Tuple[int, typing.Any]  # deterministic key coder
+        outcome_inputs.element_type = beam.typehints.Tuple[
+            int, typing.Any
+        ]  # deterministic key coder
         decided = outcome_inputs | "ApplyOutcomeRules" >> beam.ParDo(
             ApplyOutcomeRules(self._rules, self._outcome_wait)
         ).with_outputs(STATE_ROWS, LATE_STATES, COUNTS, main="outcomes")
