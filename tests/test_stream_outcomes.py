@@ -230,3 +230,38 @@ def test_a_window_buffer_replays_rows_logged_as_one_batch():
             (300 * S, "event_date=1970-01-01", ["b"]),
         ]
     )
+
+
+def test_old_state_events_are_compacted_to_what_a_later_retry_uses():
+    from transforms.stream_outcomes import compact_states
+
+    old = [
+        state(T - 50 * S, "failed_to_clone_outcome_alignment", created_on_blueprint_sync=True),
+        state(T - 40 * S, "outcome_alignment_cloning", lti_resource_link_id_duplicated_from="x"),
+        state(T - 30 * S, "failed_to_clone_outcome_alignment"),
+        state(T - 20 * S, "published", assignment_id=None),
+    ]
+    recent = [state(T + 10 * S, "published")]
+    everything = old + recent
+    compacted = compact_states(everything, T - 10 * S)
+    assert len(compacted) < len(everything) and compacted[-1] == recent[0]
+    for later in (T - 5 * S, T, T + 20 * S):
+        r = retry(later)
+        for until in (later + 30 * S, later + 2 * W):
+            full = decide_as_of(r, everything, None, W, until)
+            assert decide_as_of(r, compacted, None, W, until) == full
+            if full is not None:
+                assert outcomes.outcome_row(r, 1, full, compacted) == outcomes.outcome_row(
+                    r, 1, full, everything
+                )
+
+
+def test_the_machine_compacts_old_states_of_assignments_with_nothing_waiting():
+    m = machine()
+    for minute in range(10):
+        m.admit(state(T + minute * 60 * S, "outcome_alignment_cloning"))
+    assert m.live_size() == len(m.seen) + 1 + 10
+    m.advance(T + 2 * 86_400 * S)
+    [assignment] = m.assignments.values()
+    assert len(assignment.states) == 1  # the latest, which carries every column
+    assert m.live_size() == len(m.seen) + 1 + 1

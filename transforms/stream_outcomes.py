@@ -87,6 +87,29 @@ def no_link_outcome(retry: RetryEvent) -> RetryOutcomeRow:
     return outcomes.outcome_row(retry, None, decision, ())
 
 
+def compact_states(states: list[AssignmentStateRow], before: int) -> list[AssignmentStateRow]:
+    """``states`` (in state order) with those before ``before`` cut to what a later retry uses.
+
+    For a retry after ``before``, an earlier state event never decides; it counts
+    only as the latest failure, or as the latest state event carrying one of
+    :data:`transforms.outcomes.CARRIED_COLUMNS`. Those are kept, the others dropped.
+    """
+    old = bisect.bisect_left(states, before, key=lambda state: state.event_time)
+    if old <= 1:
+        return states
+    keep = set()
+    for index in range(old - 1, -1, -1):
+        if states[index].workflow_state == outcomes.FAILED_TO_CLONE:
+            keep.add(index)
+            break
+    for column in outcomes.CARRIED_COLUMNS:
+        for index in range(old - 1, -1, -1):
+            if getattr(states[index], column) is not None:
+                keep.add(index)
+                break
+    return [states[index] for index in sorted(keep)] + states[old:]
+
+
 class _Assignment:
     """One (course, link): its state events, attempt counter and the retries not decided yet."""
 
@@ -236,6 +259,14 @@ class OutcomeState(LoggedMachine):
             if assignment.touched < cutoff and not assignment.pending and not assignment.arrived
         ]:
             self._states_held -= len(self.assignments.pop(key).states)
+        # A retry admitted from now on is later than this (earlier ones are late), so of the state
+        # events before it only the latest failure and the latest carrier of each column can count.
+        before = self.clock - self.rules.window - self.rules.lateness if self.clock else cutoff
+        for assignment in self.assignments.values():
+            if not assignment.pending and not assignment.arrived:
+                held = len(assignment.states)
+                assignment.states = compact_states(assignment.states, before)
+                self._states_held -= held - len(assignment.states)
 
     def live_size(self) -> int:
         return len(self.seen) + len(self.assignments) + self._states_held
