@@ -131,3 +131,29 @@ def test_stream_writes_assignment_states_and_decides_outcomes(tmp_path):
         "no_outcome_event": 1,
         "no_assignment_link": 1,
     }
+
+
+def test_a_bounded_watch_run_drains_past_the_outcome_wait(tmp_path):
+    from pipelines.cli import main
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(
+        retry(A, B, "2024-07-30T10:01:00Z")  # no state event ever follows
+        + b"\n"
+        + assignment("2024-07-30T10:00:30Z", "failed_to_clone_outcome_alignment")
+        + b"\n"
+    )
+    (folder / "a.jsonl.done").write_bytes(b"")
+    argv = ["stream", "--watch", str(folder / "*.jsonl"), "--output", str(out)]
+    assert main([*argv, "--stop-after", "1", "--outcome-wait-seconds", "400000"]) == 0
+    [row] = rows(out, "retry_outcomes")
+    assert (row["outcome"], row["seconds_since_failure"]) == ("no_outcome_event", 30.0)
+    assert len(rows(out, "assignment_states")) == 1
+    records = [
+        json.loads(text)
+        for path in (out / "_summaries").glob("*.jsonl")
+        for text in path.read_text().splitlines()
+    ]
+    # Decided (and counted) before the stream's last summary record, not after it.
+    assert sum(record["outcomes"]["no_outcome_event"] for record in records) == 1
