@@ -219,7 +219,14 @@ def months_feed(tmp_path_factory):
         f"{folder}/out/retries/**/*.parquet", "event_fingerprint", ("attempt_count", "event_date")
     )
     lineage = table_rows(f"{folder}/out/course_lineage/*.parquet", "content_migration_id")
-    return timed, retries, lineage
+    outcomes = table_rows(
+        f"{folder}/out/retry_outcomes/**/*.parquet", "event_fingerprint", ("event_date",)
+    )
+    states = table_rows(
+        f"{folder}/out/assignment_states/**/*.parquet", "event_fingerprint", ("event_date",)
+    )
+    summary = json.loads((folder / "out" / "_SUMMARY.json").read_text())
+    return timed, retries, lineage, outcomes, states, summary
 
 
 @pytest.mark.parametrize(
@@ -227,9 +234,19 @@ def months_feed(tmp_path_factory):
     ["one_file", "file_per_day", "files_of_very_different_spans", "one_huge_file_then_small_ones"],
 )
 def test_streaming_gives_batch_rows_on_an_in_order_feed_of_months(months_feed, tmp_path, how):
-    timed, batch_retries, batch_lineage = months_feed
+    timed, batch_retries, batch_lineage, batch_outcomes, batch_states, batch_summary = months_feed
     span_days = (timed[-1][0] - timed[0][0]) / DAY
     assert span_days > 100
+    # Every outcome, a state event before each failure, and some retries batch leaves pending.
+    assert {row["outcome"] for row in batch_outcomes.values()} >= {
+        "succeeded",
+        "failed",
+        "deleted",
+        "superseded",
+        "no_outcome_event",
+        "no_assignment_link",
+    }
+    assert batch_summary["outcomes"]["pending"] > 0
     statuses = {row["lineage_status"] for row in batch_retries.values()}
     assert statuses == {"same_course", "matched", "source_mismatch", "no_migration"}
     assert max(row["lineage_depth"] for row in batch_retries.values()) >= 3
@@ -251,6 +268,19 @@ def test_streaming_gives_batch_rows_on_an_in_order_feed_of_months(months_feed, t
     )
     assert streamed == batch_retries
     assert table_rows(f"{out}/course_lineage/*.parquet", "content_migration_id") == batch_lineage
+    assert (
+        table_rows(f"{out}/assignment_states/**/*.parquet", "event_fingerprint", ("event_date",))
+        == batch_states
+    )
+    streamed_outcomes = table_rows(
+        f"{out}/retry_outcomes/**/*.parquet", "event_fingerprint", ("event_date",)
+    )
+    assert {fp: streamed_outcomes.get(fp) for fp in batch_outcomes} == batch_outcomes
+    # Retries batch leaves pending at the end of its input: the stream's drain passes their wait.
+    pending = set(streamed_outcomes) - set(batch_outcomes)
+    assert len(pending) == batch_summary["outcomes"]["pending"]
+    assert {streamed_outcomes[fp]["outcome"] for fp in pending} <= {"no_outcome_event"}
+    assert set(streamed_outcomes) == set(streamed)  # every retry decided once
     records = [
         json.loads(line)
         for path in (out / "_summaries").glob("*.jsonl")
@@ -258,3 +288,8 @@ def test_streaming_gives_batch_rows_on_an_in_order_feed_of_months(months_feed, t
     ]
     assert all(record["balanced"] for record in records)
     assert sum(record["lines_read"] for record in records) == len(timed)
+    assert (
+        sum(record["accepted"]["assignment_state"] for record in records)
+        == batch_summary["accepted"]["assignment_state"]
+    )
+    assert sum(sum(record["outcomes"].values()) for record in records) == len(streamed)

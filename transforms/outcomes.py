@@ -204,3 +204,25 @@ def decide_group(
         else:
             rows.append(outcome_row(retry, attempt_number, decision, states))
     return rows, pending
+
+
+def decide_as_of(
+    retry: Any,
+    states: Sequence[AssignmentStateRow],
+    next_attempt_time: int | None,
+    wait_micros: int,
+    until: int,
+) -> Decision | None:
+    """:func:`decide` with what is known once every event before ``until`` has been seen.
+
+    A stream's watermark at ``until`` proves that; events at or after it may
+    still be on their way, so state events and the next attempt from ``until``
+    on are ignored, and the clock is ``until``. A decision returned is final:
+    later events cannot change it (the same decision as :func:`decide` with
+    every event), and it was decided before ``until``.
+    """
+    known = [state for state in states if state.event_time < until]
+    following = (
+        next_attempt_time if next_attempt_time is not None and next_attempt_time < until else None
+    )
+    return decide(retry, known, following, wait_micros, until)

@@ -39,6 +39,7 @@ from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.outcomes import OUTCOMES
 from transforms.parquet_writer import STAGING_DIR, retry_partition, write_parquet
 from transforms.publish import STREAM_SUMMARIES_DIR as SUMMARIES_DIR
 from transforms.stream_state import (
@@ -50,14 +51,18 @@ from transforms.stream_state import (
 )
 from transforms.streaming import window_start
 from transforms.summary import SumCounters, build_summary
-from transforms.tables import RETRIES, Table
+from transforms.tables import ASSIGNMENT_STATES, EVENT_DATE_TABLES, RETRIES, Table
 
 DEFAULT_WINDOW_SHARDS = 4
 
 
 def row_time(table: Table, row, element_time: Timestamp) -> int:
-    """The event time (epoch microseconds) that places a row in a window."""
-    if table is RETRIES:
+    """The event time (epoch microseconds) that places a row in a window.
+
+    A retry or state event's own time; a lineage edge's completion; else the
+    element's timestamp (a ``retry_outcomes`` row's decision time, a dead letter's).
+    """
+    if table is RETRIES or table is ASSIGNMENT_STATES:
         return row.event_time
     completed_at = getattr(row, "completed_at", None)
     return completed_at if completed_at is not None else element_time.micros
@@ -125,6 +130,9 @@ class WindowBuffer(LoggedMachine):
     def replay(self, entry) -> None:
         if entry[0] == "row":
             self.add(*entry[1:])
+        elif entry[0] == "rows":
+            for start, partition, row in entry[1]:
+                self.add(start, partition, row)
         else:
             self.flush(entry[1])
 
@@ -173,11 +181,17 @@ class _WriteWindows(beam.DoFn):
         version=beam.DoFn.StateParam(VERSION),
         due=beam.DoFn.TimerParam(DUE),
     ):
-        _, (start, partition, row) = keyed
+        _, value = keyed
         machine = self._machine(key, log, version)
-        deadline = machine.add(start, partition, row)
-        record(machine, ("row", start, partition, row), log, version)
-        due.set(Timestamp(micros=deadline), dynamic_timer_tag=str(deadline))
+        if isinstance(value, list):  # rows of several windows of this shard, as one element
+            deadlines = {machine.add(start, partition, row) for start, partition, row in value}
+            record(machine, ("rows", value), log, version)
+        else:
+            start, partition, row = value
+            deadlines = {machine.add(start, partition, row)}
+            record(machine, ("row", start, partition, row), log, version)
+        for deadline in sorted(deadlines):
+            due.set(Timestamp(micros=deadline), dynamic_timer_tag=str(deadline))
 
     @on_timer(DUE)
     def write_due(
@@ -221,7 +235,11 @@ class _WriteWindows(beam.DoFn):
 
 
 class WriteWindowFiles(beam.PTransform):
-    """Rows of one table -> Parquet files per event-time window (returns the written paths)."""
+    """Rows of one table -> Parquet files per event-time window (returns the written paths).
+
+    With ``batched``, each element is a list of rows (fewer runner elements for
+    a table with many rows, such as ``assignment_states``).
+    """
 
     def __init__(
         self,
@@ -232,8 +250,10 @@ class WriteWindowFiles(beam.PTransform):
         hold_seconds: int = 0,
         shards: int = DEFAULT_WINDOW_SHARDS,
         max_step_seconds: int = 0,
+        batched: bool = False,
     ):
         super().__init__()
+        self._batched = batched
         self._max_step_seconds = max_step_seconds
         self._table = table
         self._output = output
@@ -247,13 +267,24 @@ class WriteWindowFiles(beam.PTransform):
 
         def key_by_window(row, timestamp=beam.DoFn.TimestampParam):
             start = window_start(row_time(table, row, timestamp), window_seconds)
-            # Windows divide a day, so a window's rows share the event date of their partition.
-            partition = retry_partition(row) if table is RETRIES else ""
+            # Windows divide a day, so a window's rows share the event date of their partition (an
+            # outcome row's window is its decision's, its partition the retry's event date).
+            partition = retry_partition(row) if table in EVENT_DATE_TABLES else ""
             return (start // (window_seconds * 1_000_000) % shards, (start, partition, row))
 
+        def key_batch_by_window(batch, timestamp=beam.DoFn.TimestampParam):
+            per_shard: dict[int, list] = {}
+            for row in batch:
+                shard, item = key_by_window(row, timestamp)
+                per_shard.setdefault(shard, []).append(item)
+            return sorted(per_shard.items())
+
+        keying = (
+            beam.FlatMap(key_batch_by_window) if self._batched else beam.Map(key_by_window)
+        ).with_output_types(tuple[int, typing.Any])
         return (
             rows
-            | "KeyByWindow" >> beam.Map(key_by_window).with_output_types(tuple[int, typing.Any])
+            | "KeyByWindow" >> keying
             | "WriteWindows"
             >> beam.ParDo(
                 _WriteWindows(
@@ -299,6 +330,8 @@ class WriteStreamSummaries(beam.PTransform):
                 "dead_letters_written",
             ):
                 del record[batch_only]
+            # Outcome rows decided since the last record, per value (a stream has no pending total).
+            record["outcomes"] = {value: totals.get("outcome." + value, 0) for value in OUTCOMES}
             record["window"] = {
                 "kind": "processing_time_firing",
                 "firing": pane.index,

@@ -19,23 +19,36 @@ from typing import Any, NamedTuple
 
 import simdjson
 
-from transforms.events import MAX_LINE_BYTES, STREAM_ROUTED_EVENT_NAMES, LineClassifier
+from transforms.events import (
+    ASSIGNMENT_EVENT_NAMES,
+    MAX_LINE_BYTES,
+    ROUTED_EVENT_NAMES,
+    LineClassifier,
+)
 from transforms.file_ranges import FileRange, iter_line_blocks, open_range
-from transforms.tables import DeadLetterRow
+from transforms.tables import AssignmentStateRow, DeadLetterRow
 from transforms.timestamps import TimestampError, parse_event_time
 
 # A line the stream routes holds its event name's bytes; one spelled with JSON escapes is caught
 # by the noise classification itself (it accepts an event), which sends the whole block on.
-# Assignment events are noise to the stream (its classifiers skip them), so they are settled here.
-_ROUTED_MARKERS = tuple(sorted(name.encode("ascii") for name in STREAM_ROUTED_EVENT_NAMES))
+# Assignment events are routed too: the stream decides retry outcomes from them.
+_ROUTED_MARKERS = tuple(sorted(name.encode("ascii") for name in ROUTED_EVENT_NAMES))
+_ASSIGNMENT_MARKERS = tuple(sorted(name.encode("ascii") for name in ASSIGNMENT_EVENT_NAMES))
 
 
 class SettledLines(NamedTuple):
-    """A block of lines, split: its noise's counts and dead letters, and the candidate lines."""
+    """A block of lines, split: its noise's counts and dead letters, and the candidate lines.
+
+    ``states``: accepted assignment events with their raw lines, classified where
+    the lines were read (a few percent of a feed: their classification stays off
+    the runner's process); they are counted where their fate is decided, like
+    the candidates.
+    """
 
     counts: dict[str, int]
     dead_letters: list[DeadLetterRow]
     candidates: list[bytes]
+    states: list[tuple[AssignmentStateRow, bytes]] = []  # noqa: RUF012 - never mutated
 
 
 def candidate_indexes(lines: list[bytes]) -> list[int]:
@@ -80,7 +93,7 @@ def _skipped_at_once(parser: simdjson.Parser, lines: list[bytes], times: list[st
     order mark, not oversize); every other line is left to the classifier. One
     parse per line yields the event time too (``times``, when given).
     """
-    parse, routed = parser.parse, STREAM_ROUTED_EVENT_NAMES
+    parse, routed = parser.parse, ROUTED_EVENT_NAMES
     skipped: dict[str, int] = collections.defaultdict(int)
     others = []
     found: list = []
@@ -132,7 +145,28 @@ def settle_lines(
     counts["lines_read"] += len(others) - len(unsettled)
     for name, count in skipped.items():
         counts["skipped_by_event_name." + name] += count
-    return SettledLines(dict(+counts), result.dead_letters, candidates)
+    states, candidates = accepted_assignment_events(classifier, candidates, source)
+    return SettledLines(dict(+counts), result.dead_letters, candidates, states)
+
+
+def accepted_assignment_events(
+    classifier: LineClassifier, candidates: list[bytes], source: str | None
+) -> tuple[list[tuple[AssignmentStateRow, bytes]], list[bytes]]:
+    """(accepted assignment events with their raw lines, the other candidates).
+
+    A candidate that names an assignment event is classified here, by the
+    same classifier; unless it is an accepted assignment event it stays a
+    candidate, for the stream to classify (and count) as any other.
+    """
+    states, others = [], []
+    for line in candidates:
+        if any(marker in line for marker in _ASSIGNMENT_MARKERS):
+            accepted = classifier.classify_lines([line], None, source).accepted
+            if len(accepted) == 1 and isinstance(accepted[0].event, AssignmentStateRow):
+                states.append((accepted[0].event, line.rstrip(b"\r")))
+                continue
+        others.append(line)
+    return states, others
 
 
 def event_time_text(parser: simdjson.Parser, line: bytes) -> str | None:
@@ -163,9 +197,11 @@ def byte_slices(lines: list[bytes], max_bytes: int, max_lines: int):
 
 
 def settled_bytes(settled: SettledLines) -> int:
-    """Bytes of raw lines a settled block carries (candidates and dead letters)."""
-    return sum(map(len, settled.candidates)) + sum(
-        len(row.raw or b"") for row in settled.dead_letters
+    """Bytes of raw lines a settled block carries (candidates, assignment events, dead letters)."""
+    return (
+        sum(map(len, settled.candidates))
+        + sum(len(raw) for _, raw in settled.states)
+        + sum(len(row.raw or b"") for row in settled.dead_letters)
     )
 
 
@@ -181,6 +217,7 @@ def merge_settled(parts: list[SettledLines]) -> SettledLines:
         counts,
         [row for part in parts for row in part.dead_letters],
         [line for part in parts for line in part.candidates],
+        [state for part in parts for state in part.states],
     )
 
 
@@ -273,7 +310,7 @@ def settle_file_range(
 ) -> list:
     """:func:`settled_elements` of one byte range of an uncompressed file (in a worker process)."""
     if not _WORKER_CLASSIFIER:
-        _WORKER_CLASSIFIER.append(LineClassifier(None, assignment_states=False))
+        _WORKER_CLASSIFIER.append(LineClassifier(None))
     with open_range(file_range) as handle:
         blocks = iter_line_blocks(handle, file_range.start, file_range.end)
         return list(

@@ -31,6 +31,16 @@ from apache_beam.utils.timestamp import Timestamp
 
 from transforms.counters import accepted_counter, counter_record
 from transforms.events import ROLE_RETRY, LineClassifier, MigrationEvent, RetryEvent
+from transforms.outcomes import DEFAULT_OUTCOME_WAIT_SECONDS
+from transforms.stream_outcomes import (
+    LATE_STATES,
+    OUTCOME_ROWS,
+    STATE_ROWS,
+    ApplyOutcomeRules,
+    no_link_outcome,
+    outcome_shard,
+    retry_for_outcome,
+)
 from transforms.stream_settle import SettledLines, settle_lines
 from transforms.stream_state import load_machine, log_state_specs, record, stable_shard
 from transforms.streaming_join import (
@@ -41,12 +51,20 @@ from transforms.streaming_join import (
     ShardState,
     StreamRules,
 )
-from transforms.tables import COURSE_LINEAGE, RETRIES, DeadLetterRow
+from transforms.tables import (
+    ASSIGNMENT_STATES,
+    COURSE_LINEAGE,
+    RETRIES,
+    RETRY_OUTCOMES,
+    AssignmentStateRow,
+    DeadLetterRow,
+)
 from transforms.tags import COUNTS, DEAD_LETTERS
 from transforms.watch import UNREADABLE_FILE, UnreadableFile
 
 LATE_EVENT = "late_event"
 DUPLICATES = "duplicates"
+OUTCOME_INPUTS = "outcome_inputs"
 DEFAULT_STATE_SHARDS = 4
 
 
@@ -90,7 +108,10 @@ class ClassifyLinesInStream(beam.DoFn):
     rest (accepted, duplicate or late). So every batch of counters balances on
     its own, whatever firing it lands in.
 
-    Main output: ``(shard, (event, raw line, event name))``.
+    Main output: ``(shard, (event, raw line, event name))`` for retries and
+    migrations. ``outcome_inputs``: ``(outcome shard, [(event, raw line), ...])``
+    per outcome shard of the element: its assignment events, and
+    ``(retry's compact copy, None)`` for every retry that names an assignment link.
     """
 
     _classifier: LineClassifier  # made in setup(), on the worker
@@ -106,8 +127,7 @@ class ClassifyLinesInStream(beam.DoFn):
         self._source = source
 
     def setup(self):
-        # Assignment events are skipped as noise here until the stream decides retry outcomes.
-        self._classifier = LineClassifier(self._hmac_key, assignment_states=False)
+        self._classifier = LineClassifier(self._hmac_key)
 
     def process(self, element):
         if isinstance(element, UnreadableFile):
@@ -122,6 +142,12 @@ class ClassifyLinesInStream(beam.DoFn):
             )
         settled = collections.Counter(element.counts)
         yield from (beam.pvalue.TaggedOutput(DEAD_LETTERS, row) for row in element.dead_letters)
+        # Sent on as one element per outcome shard: assignment events are far more than retries,
+        # and the runner's cost is per element.
+        for_outcomes: dict[int, list] = {}
+        for event, raw in element.states:  # accepted where the lines were read
+            shard = outcome_shard(event.context_uuid, event.lti_resource_link_id, self._shards)
+            for_outcomes.setdefault(shard, []).append((event, raw))
         for line in element.candidates:
             result = self._classifier.classify_lines([line], None, self._source)
             for dead_letter in result.dead_letters:
@@ -130,6 +156,21 @@ class ClassifyLinesInStream(beam.DoFn):
                 settled.update(result.counts)
             for accepted in result.accepted:  # counted where its fate is decided, in the shard step
                 event = accepted.event
+                if isinstance(event, AssignmentStateRow):
+                    shard = outcome_shard(
+                        event.context_uuid, event.lti_resource_link_id, self._shards
+                    )
+                    for_outcomes.setdefault(shard, []).append((event, line.rstrip(b"\r")))
+                    continue
+                if isinstance(event, RetryEvent):
+                    compact = retry_for_outcome(event)
+                    if compact is not None:
+                        shard = outcome_shard(
+                            compact.new_course_uuid,
+                            compact.new_assignment_resource_link_id,
+                            self._shards,
+                        )
+                        for_outcomes.setdefault(shard, []).append((compact, None))
                 event_name = (
                     event.event_name
                     if isinstance(event, MigrationEvent)
@@ -137,6 +178,8 @@ class ClassifyLinesInStream(beam.DoFn):
                 )
                 shard = stable_shard(event.root_account_uuid or "", self._shards)
                 yield (shard, (event, line.rstrip(b"\r"), event_name))
+        for shard, items in sorted(for_outcomes.items()):
+            yield beam.pvalue.TaggedOutput(OUTCOME_INPUTS, (shard, items))
         if settled:
             yield line_counts(settled)
 
@@ -150,7 +193,8 @@ class ApplyStreamRules(beam.DoFn):
 
     Main output: retries rows, timestamped at their event time. ``lineage_rows``:
     ``course_lineage`` rows at their completion time. ``late``: ``late_event``
-    dead letters.
+    dead letters. ``outcome_rows``: the ``no_assignment_link`` outcome of an
+    accepted retry with no assignment link, at once.
     """
 
     LOG, VERSION = log_state_specs("shard")
@@ -194,7 +238,14 @@ class ApplyStreamRules(beam.DoFn):
             return
         assert outcome == ACCEPTED
         record(machine, ("admit", event), log, version)
-        yield line_counts({"lines_read": 1, _accepted_counter(event): 1})
+        counts = {"lines_read": 1, _accepted_counter(event): 1}
+        if isinstance(event, RetryEvent) and event.new_assignment_resource_link_id is None:
+            row = no_link_outcome(event)  # decided at once
+            counts["outcome." + row.outcome] = 1
+            yield beam.pvalue.TaggedOutput(
+                OUTCOME_ROWS, TimestampedValue(row, micros_to_timestamp(event.event_time))
+            )
+        yield line_counts(counts)
         for deadline in deadlines:
             wake.set(micros_to_timestamp(deadline), dynamic_timer_tag=str(deadline))
 
@@ -222,13 +273,18 @@ class ApplyStreamRules(beam.DoFn):
 
 
 class ProcessCanvasStream(beam.PTransform):
-    """Raw event lines -> {``retries``, ``course_lineage``: rows; ``dead_letters``; ``counts``}.
+    """Raw event lines -> rows of every table (by table name); ``dead_letters``; ``counts``.
+
+    ``assignment_states`` elements are lists of rows (one per input element).
 
     The batch rules, event by event: classify every line, then per shard turn
     events of closed windows into ``late_event`` dead letters, drop copies
     within the dedup horizon, number attempts per assignment, and join each
     retry to the lineage of its root account once the watermark says the
-    events before it have arrived.
+    events before it have arrived. Assignment events and the retries that
+    name a link meet per shard of (course, link), where the same gate and
+    dedup apply and each retry's outcome is decided once the watermark proves
+    it (:mod:`transforms.stream_outcomes`).
     """
 
     def __init__(
@@ -241,8 +297,10 @@ class ProcessCanvasStream(beam.PTransform):
         source: str | None = None,
         state_shards: int = DEFAULT_STATE_SHARDS,
         lineage_retention_days: int = 400,
+        outcome_wait_seconds: int = DEFAULT_OUTCOME_WAIT_SECONDS,
     ):
         super().__init__()
+        self._outcome_wait = outcome_wait_seconds
         self._hmac_key = hmac_key
         self._rules = StreamRules.of_seconds(
             window_seconds,
@@ -259,19 +317,37 @@ class ProcessCanvasStream(beam.PTransform):
         classified = lines | "ClassifyLinesInStream" >> beam.ParDo(
             ClassifyLinesInStream(self._hmac_key, self._shards, self._source)
         ).with_output_types(tuple[int, typing.Any]).with_outputs(
-            DEAD_LETTERS, COUNTS, main="routed"
+            DEAD_LETTERS, COUNTS, OUTCOME_INPUTS, main="routed"
         )
         applied = classified.routed | "ApplyStreamRules" >> beam.ParDo(
             ApplyStreamRules(self._rules)
-        ).with_outputs(LINEAGE_ROWS, LATE, COUNTS, main="retries")
+        ).with_outputs(LINEAGE_ROWS, LATE, COUNTS, OUTCOME_ROWS, main="retries")
+        outcome_inputs = classified[OUTCOME_INPUTS]
+        outcome_inputs.element_type = beam.typehints.Tuple[
+            int, typing.Any
+        ]  # deterministic key coder
+        decided = outcome_inputs | "ApplyOutcomeRules" >> beam.ParDo(
+            ApplyOutcomeRules(self._rules, self._outcome_wait)
+        ).with_outputs(STATE_ROWS, LATE_STATES, COUNTS, main="outcomes")
         dead_letters = (
             classified[DEAD_LETTERS],
             applied[LATE],
+            decided[LATE_STATES],
         ) | "AllDeadLetters" >> beam.Flatten()
-        counts = (classified[COUNTS], applied[COUNTS]) | "AllCounts" >> beam.Flatten()
+        counts = (
+            classified[COUNTS],
+            applied[COUNTS],
+            decided[COUNTS],
+        ) | "AllCounts" >> beam.Flatten()
+        outcome_rows = (
+            applied[OUTCOME_ROWS],
+            decided.outcomes,
+        ) | "AllOutcomeRows" >> beam.Flatten()
         return {
             RETRIES.name: applied.retries,
             COURSE_LINEAGE.name: applied[LINEAGE_ROWS],
+            ASSIGNMENT_STATES.name: decided[STATE_ROWS],
+            RETRY_OUTCOMES.name: outcome_rows,
             DEAD_LETTERS: dead_letters,
             COUNTS: counts,
         }

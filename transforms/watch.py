@@ -368,7 +368,7 @@ class FolderWatcher:
         self.unreadable: list[UnreadableFile] = []
         # Noise is settled here, as ClassifyLinesInStream would (dead letters name the same source).
         self._source = source if source is not None else pattern
-        self._classifier = LineClassifier(None, assignment_states=False)
+        self._classifier = LineClassifier(None)
         self._processes = processes
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 

@@ -23,9 +23,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import typing
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    StandardOptions,
+    TestOptions,
+    _BeamArgumentParser,
+)
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.test_stream_service import TestStreamServiceController
 
@@ -54,7 +60,13 @@ from transforms.publish import LayoutMismatch, check_stream_output
 from transforms.stream_output import WriteStreamSummaries, WriteWindowFiles
 from transforms.stream_state import ceil_to
 from transforms.streaming import DEFAULT_STATE_SHARDS, ProcessCanvasStream
-from transforms.tables import COURSE_LINEAGE, DEAD_LETTER, RETRIES
+from transforms.tables import (
+    ASSIGNMENT_STATES,
+    COURSE_LINEAGE,
+    DEAD_LETTER,
+    RETRIES,
+    RETRY_OUTCOMES,
+)
 from transforms.tags import COUNTS, DEAD_LETTERS
 from transforms.watch import DEFAULT_SETTLE_SECONDS, WATCH_CODER, FolderWatcher
 
@@ -168,11 +180,45 @@ class StreamOptions(PipelineOptions):
 
 DATAFLOW_STATE_SHARDS = 64
 MAX_TIMER_STEP_SECONDS = 86_400  # see transforms.streaming_join.StreamRules.max_timer_step
+# Options the stream shares with `run` but that are defined by the batch options class (one
+# definition each: Beam parses every options class together).
+SHARED_WITH_RUN = ("--outcome-wait-seconds",)
+
+
+class _OptionsSharedWithRun:
+    """The batch options the stream uses too, for the stream's argument check and help screen."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        for action in _batch_actions(SHARED_WITH_RUN):
+            parser.add_argument(
+                *action.option_strings,
+                dest=action.dest,
+                type=action.type,
+                default=action.default,
+                help=action.help,
+            )
+
+
+def _batch_actions(names):
+    parser = _BeamArgumentParser(add_help=False)
+    RetryLineageOptions._add_argparse_args(parser)
+    return [action for action in parser._actions if set(action.option_strings) & set(names)]
 
 
 def check_stream_argv(argv: list[str]) -> None:
     """Type-check the options; UsageError for an unknown one or a batch-only one (no use here)."""
-    check_argv(argv, "stream", [StreamOptions], other_commands=[("run", RetryLineageOptions)])
+    check_argv(
+        argv,
+        "stream",
+        [StreamOptions, typing.cast(type[PipelineOptions], _OptionsSharedWithRun)],
+        other_commands=[("run", RetryLineageOptions)],
+    )
+
+
+def outcome_wait_seconds_of(options: PipelineOptions) -> int:
+    """``--outcome-wait-seconds`` (defined with the batch options, used by both commands)."""
+    return options.view_as(RetryLineageOptions).outcome_wait_seconds
 
 
 def state_shards_of(options: PipelineOptions) -> int:
@@ -212,6 +258,10 @@ def stream_settings(options: PipelineOptions, needs_source: bool = True):
         raise UsageError(
             f"--watch-settle-seconds must not be negative, got {own.watch_settle_seconds}"
         )
+    if outcome_wait_seconds_of(options) < 0:
+        raise UsageError(
+            f"--outcome-wait-seconds must be at least 0, got {outcome_wait_seconds_of(options)}"
+        )
     if own.stop_after is not None and own.stop_after < 0:
         raise UsageError(f"--stop-after must be positive, got {own.stop_after}")
     if 86_400 % own.window_seconds:
@@ -241,6 +291,7 @@ def build(
         source=own.input_subscription or own.watch,
         state_shards=shards,
         lineage_retention_days=own.lineage_retention_days,
+        outcome_wait_seconds=outcome_wait_seconds_of(options),
     )
     codec, output = shared.parquet_codec, shared.output
     # A window's file waits for the retries of the window, decided at most one lineage wait
@@ -257,11 +308,14 @@ def build(
             hold_seconds=hold,
             shards=shards,
             max_step_seconds=max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS),
+            batched=table is ASSIGNMENT_STATES,  # lists of rows, one per input element
         )
         for key, table in (
             (RETRIES.name, RETRIES),
             (COURSE_LINEAGE.name, COURSE_LINEAGE),
             (DEAD_LETTERS, DEAD_LETTER),
+            (ASSIGNMENT_STATES.name, ASSIGNMENT_STATES),
+            (RETRY_OUTCOMES.name, RETRY_OUTCOMES),
         )
     }
     pseudonymization = PSEUDONYMIZATION_ON if hmac_key else PSEUDONYMIZATION_OFF
@@ -278,7 +332,15 @@ def run(argv: list[str] | None = None) -> int:
     """Build and run the streaming job (until cancelled, or submitted with a remote runner)."""
     argv = sys.argv[1:] if argv is None else argv
     if wants_help(argv):
-        print_help(PROG, __doc__.split("\n\n")[0], [SharedOptions, StreamOptions])
+        print_help(
+            PROG,
+            __doc__.split("\n\n")[0],
+            [
+                SharedOptions,
+                StreamOptions,
+                typing.cast(type[PipelineOptions], _OptionsSharedWithRun),
+            ],
+        )
         return EXIT_OK
     try:
         check_stream_argv(argv)
@@ -295,11 +357,17 @@ def run(argv: list[str] | None = None) -> int:
         pipeline = beam.Pipeline(options=options)
         watcher = None
         if own.watch:
-            # Event time past every window and wait of the last events, and past their timers, which
-            # may be rounded up by a day (or the lateness) when they lie far beyond a shard's clock.
-            drain = 2 * (
-                own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds
-            ) + max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS)
+            # Event time past every window and wait of the last events (the outcome wait too), and
+            # past their timers, which may be rounded up by a day (or the lateness) when they lie
+            # far beyond a shard's clock.
+            max_step = max(own.allowed_lateness_seconds, MAX_TIMER_STEP_SECONDS)
+            drain = (
+                2 * (own.window_seconds + own.allowed_lateness_seconds + own.lineage_wait_seconds)
+                + max_step
+                + outcome_wait_seconds_of(options)
+                + own.window_seconds
+                + max_step
+            )
             watcher = TestStreamServiceController(
                 FolderWatcher(
                     own.watch,
