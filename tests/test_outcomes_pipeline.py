@@ -128,7 +128,7 @@ def test_documentation_examples_and_copies_go_through_as_the_contract_says(tmp_p
     assert rows(out, "retry_outcomes") == []
 
 
-def test_the_stream_skips_assignment_events_and_keeps_working(tmp_path):
+def test_the_stream_accepts_assignment_events_and_decides_the_outcome(tmp_path):
     from apache_beam.testing.test_stream import TestStream as BeamTestStream
     from apache_beam.transforms.window import TimestampedValue
 
@@ -157,16 +157,21 @@ def test_the_stream_skips_assignment_events_and_keeps_working(tmp_path):
     ]
     assert records and all(record["balanced"] for record in records)
     assert sum(record["lines_read"] for record in records) == 5
-    assert (
-        sum(record["skipped_by_event_name"].get("assignment_updated", 0) for record in records) == 2
+    # Both valid state events are accepted (their fingerprints differ by event name),
+    # the one with a non-boolean created_on_blueprint_sync is invalid_body, none is skipped.
+    assert not any(
+        record["skipped_by_event_name"].get(name, 0)
+        for record in records
+        for name in ("assignment_updated", "assignment_created")
     )
-    assert (
-        sum(record["skipped_by_event_name"].get("assignment_created", 0) for record in records) == 1
-    )
-    assert sum(record["accepted"]["assignment_state"] for record in records) == 0
+    assert sum(record["accepted"]["assignment_state"] for record in records) == 2
+    assert sum(record["dead_letter_by_code"]["invalid_body"] for record in records) == 1
     assert sum(record["accepted"]["retry"] for record in records) == 1
     assert len(rows(out, "retries")) == 1
-    assert not (out / "assignment_states").exists() and not (out / "retry_outcomes").exists()
+    assert len(rows(out, "assignment_states")) == 2
+    outcome_rows = rows(out, "retry_outcomes")
+    assert [row["outcome"] for row in outcome_rows] == ["succeeded"]
+    assert outcome_rows[0]["outcome_workflow_state"] == "published"
 
 
 FAILED_STATE = "failed_to_clone_outcome_alignment"
