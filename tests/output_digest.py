@@ -23,7 +23,7 @@ import sys
 
 import pyarrow.parquet as pq
 
-TABLES = ("retries", "course_lineage", "dead_letter")
+TABLES = ("retries", "course_lineage", "dead_letter", "assignment_states", "retry_outcomes")
 
 
 def _canonical(value: object) -> object:

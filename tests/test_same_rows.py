@@ -1,10 +1,13 @@
-"""The batch job writes the same rows as the code before the restructuring, on two fixed inputs.
+"""The batch job writes the same rows as a reference version of the code, on three fixed inputs.
 
-The expected digests (``tests/data/same-rows/expected.json``) were computed
-from the code at commit 64df497 by the commands listed in that file; a change
-that means to change the rows updates them in the same commit and says why
-there. Tables added since (``assignment_states``, ``retry_outcomes``) are not
-compared: the old code had none.
+The expected digests (``tests/data/same-rows/expected.json``) of ``retries``,
+``course_lineage`` and ``dead_letter`` were computed from the code at commit
+64df497 (before the restructuring), those of ``assignment_states`` and
+``retry_outcomes`` from the code at commit b9577df (when outcomes were first
+complete in batch and streaming), by the commands listed in that file. The
+third input is a feed of the outcome-aware generator in which every decided
+outcome value occurs. A change that means to change the rows updates the
+figures in the same commit and says why there.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ INPUTS = {
     # The bundled sample as it was then (the sample was regenerated since, with assignment states).
     "sample": (DATA / "canvas-live-events-sample.jsonl.gz", False),
     "generated_feed": (DATA / "generated-feed-3000-seed20261201.jsonl.gz", True),
+    "outcomes_feed": (DATA / "generated-outcomes-feed-4000-seed3.jsonl.gz", True),
 }
 
 
