@@ -63,3 +63,35 @@ def test_deadlines_of_an_element_made_timers_together_are_those_of_each_event():
             until = batch[-1].event_time - 3600 * S
             assert one_by_one.advance(until) == together.advance(until)
         assert any(fate == ACCEPTED for fate, _ in fates)
+
+
+def test_a_daily_cut_keeps_every_assignment_as_the_full_compaction_would():
+    from transforms.stream_outcomes import compact_states
+
+    randomness = random.Random(11)
+    for _ in range(200):
+        count = randomness.randrange(0, 6)
+        states = sorted(
+            (
+                AssignmentStateRow(
+                    f"s{n}",
+                    "assignment_updated",
+                    T0 + randomness.randrange(0, 10) * 60 * S,
+                    None,
+                    "T",
+                    "link",
+                    randomness.choice(["9", None]),
+                    randomness.choice(["published", "failed_to_clone_outcome_alignment"]),
+                    randomness.choice(["x", None]),
+                    None,
+                    None,
+                    randomness.choice([True, None]),
+                )
+                for n in range(count)
+            ),
+            key=lambda row: (row.event_time, row.event_fingerprint),
+        )
+        before = T0 + randomness.randrange(0, 11) * 60 * S
+        # The cheap test the daily cut makes first: at most one state event before the bound.
+        if len(states) < 2 or states[1].event_time >= before:
+            assert compact_states(states, before) is states

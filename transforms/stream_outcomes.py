@@ -292,8 +292,11 @@ class OutcomeState(LoggedMachine):
         # events before it only the latest failure and the latest carrier of each column can count.
         before = self.clock - self.rules.window - self.rules.lateness if self.clock else cutoff
         for assignment in self.assignments.values():
+            states = assignment.states
+            if len(states) < 2 or states[1].event_time >= before:
+                continue  # at most one state event before it: nothing to cut
             if not assignment.pending and not assignment.arrived:
-                held = len(assignment.states)
+                held = len(states)
                 assignment.states = compact_states(assignment.states, before)
                 self._states_held -= held - len(assignment.states)
 
