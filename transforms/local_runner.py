@@ -10,16 +10,26 @@ while a process runs, nor do the state and timer specs of a DoFn class, so
 :func:`cache_signatures` memoizes them; functions
 made at run time (lambdas, closures, which the runner re-creates for every
 bundle) are not cached. Only the local runner path installs it.
+
+:func:`lighten_bundles` removes two more costs of that runner that grow with
+the graph rather than with the data: it ran every consumer of every output of
+every bundle, empty ones included (a step with four outputs made four rounds
+of downstream bundles per input bundle, most of them empty; the runner's
+watermarks already ignore empty bundles), and it deep-copied a key's pending
+timers (immutable timestamps) for every bundle that touched the key.
 """
 
 from __future__ import annotations
 
+import collections
+import copy
 import inspect
 import threading
 import types
 
 _MAX_CACHED = 20_000
 _installed = False
+_lightened = False
 _lock = threading.Lock()
 
 
@@ -100,3 +110,59 @@ def cache_signatures() -> None:
         transform_evaluator.get_dofn_specs = specs
         transform_evaluator.is_stateful_dofn = lambda dofn: any(specs(dofn))
         _installed = True
+
+
+def consumers_of_nonempty_bundles(original):
+    """``original`` (the runner's ``schedule_consumers``), skipping bundles without elements.
+
+    An empty bundle holds no watermark (the runner's watermark manager leaves
+    it out of the pending work already) and gives a consumer nothing to do;
+    timers reach a step in bundles of their own.
+    """
+
+    def schedule_consumers(executor, committed_bundle) -> None:
+        if committed_bundle.has_elements():
+            original(executor, committed_bundle)
+
+    schedule_consumers.__wrapped_original__ = original  # type: ignore[attr-defined]
+    return schedule_consumers
+
+
+def copy_unmerged_state(state, new_state):
+    """A copy of a key's state for one bundle: ``new_state`` filled from ``state``.
+
+    The same copy as Beam's ``InMemoryUnmergedState.copy``, but the timers'
+    maps are copied one level deep only: their keys are tuples of strings and
+    windows, their values timestamps, all immutable, so a deep copy of them
+    bought nothing and cost most of a bundle on a key with many timers.
+    """
+    new_state.timers = collections.defaultdict(
+        dict, {window: dict(timers) for window, timers in state.timers.items()}
+    )
+    new_state.global_state = copy.deepcopy(state.global_state)
+    for window in state.state:
+        for tag in state.state[window]:
+            new_state.state[window][tag] = copy.copy(state.state[window][tag])
+    return new_state
+
+
+def lighten_bundles() -> None:
+    """Install :func:`consumers_of_nonempty_bundles` and the cheaper keyed-state copy."""
+    global _lightened
+    with _lock:
+        if _lightened:
+            return
+        from apache_beam.runners.direct import executor
+        from apache_beam.transforms import trigger
+
+        parallel = executor._ExecutorServiceParallelExecutor
+        parallel.schedule_consumers = consumers_of_nonempty_bundles(  # type: ignore[method-assign]
+            parallel.schedule_consumers
+        )
+        unmerged = trigger.InMemoryUnmergedState
+
+        def copy_state(self):
+            return copy_unmerged_state(self, unmerged(defensive_copy=self.defensive_copy))
+
+        unmerged.copy = copy_state  # type: ignore[method-assign]
+        _lightened = True

@@ -54,6 +54,8 @@ from transforms.summary import SumCounters, build_summary
 from transforms.tables import ASSIGNMENT_STATES, EVENT_DATE_TABLES, RETRIES, Table
 
 DEFAULT_WINDOW_SHARDS = 4
+_OWN_TIME_TABLES = frozenset((RETRIES.name, ASSIGNMENT_STATES.name))
+_EVENT_DATE_TABLE_NAMES = frozenset(table.name for table in EVENT_DATE_TABLES)
 
 
 def row_time(table: Table, row, element_time: Timestamp) -> int:
@@ -62,7 +64,12 @@ def row_time(table: Table, row, element_time: Timestamp) -> int:
     A retry or state event's own time; a lineage edge's completion; else the
     element's timestamp (a ``retry_outcomes`` row's decision time, a dead letter's).
     """
-    if table is RETRIES or table is ASSIGNMENT_STATES:
+    return _row_time(table.name, row, element_time)
+
+
+def _row_time(table_name: str, row, element_time: Timestamp) -> int:
+    # By name: a step unpickled for a bundle holds a copy of its table, never the table itself.
+    if table_name in _OWN_TIME_TABLES:
         return row.event_time
     completed_at = getattr(row, "completed_at", None)
     return completed_at if completed_at is not None else element_time.micros
@@ -116,6 +123,25 @@ class WindowBuffer(LoggedMachine):
             start + self._window + self._hold, self._reference, self._window, self._max_step
         )
 
+    def add_many(self, items) -> set[int]:
+        """:meth:`add` for each ``(start, partition, row)``: the distinct times to look."""
+        rows, due = self.rows, self._due
+        for start, partition, row in items:
+            window = rows.get(start)
+            if window is None:
+                window = rows[start] = {}
+                heapq.heappush(due, start)
+            window.setdefault(partition, []).append(row)
+            if self._reference is None:
+                self._reference = start
+        self.rows_held += len(items)
+        return {
+            coarse_deadline(
+                start + self._window + self._hold, self._reference, self._window, self._max_step
+            )
+            for start in {start for start, _, _ in items}
+        }
+
     def flush(self, until: int) -> list[tuple[int, str, list]]:
         """(window start, partition, rows) of every window due by ``until``, oldest first."""
         out = []
@@ -131,8 +157,7 @@ class WindowBuffer(LoggedMachine):
         if entry[0] == "row":
             self.add(*entry[1:])
         elif entry[0] == "rows":
-            for start, partition, row in entry[1]:
-                self.add(start, partition, row)
+            self.add_many(entry[1])
         else:
             self.flush(entry[1])
 
@@ -184,7 +209,7 @@ class _WriteWindows(beam.DoFn):
         _, value = keyed
         machine = self._machine(key, log, version)
         if isinstance(value, list):  # rows of several windows of this shard, as one element
-            deadlines = {machine.add(start, partition, row) for start, partition, row in value}
+            deadlines = machine.add_many(value)
             record(machine, ("rows", value), log, version)
         else:
             start, partition, row = value
@@ -234,6 +259,38 @@ class _WriteWindows(beam.DoFn):
             yield WindowedValue(path, MIN_TIMESTAMP, (GlobalWindow(),))
 
 
+class KeyByWindow(beam.DoFn):
+    """A table's rows -> ``(shard, (window start, partition, row))``; a list of rows -> per shard.
+
+    Windows divide a day, so a window's rows share the event date of their
+    partition (an outcome row's window is its decision's, its partition the
+    retry's event date). A class of its own, holding the table's name only,
+    rather than a closure over the table: the local runner pickles every step
+    for every bundle, and a closure carrying the table's schema cost more
+    than the bundle.
+    """
+
+    def __init__(self, table: Table, window_seconds: int, shards: int, batched: bool = False):
+        self._table_name = table.name
+        self._window_seconds = window_seconds
+        self._shards = shards
+        self._batched = batched
+
+    def _keyed(self, row, timestamp: Timestamp) -> tuple[int, tuple[int, str, typing.Any]]:
+        start = window_start(_row_time(self._table_name, row, timestamp), self._window_seconds)
+        partition = retry_partition(row) if self._table_name in _EVENT_DATE_TABLE_NAMES else ""
+        return (start // (self._window_seconds * 1_000_000) % self._shards, (start, partition, row))
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam):
+        if not self._batched:
+            return [self._keyed(element, timestamp)]
+        per_shard: dict[int, list] = {}
+        for row in element:
+            shard, item = self._keyed(row, timestamp)
+            per_shard.setdefault(shard, []).append(item)
+        return sorted(per_shard.items())
+
+
 class WriteWindowFiles(beam.PTransform):
     """Rows of one table -> Parquet files per event-time window (returns the written paths).
 
@@ -263,24 +320,8 @@ class WriteWindowFiles(beam.PTransform):
         self._shards = shards
 
     def expand(self, rows):
-        table, window_seconds, shards = self._table, self._window_seconds, self._shards
-
-        def key_by_window(row, timestamp=beam.DoFn.TimestampParam):
-            start = window_start(row_time(table, row, timestamp), window_seconds)
-            # Windows divide a day, so a window's rows share the event date of their partition (an
-            # outcome row's window is its decision's, its partition the retry's event date).
-            partition = retry_partition(row) if table in EVENT_DATE_TABLES else ""
-            return (start // (window_seconds * 1_000_000) % shards, (start, partition, row))
-
-        def key_batch_by_window(batch, timestamp=beam.DoFn.TimestampParam):
-            per_shard: dict[int, list] = {}
-            for row in batch:
-                shard, item = key_by_window(row, timestamp)
-                per_shard.setdefault(shard, []).append(item)
-            return sorted(per_shard.items())
-
-        keying = (
-            beam.FlatMap(key_batch_by_window) if self._batched else beam.Map(key_by_window)
+        keying = beam.ParDo(
+            KeyByWindow(self._table, self._window_seconds, self._shards, self._batched)
         ).with_output_types(tuple[int, typing.Any])
         return (
             rows
@@ -288,10 +329,10 @@ class WriteWindowFiles(beam.PTransform):
             | "WriteWindows"
             >> beam.ParDo(
                 _WriteWindows(
-                    table,
+                    self._table,
                     self._output,
                     self._codec,
-                    window_seconds,
+                    self._window_seconds,
                     self._hold_seconds,
                     self._max_step_seconds,
                 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import collections
 import itertools
+import zlib
 from typing import Any, NamedTuple
 
 import simdjson
@@ -156,14 +157,26 @@ def accepted_assignment_events(
 
     A candidate that names an assignment event is classified here, by the
     same classifier; unless it is an accepted assignment event it stays a
-    candidate, for the stream to classify (and count) as any other.
+    candidate, for the stream to classify (and count) as any other. The
+    assignment lines are classified together (one call, not one per line)
+    when each of them is accepted, the common case; else one by one.
     """
-    states, others = [], []
-    for line in candidates:
-        if any(marker in line for marker in _ASSIGNMENT_MARKERS):
-            accepted = classifier.classify_lines([line], None, source).accepted
-            if len(accepted) == 1 and isinstance(accepted[0].event, AssignmentStateRow):
-                states.append((accepted[0].event, line.rstrip(b"\r")))
+    named = [any(marker in line for marker in _ASSIGNMENT_MARKERS) for line in candidates]
+    lines = [line for line, names in zip(candidates, named, strict=True) if names]
+    if not lines:
+        return [], candidates
+    events = [item.event for item in classifier.classify_lines(lines, None, source).accepted]
+    rows = [event for event in events if isinstance(event, AssignmentStateRow)]
+    if len(rows) == len(lines):
+        paired = [(row, line.rstrip(b"\r")) for row, line in zip(rows, lines, strict=True)]
+        return paired, [line for line, names in zip(candidates, named, strict=True) if not names]
+    states: list[tuple[AssignmentStateRow, bytes]] = []
+    others: list[bytes] = []
+    for line, names in zip(candidates, named, strict=True):
+        if names:
+            one = classifier.classify_lines([line], None, source).accepted
+            if len(one) == 1 and isinstance(one[0].event, AssignmentStateRow):
+                states.append((one[0].event, line.rstrip(b"\r")))
                 continue
         others.append(line)
     return states, others
@@ -202,6 +215,87 @@ def settled_bytes(settled: SettledLines) -> int:
         sum(map(len, settled.candidates))
         + sum(len(raw) for _, raw in settled.states)
         + sum(len(row.raw or b"") for row in settled.dead_letters)
+    )
+
+
+class PackedLines(NamedTuple):
+    """Settled blocks as the watcher sends them: the raw lines compressed, one blob per block.
+
+    Blob ``i`` holds ``layout[i] = (candidates, states)`` lines joined by line
+    breaks (a line never holds one): that block's candidate lines, then the raw
+    lines of its accepted assignment events, whose rows are ``state_rows`` in
+    order. The raw line of an assignment event is needed only when it turns out
+    late (its dead letter); compressed, an element carries twice the lines
+    within the same bytes, and the runner's cost is per element.
+    :func:`unpack_lines` gives back the :class:`SettledLines`.
+    """
+
+    counts: dict[str, int]
+    dead_letters: list[DeadLetterRow]
+    layout: list[tuple[int, int]]
+    blobs: list[bytes]
+    state_rows: list[AssignmentStateRow]
+
+
+def _row_bytes(row: tuple) -> int:
+    """About what a row costs pickled: its texts and a fixed overhead."""
+    return 64 + sum(len(value) for value in row if value.__class__ is str)
+
+
+def pack_lines(settled: SettledLines) -> tuple[PackedLines, int]:
+    """One settled block as a :class:`PackedLines`, and about the bytes it carries."""
+    lines = settled.candidates + [raw for _, raw in settled.states]
+    blob = zlib.compress(b"\n".join(lines), 1) if lines else b""
+    rows = [row for row, _ in settled.states]
+    packed = PackedLines(
+        settled.counts,
+        settled.dead_letters,
+        [(len(settled.candidates), len(settled.states))],
+        [blob],
+        rows,
+    )
+    size = (
+        len(blob)
+        + sum(map(_row_bytes, rows))
+        + sum(len(row.raw or b"") for row in settled.dead_letters)
+    )
+    return packed, size
+
+
+def merge_packed(parts: list[PackedLines]) -> PackedLines:
+    """Several packed blocks as one (counters added, everything else in order)."""
+    if len(parts) == 1:
+        return parts[0]
+    counts: dict[str, int] = {}
+    for part in parts:
+        for name, count in part.counts.items():
+            counts[name] = counts.get(name, 0) + count
+    return PackedLines(
+        counts,
+        [row for part in parts for row in part.dead_letters],
+        [shape for part in parts for shape in part.layout],
+        [blob for part in parts for blob in part.blobs],
+        [row for part in parts for row in part.state_rows],
+    )
+
+
+def unpack_lines(packed: PackedLines) -> SettledLines:
+    """The :class:`SettledLines` a :class:`PackedLines` holds."""
+    candidates: list[bytes] = []
+    raws: list[bytes] = []
+    for (candidate_count, state_count), blob in zip(packed.layout, packed.blobs, strict=True):
+        if candidate_count + state_count == 0:
+            continue
+        lines = zlib.decompress(blob).split(b"\n")
+        if len(lines) != candidate_count + state_count:
+            raise ValueError("a packed block does not hold the lines its layout names")
+        candidates += lines[:candidate_count]
+        raws += lines[candidate_count:]
+    return SettledLines(
+        packed.counts,
+        packed.dead_letters,
+        candidates,
+        list(zip(packed.state_rows, raws, strict=True)),
     )
 
 
@@ -275,31 +369,31 @@ def settled_elements(
     max_lines: int,
     max_bytes: int,
 ):
-    """Blocks of lines -> (settled lines, event-time span, lines covered), up to ``max_lines`` each.
+    """Blocks of lines -> (packed lines, event-time span, lines covered), up to ``max_lines`` each.
 
-    An element carries at most about ``max_bytes`` of raw lines (candidates and
-    dead letters). When reading fails, what was settled before is yielded
-    first, then the error is raised.
+    An element carries at most about ``max_bytes`` (candidates and assignment
+    events compressed, their rows, dead letters). When reading fails, what was
+    settled before is yielded first, then the error is raised.
     """
-    pending: list[SettledLines] = []
+    pending: list[PackedLines] = []
     texts: list[str] = []  # the event times of the pending lines
     pending_lines = pending_bytes = 0
     try:
         for block in blocks:
             for lines in byte_slices(block.lines, max_bytes, max_lines - pending_lines):
-                settled = settle_lines(classifier, lines, source, parser, texts)
-                pending.append(settled)
+                packed, size = pack_lines(settle_lines(classifier, lines, source, parser, texts))
+                pending.append(packed)
                 pending_lines += len(lines)
-                pending_bytes += settled_bytes(settled)
+                pending_bytes += size
                 if pending_lines >= max_lines or pending_bytes >= max_bytes:
-                    yield merge_settled(pending), span_of_texts(texts), pending_lines
+                    yield merge_packed(pending), span_of_texts(texts), pending_lines
                     pending, texts, pending_lines, pending_bytes = [], [], 0, 0
     except Exception:
         if pending:
-            yield merge_settled(pending), span_of_texts(texts), pending_lines
+            yield merge_packed(pending), span_of_texts(texts), pending_lines
         raise
     if pending:
-        yield merge_settled(pending), span_of_texts(texts), pending_lines
+        yield merge_packed(pending), span_of_texts(texts), pending_lines
 
 
 _WORKER_CLASSIFIER: list[LineClassifier] = []

@@ -69,10 +69,12 @@ from transforms.file_ranges import (
 )
 from transforms.parent_watch import exit_with_parent
 from transforms.stream_settle import (
+    PackedLines,
     event_time_text,
     settle_file_range,
     settled_elements,
     span_of_texts,
+    unpack_lines,
 )
 
 _LOG = logging.getLogger(__name__)
@@ -86,7 +88,37 @@ _BYTES_PER_EVENT = 1 << 20
 # reading and settling run beside the runner (which holds this process's interpreter lock).
 _RANGE_BYTES = 64 << 20
 DEFAULT_SETTLE_PROCESSES = 2
-WATCH_CODER = coders.FastPrimitivesCoder()  # elements are SettledLines, or an UnreadableFile
+
+
+class WatchCoder(coders.Coder):
+    """The watcher's elements: sent as packed lines (or an UnreadableFile), read as SettledLines.
+
+    The lines of a :class:`transforms.stream_settle.PackedLines` are unpacked
+    where the runner reads the element, so the pipeline sees
+    :class:`transforms.stream_settle.SettledLines`.
+    """
+
+    def __init__(self) -> None:
+        self._inner = coders.FastPrimitivesCoder()
+
+    def encode(self, value: Any) -> bytes:
+        return self._inner.encode(value)
+
+    def decode(self, encoded: bytes) -> Any:
+        value = self._inner.decode(encoded)
+        return unpack_lines(value) if isinstance(value, PackedLines) else value
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+WATCH_CODER = WatchCoder()  # elements are PackedLines (read as SettledLines), or an UnreadableFile
 
 UNREADABLE_FILE = "unreadable_file"
 DONE_SUFFIX = ".done"

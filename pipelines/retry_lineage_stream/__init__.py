@@ -53,7 +53,7 @@ from pipelines.shared_options import (
     print_help,
     validate_shared_options,
 )
-from transforms.local_runner import cache_signatures
+from transforms.local_runner import cache_signatures, lighten_bundles
 from transforms.parquet_writer import write_step
 from transforms.privacy import PSEUDONYMIZATION_OFF, PSEUDONYMIZATION_ON
 from transforms.publish import LayoutMismatch, check_stream_output
@@ -278,6 +278,7 @@ def build(
     shared, own = stream_settings(options, needs_source=lines is None)
     if "BundleBased" in str(options.view_as(StandardOptions).runner):
         cache_signatures()  # the local runner inspects every DoFn for every bundle
+        lighten_bundles()  # ... and runs every consumer of every bundle, empty ones too
     if lines is None:
         lines = p | "ReadFromPubSub" >> beam.io.ReadFromPubSub(subscription=own.input_subscription)
     hmac_key = hmac_key_of(shared)
