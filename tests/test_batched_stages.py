@@ -19,7 +19,7 @@ from transforms.parquet_writer import WriteTable, split_by_event_date
 from transforms.read_canvas_events import ClassifyFileRange
 from transforms.resolve import NumberRetryAttempts
 from transforms.retry_outcomes import DecideRetryOutcomes, LatestEventTime, shard_states
-from transforms.shards import ASSIGNMENT_SHARDS, shard_of
+from transforms.shards import ASSIGNMENT_SHARDS, shard_of, unpack_rows
 from transforms.tables import ASSIGNMENT_STATES, AssignmentStateRow
 from transforms.tags import ASSIGNMENT_STATE_EVENTS, COUNTS, LATEST_EVENT_TIME, RETRY_EVENTS
 
@@ -41,7 +41,9 @@ def test_shard_of_is_the_same_in_another_process():
 
 def test_shard_states_keeps_every_event_and_puts_one_key_in_one_shard():
     events = [state(T + i * S, "published", fp=f"s{i}", link=f"link-{i % 40}") for i in range(200)]
-    shards = dict(shard_states(events))
+    packed = dict(shard_states(events))
+    assert all(type(values) is bytes for values in packed.values())  # they wait grouped as bytes
+    shards = {shard: unpack_rows(values) for shard, values in packed.items()}
     assert len(shards) > 1
     assert sorted(AssignmentStateRow._make(v) for vs in shards.values() for v in vs) == sorted(
         events

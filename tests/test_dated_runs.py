@@ -178,16 +178,16 @@ def test_a_failed_rerun_leaves_the_previous_partition_intact(tmp_path, monkeypat
     assert main(["run", "--date", DAYS[1], "--input-template", template, "--output", str(out)]) == 0
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    real_write = output.write_parquet
+    real_write = output.write_arrow  # every table file of a batch run is written by it
     written = []
 
-    def write_then_fail(path, table, rows, codec):
-        real_write(path, table, rows, codec)
+    def write_then_fail(path, data, codec):
+        real_write(path, data, codec)
         written.append(path)
         if len(written) == 2:
             raise OSError("disk full (injected)")
 
-    monkeypatch.setattr(output, "write_parquet", write_then_fail)
+    monkeypatch.setattr(output, "write_arrow", write_then_fail)
     assert main(["run", "--date", DAYS[1], "--input-template", template, "--output", str(out)]) == 1
     assert len(written) == 2  # the failure came after output had been written
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}

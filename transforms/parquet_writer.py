@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.counters import counter_record
+from transforms.shards import pack_rows, unpack_rows
 from transforms.tables import DEAD_LETTER, EVENT_DATE_TABLES, Table, to_arrow
 from transforms.timestamps import utc_date
 
@@ -27,16 +29,32 @@ STAGING_DIR = "_staging"
 
 def write_parquet(path: str, table: Table, rows: list[tuple], codec: str) -> None:
     """Write ``rows`` as one Parquet file on any Beam filesystem."""
+    write_arrow(path, to_arrow(table, rows), codec)
+
+
+def write_arrow(path: str, data: pa.Table, codec: str) -> None:
+    """Write an Arrow table (in the table's schema) as one Parquet file on any Beam filesystem."""
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         # codec is one of PARQUET_CODECS, checked where the option is read; pyarrow's stubs
         # want a Literal.
-        pq.write_table(to_arrow(table, rows), handle, compression=codec)  # type: ignore[arg-type]
+        pq.write_table(data, handle, compression=codec)  # type: ignore[arg-type]
+
+
+def arrow_of_packed(table: Table, batches: Iterable[bytes]) -> pa.Table:
+    """Packed lists of rows (:func:`transforms.shards.pack_rows`) -> one Arrow table, in order.
+
+    Each list becomes Arrow columns before the next is unpacked, so the rows are
+    Python objects one list at a time; the Arrow table holds the rest compactly.
+    """
+    parts = [to_arrow(table, unpack_rows(packed)) for packed in batches]
+    return pa.concat_tables(parts) if parts else table.schema.empty_table()
 
 
 class WriteParquetFiles(beam.DoFn):
-    """(relative path, rows) -> one Parquet file under the table's staging folder.
+    """(relative path, stem, rows) -> Parquet files (a file per ``rows_per_file`` rows).
 
-    Emits ``{<table>_written: rows}`` counter records: the summary checks them
+    ``rows`` is a list of rows or an Arrow table in the table's schema. Emits
+    ``{<table>_written: rows}`` counter records: the summary checks them
     against what was accepted, so a lost file cannot go unnoticed.
     """
 
@@ -50,16 +68,16 @@ class WriteParquetFiles(beam.DoFn):
 
     def process(self, element):
         relative_dir, stem, rows = element
-        rows = list(rows)
-        for part, start in enumerate(range(0, len(rows), self._rows_per_file)):
+        data = rows if isinstance(rows, pa.Table) else to_arrow(self._table, list(rows))
+        for part, start in enumerate(range(0, data.num_rows, self._rows_per_file)):
             name = f"{stem}-{part:05d}.parquet"
             path = (
                 FileSystems.join(self._table_dir, relative_dir, name)
                 if relative_dir
                 else FileSystems.join(self._table_dir, name)
             )
-            write_parquet(path, self._table, rows[start : start + self._rows_per_file], self._codec)
-        record = counter_record({f"{self._table.name}_written": len(rows)})
+            write_arrow(path, data.slice(start, self._rows_per_file), self._codec)
+        record = counter_record({f"{self._table.name}_written": data.num_rows})
         if record:
             yield record
 
@@ -75,6 +93,12 @@ def retry_partition(row) -> str:
 
 
 _MICROS_PER_DAY = 86_400_000_000
+
+
+def packed_by_event_date(rows: list[tuple], time_index: int) -> Iterator[tuple[str, bytes]]:
+    """:func:`split_by_event_date`, each date's rows packed (``transforms.shards.pack_rows``)."""
+    for folder, day_rows in split_by_event_date(rows, time_index):
+        yield folder, pack_rows([tuple(row) for row in day_rows])
 
 
 def split_by_event_date(rows: list[tuple], time_index: int) -> Iterator[tuple[str, list[tuple]]]:
@@ -100,8 +124,11 @@ class WriteTable(beam.PTransform):
     by source file and offset.
 
     With ``batched=True`` the input is lists of rows (tuples in column order, plain
-    or not) instead of rows: each list is cut by partition where it is, and only the
-    lists cross to the writer (a list costs the runner far less than its rows would).
+    or not) instead of rows: each list is cut by partition where it is and packed
+    into bytes (:func:`transforms.shards.pack_rows`), and only the packed lists cross
+    to the writer (a list costs the runner far less than its rows would, and bytes
+    less than a list while they wait to be grouped). The writer turns them into
+    Arrow columns one list at a time.
     """
 
     def __init__(
@@ -130,15 +157,17 @@ class WriteTable(beam.PTransform):
         elif self._batched:
             if table in EVENT_DATE_TABLES:
                 time_index = table.schema.get_field_index("event_time")
-                keyed = rows | "KeyByPartition" >> beam.FlatMap(split_by_event_date, time_index)
+                keyed = rows | "KeyByPartition" >> beam.FlatMap(packed_by_event_date, time_index)
             else:
-                keyed = rows | "KeyByPartition" >> beam.Map(lambda batch: ("", batch))
+                keyed = rows | "KeyByPartition" >> beam.Map(
+                    lambda batch: ("", pack_rows([tuple(row) for row in batch]))
+                )
             files = (
                 keyed
                 | "GroupByPartition" >> beam.GroupByKey()
                 | "NameFiles"
                 >> beam.MapTuple(
-                    lambda key, batches: (key, "part", [row for batch in batches for row in batch])
+                    lambda key, batches: (key, "part", arrow_of_packed(table, batches))
                 )
             )
         else:

@@ -18,7 +18,7 @@ import apache_beam as beam
 from transforms import lineage
 from transforms.counters import CountingDoFn, accepted_counter
 from transforms.events import MIGRATION_COMPLETED, ROLE_RETRY, MigrationEvent, RetryEvent
-from transforms.shards import rows_as, shard_lists
+from transforms.shards import pack_rows, packed_shard_lists, rows_as, unpack_rows
 from transforms.tables import LineageRow
 from transforms.tags import COUNTS
 
@@ -35,17 +35,21 @@ _as_migration = rows_as(MigrationEvent)
 _as_lineage_row = rows_as(LineageRow)
 
 
-def shard_retries(retries: list) -> Iterator[tuple[int, list[tuple]]]:
-    """A list of accepted retries -> (shard of their attempt key, those retries as plain tuples)."""
-    return shard_lists(retries, lineage.attempt_key)
+def shard_retries(retries: list) -> Iterator[tuple[int, bytes]]:
+    """A list of accepted retries -> (shard of their attempt key, those retries packed).
+
+    Packed as plain tuples (:func:`transforms.shards.pack_rows`): they wait for the grouping
+    as bytes.
+    """
+    return packed_shard_lists(retries, lineage.attempt_key)
 
 
 class _NumberDistinctAttempts(CountingDoFn):
     def process(self, sharded):
         shard, lists = sharded
         by_key: dict[tuple, list] = collections.defaultdict(list)
-        for values_list in lists:
-            for values in values_list:
+        for packed in lists:
+            for values in unpack_rows(packed):
                 retry = _as_retry(values)
                 by_key[lineage.attempt_key(retry)].append(retry)
         numbered: list[tuple] = []
@@ -63,15 +67,15 @@ class _NumberDistinctAttempts(CountingDoFn):
                     for retry, number, count in lineage.number_attempts(distinct)
                 )
         if numbered:
-            yield (shard, numbered)
+            yield (shard, pack_rows(numbered))
 
 
 class NumberRetryAttempts(beam.PTransform):
     """Lists of accepted retries -> distinct retries, numbered, one list per shard.
 
     Main output ``numbered``: (shard, [(retry as a plain tuple, attempt_number,
-    attempt_count)]). Tagged outputs: ``identity_pairs`` of the distinct retries
-    and ``counts``.
+    attempt_count)] packed by :func:`transforms.shards.pack_rows`). Tagged outputs:
+    ``identity_pairs`` of the distinct retries and ``counts``.
 
     Numbered per (new course, new assignment link): the attempt key, or all
     retries into a course without a link, whose attempts stay null.
@@ -206,7 +210,7 @@ class _JoinRetry(CountingDoFn):
     def process(self, sharded, graph):
         _, numbered = sharded
         rows = []
-        for values, attempt_number, attempt_count in numbered:
+        for values, attempt_number, attempt_count in unpack_rows(numbered):
             row = lineage.retry_row(_as_retry(values), graph, attempt_number, attempt_count)
             self.count("lineage_status." + row.lineage_status)
             rows.append(tuple(row))

@@ -5,11 +5,11 @@ They wrap the pure rules of :mod:`transforms.outcomes`.
 Assignment events are a few percent of a firehose, far more than retries, and every
 element that crosses a stage boundary is encoded and decoded by the runner. So they
 travel in lists: one per classified range, cut into one list of plain tuples per
-shard of the (course, link) key space. Each shard meets the retries of its keys in
-one CoGroupByKey, which also drops the copies of an event (copies share every key
-derived from their content). The rows that come out are lists too, one per shard,
-written by :class:`transforms.parquet_writer.WriteTable` with ``batched=True``. On
-Dataflow the shards are the parallelism of the decision step.
+shard of the (course, link) key space, packed into bytes. Each shard meets the
+retries of its keys in one CoGroupByKey, which also drops the copies of an event
+(copies share every key derived from their content). The rows that come out are
+lists too, one per shard, written by :class:`transforms.parquet_writer.WriteTable`
+with ``batched=True``. On Dataflow the shards are the parallelism of the decision step.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from transforms import outcomes
 from transforms.counters import CountingDoFn, accepted_counter
 from transforms.events import ROLE_ASSIGNMENT_STATE, RetryEvent
 from transforms.lineage import attempt_key, distinct_events
-from transforms.shards import rows_as, shard_lists, shard_of
+from transforms.shards import packed_shard_lists, rows_as, shard_of, unpack_rows
 from transforms.tables import AssignmentStateRow
 from transforms.tags import COUNTS
 
@@ -63,9 +63,12 @@ def event_times() -> beam.PTransform:
     return beam.Map(lambda row: row.event_time)
 
 
-def shard_states(states: list) -> Iterator[tuple[int, list[tuple]]]:
-    """A list of assignment events -> (shard, the events of that shard as plain tuples)."""
-    return shard_lists(states, outcomes.state_key)
+def shard_states(states: list) -> Iterator[tuple[int, bytes]]:
+    """A list of assignment events -> (shard, the events of that shard as packed plain tuples).
+
+    Packed (:func:`transforms.shards.pack_rows`): they wait for the grouping as bytes.
+    """
+    return packed_shard_lists(states, outcomes.state_key)
 
 
 def _shard_history_retry(keyed):
@@ -87,12 +90,12 @@ class _DecideShard(CountingDoFn):
         _, grouped = keyed
         states_by_key: dict[tuple, list] = collections.defaultdict(list)
         for batch in grouped["states"]:
-            for values in batch:
+            for values in unpack_rows(batch):
                 state = _as_state(values)
                 states_by_key[outcomes.state_key(state)].append(state)
         retries_by_key: dict[tuple, list] = collections.defaultdict(list)
         for numbered in grouped["retries"]:
-            for values, attempt_number, _ in numbered:
+            for values, attempt_number, _ in unpack_rows(numbered):
                 retry = _as_retry(values)
                 retries_by_key[attempt_key(retry)].append((retry, attempt_number))
         history_by_key: dict[tuple, list] = collections.defaultdict(list)
