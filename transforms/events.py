@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from transforms import nested_json
 from transforms.canvas_url import parse_retry_url
 from transforms.privacy import actor_user_hmac
-from transforms.tables import AssignmentStateRow, DeadLetterRow
+from transforms.rows import AssignmentStateRow, DeadLetterRow
 from transforms.timestamps import TimestampError, event_time_micros
 
 MAX_LINE_BYTES = 1_000_000
