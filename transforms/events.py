@@ -369,9 +369,22 @@ def _classify_parsed(line: bytes, hmac_key: bytes | None) -> Skipped | DeadLette
     return _classify_value(value, hmac_key, None)
 
 
-# A number with a fraction or an exponent where a value starts in compact JSON; it
-# may also match inside a string, which only costs a strict parse.
-_FLOAT_TOKEN = re.compile(rb"[:,\[]-?[0-9]+(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)[,}\]]")
+def _has_float(value: Any) -> bool:
+    """Whether parsed JSON holds a float anywhere (a loop with its own stack: any depth).
+
+    About twice as fast as a regular expression over the canonical text.
+    """
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        kind = item.__class__
+        if kind is dict:
+            todo.extend(item.values())
+        elif kind is list:
+            todo.extend(item)
+        elif kind is float:
+            return True
+    return False
 
 
 def orjson_parse_as_strict(line: bytes) -> tuple[Any, bytes] | None:
@@ -381,9 +394,8 @@ def orjson_parse_as_strict(line: bytes) -> tuple[Any, bytes] | None:
     surrogates, NaN are errors) and some four times faster, but it keeps a repeated
     member name's last value where the strict path keeps the first, and reads an
     integer beyond 64 bits as a float. So a line is returned only when it is an
-    object with no repeated name and no float anywhere (no number with a fraction or
-    an exponent in ``canonical``, orjson's sorted, compact dump): then the value equals
-    the strict parse, and ``canonical`` is exactly the UTF-8 of
+    object with no repeated name and no float anywhere: then the value equals the
+    strict parse, and ``canonical`` (orjson's sorted, compact dump) is exactly the UTF-8 of
     :func:`nested_json.dumps_canonical` of it, floats being the only values the two
     encoders write differently. Anything else returns None and the strict parse decides.
     """
@@ -395,7 +407,7 @@ def orjson_parse_as_strict(line: bytes) -> tuple[Any, bytes] | None:
     if (
         value.__class__ is not dict
         or _may_have_duplicate_keys(line, canonical)
-        or _FLOAT_TOKEN.search(canonical)
+        or _has_float(value)
     ):
         return None
     return value, canonical
