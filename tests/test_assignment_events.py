@@ -229,28 +229,6 @@ def test_the_classifier_routes_assignment_events_and_counts_them_before_dedup():
     assert result.counts["skipped_by_event_name.asset_accessed"] == 1
 
 
-def test_a_classifier_without_assignment_states_skips_them(monkeypatch):
-    strict_calls = []
-    real = events.classify_event
-    monkeypatch.setattr(
-        events, "classify_event", lambda *a, **k: strict_calls.append(a) or real(*a, **k)
-    )
-    # simdjson cannot hold an integer beyond 64 bits: that line takes the strict path.
-    lines = [
-        assignment(),
-        assignment({"assignment_id": []}, event_name="assignment_created"),
-        assignment({"points_possible": 2**70}),
-    ]
-    result = LineClassifier(assignment_states=False).classify_lines(lines, 0, "f")
-    assert result.accepted == [] and result.dead_letters == []
-    assert result.counts["skipped_by_event_name.assignment_updated"] == 2
-    assert result.counts["skipped_by_event_name.assignment_created"] == 1
-    assert len(strict_calls) == 1
-    assert (
-        classify_event(lines[2]).role == ROLE_ASSIGNMENT_STATE
-    )  # which the default classifier accepts
-
-
 VARIANTS = [
     {},
     {"assignment_id": 5},

@@ -375,8 +375,15 @@ def test_quiz_copies_that_are_not_retries_stay_on_the_fast_path(body, slow, monk
     )
     slow_calls = []
     real = events.classify_event
+    real_parsed = events.classify_parsed_line
     monkeypatch.setattr(
         events, "classify_event", lambda *a, **k: slow_calls.append(a[0]) or real(*a, **k)
+    )
+    # The strict path's checks on a line simdjson parsed (orjson's parse where it may).
+    monkeypatch.setattr(
+        events,
+        "classify_parsed_line",
+        lambda *a, **k: slow_calls.append(a[0]) or real_parsed(*a, **k),
     )
     result = LineClassifier().classify_lines([line], 0)
     assert bool(slow_calls) == slow

@@ -15,6 +15,9 @@ from typing import Annotated, NamedTuple
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+# Defined without pyarrow, so that the classifier's worker processes need not load it.
+from transforms.rows import AssignmentStateRow, DeadLetterRow
+
 
 class Int32:
     """Marks an ``int`` field that is stored as int32."""
@@ -284,38 +287,6 @@ class LineageRow(NamedTuple):
     root_account_uuid: str | None
     domain: str | None
     event_fingerprint: str
-
-
-class DeadLetterRow(NamedTuple):
-    """A ``dead_letter`` row as the pipeline carries it."""
-
-    error_code: str
-    error_detail: str
-    event_name: str | None
-    source_file: str | None
-    source_offset: int | None
-    raw: bytes
-
-
-class AssignmentStateRow(NamedTuple):
-    """An ``assignment_states`` row as the pipeline carries it (``event_time`` in epoch µs).
-
-    Also the accepted assignment event, whose ``lti_resource_link_id`` may then be None
-    (such an event is counted, never written).
-    """
-
-    event_fingerprint: str
-    source_event_name: str
-    event_time: int
-    root_account_uuid: str | None
-    context_uuid: str
-    lti_resource_link_id: str
-    assignment_id: str
-    workflow_state: str
-    lti_resource_link_id_duplicated_from: str | None
-    assignment_id_duplicated_from: str | None
-    domain_duplicated_from: str | None
-    created_on_blueprint_sync: bool | None
 
 
 class RetryOutcomeRow(NamedTuple):

@@ -9,7 +9,12 @@ import argparse
 import time
 import uuid
 
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    StandardOptions,
+    TypeOptions,
+)
 
 from pipelines.shared_options import DEFAULT_LOCAL_RUNNER
 from transforms.outcomes import DEFAULT_OUTCOME_WAIT_SECONDS
@@ -129,8 +134,14 @@ def _true_or_false(value: str) -> bool:
 
 
 def parse_options(argv: list[str]) -> PipelineOptions:
-    """The options of ``argv``, with the local runner and a fresh run id where none was given."""
+    """The options of ``argv``, with the local runner and a fresh run id where none was given.
+
+    Beam's type inference of every step's output (``pipeline_type_check``) is off: it
+    costs about a second of start-up on each run, while the graph is this package's
+    own and is built with it on by the tests (``tests/test_graph_type_check.py``).
+    """
     options = PipelineOptions(argv)
+    options.view_as(TypeOptions).pipeline_type_check = False
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
         standard.runner = DEFAULT_LOCAL_RUNNER
