@@ -262,16 +262,21 @@ def pack_lines(settled: SettledLines) -> tuple[PackedLines, int]:
     return packed, size
 
 
-def merge_packed(parts: list[PackedLines]) -> PackedLines:
-    """Several packed blocks as one (counters added, everything else in order)."""
-    if len(parts) == 1:
-        return parts[0]
+def _summed_counts(parts: list[PackedLines] | list[SettledLines]) -> dict[str, int]:
+    """The blocks' counters added name by name."""
     counts: dict[str, int] = {}
     for part in parts:
         for name, count in part.counts.items():
             counts[name] = counts.get(name, 0) + count
+    return counts
+
+
+def merge_packed(parts: list[PackedLines]) -> PackedLines:
+    """Several packed blocks as one (counters added, everything else in order)."""
+    if len(parts) == 1:
+        return parts[0]
     return PackedLines(
-        counts,
+        _summed_counts(parts),
         [row for part in parts for row in part.dead_letters],
         [shape for part in parts for shape in part.layout],
         [blob for part in parts for blob in part.blobs],
@@ -303,12 +308,8 @@ def merge_settled(parts: list[SettledLines]) -> SettledLines:
     """Several settled blocks as one (counters added, dead letters and candidates in order)."""
     if len(parts) == 1:
         return parts[0]
-    counts: dict[str, int] = {}
-    for part in parts:
-        for name, count in part.counts.items():
-            counts[name] = counts.get(name, 0) + count
     return SettledLines(
-        counts,
+        _summed_counts(parts),
         [row for part in parts for row in part.dead_letters],
         [line for part in parts for line in part.candidates],
         [state for part in parts for state in part.states],
