@@ -38,6 +38,7 @@ from transforms.stream_state import (
     LoggedMachine,
     ceil_to,
     coarse_deadline,
+    forget_expired,
     load_machine,
     log_state_specs,
     record,
@@ -237,10 +238,7 @@ class OutcomeState(LoggedMachine):
             assignment = self.assignments.get(key)
             if assignment is not None:
                 decided += self._decide(assignment, until)
-        while self._expiries and self._expiries[0][0] <= until:
-            expiry, fingerprint = heapq.heappop(self._expiries)
-            if self.seen.get(fingerprint) == expiry:
-                del self.seen[fingerprint]
+        forget_expired(self._expiries, self.seen, until)
         if self._pruned_at is None or until - self._pruned_at >= DAY_MICROS:
             self._prune(until - self.rules.retention)
             self._pruned_at = until

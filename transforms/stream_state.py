@@ -18,6 +18,7 @@ Worker-memory copies are bounded (least recently used out).
 from __future__ import annotations
 
 import collections
+import heapq
 import pickle
 import threading
 import typing
@@ -66,6 +67,18 @@ def coarse_deadline(
     while coarse > max(step, max_step):
         coarse //= 2
     return ceil_to(deadline, coarse)
+
+
+def forget_expired(expiries: list[tuple[int, str]], seen: dict[str, int], until: int) -> None:
+    """Drop from ``seen`` every fingerprint whose dedup horizon has ended by ``until``.
+
+    ``expiries`` is a heap of (expiry, fingerprint); an entry whose fingerprint was
+    seen again later (a newer expiry in ``seen``) is stale and leaves ``seen`` alone.
+    """
+    while expiries and expiries[0][0] <= until:
+        expiry, fingerprint = heapq.heappop(expiries)
+        if seen.get(fingerprint) == expiry:
+            del seen[fingerprint]
 
 
 def log_state_specs(prefix: str) -> tuple[BagStateSpec, ReadModifyWriteStateSpec]:

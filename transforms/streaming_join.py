@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 from transforms import lineage
 from transforms.events import MIGRATION_COMPLETED, MigrationEvent, RetryEvent
-from transforms.stream_state import LoggedMachine, ceil_to, coarse_deadline
+from transforms.stream_state import LoggedMachine, ceil_to, coarse_deadline, forget_expired
 
 LINEAGE_ROWS = "lineage_rows"
 DAY_MICROS = 86_400 * 1_000_000
@@ -254,10 +254,7 @@ class ShardState(LoggedMachine):
             _, fingerprint = heapq.heappop(self._deadlines)
             if fingerprint in self.waiting:
                 decided.append(self._decide(fingerprint))
-        while self._expiries and self._expiries[0][0] <= until:
-            expiry, fingerprint = heapq.heappop(self._expiries)
-            if self.seen.get(fingerprint) == expiry:
-                del self.seen[fingerprint]
+        forget_expired(self._expiries, self.seen, until)
         if self._pruned_at is None or until - self._pruned_at >= DAY_MICROS:
             self._prune(until - self.rules.retention)
             self._pruned_at = until
